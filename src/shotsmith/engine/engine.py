@@ -1,0 +1,170 @@
+"""Runs a GenerationSpec on a diffusers pipeline.
+
+Reads like the pipeline's own `__call__`: resolve the model, pick seeds, encode the
+prompt once for all candidates, denoise each candidate (progress and cancel go
+through `callback_on_step_end`), decode, return frames with per-stage timings.
+Pipelines stay loaded between calls.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from shotsmith.models.loader import load_pipeline
+from shotsmith.models.registry import ModelEntry
+from shotsmith.spec import MAX_SEED, GenerationSpec
+
+
+class Cancelled(Exception):
+    """Raised between denoising steps when the caller asked to stop."""
+
+
+@dataclass
+class Progress:
+    stage: str  # load | text | denoise | decode
+    step: int = 0  # denoising step within the whole request (all candidates)
+    total: int = 0
+    candidate: int = 0
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.step / self.total) if self.total else 0
+
+
+@dataclass
+class Candidate:
+    seed: int
+    frames: np.ndarray  # uint8 (T, H, W, 3) at native size
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RenderResult:
+    entry: ModelEntry
+    candidates: list[Candidate]
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    frames: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+ProgressFn = Callable[[Progress], None]
+CancelFn = Callable[[], bool]
+
+
+def pick_seeds(seed: int | None, count: int) -> list[int]:
+    """Distinct seeds for the candidates; no seed means a random one."""
+    base = secrets.randbelow(MAX_SEED - 8) if seed is None else seed
+    return [(base + i) % (MAX_SEED + 1) for i in range(count)]
+
+
+class Engine:
+    def __init__(self, device: str | None = None, threads: int | None = None):
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if threads:
+            torch.set_num_threads(threads)
+        self._pipes: dict[tuple, object] = {}
+        self._lock = threading.Lock()
+
+    def pipeline(self, entry: ModelEntry):
+        key = (entry.name, entry.path, entry.dtype, tuple(sorted(entry.memory.items())))
+        with self._lock:
+            if key not in self._pipes:
+                self._pipes[key] = load_pipeline(entry, self.device)
+            return self._pipes[key]
+
+    def loaded(self) -> list[str]:
+        return [key[0] for key in self._pipes]
+
+    @torch.inference_mode()
+    def render(self, spec: GenerationSpec, on_progress: ProgressFn | None = None,
+               should_cancel: CancelFn | None = None) -> RenderResult:
+        report = on_progress or (lambda p: None)
+        cancelled = should_cancel or (lambda: False)
+        timings: dict[str, float] = {}
+
+        # 1. Resolve the model and its settings
+        entry = spec.entry()
+        steps = spec.steps or entry.steps
+        guidance = entry.guidance if spec.guidance is None else spec.guidance
+        width, height = spec.native_size(entry)
+        num_frames = spec.native_frames(entry)
+        seeds = pick_seeds(spec.seed, spec.candidates)
+        total = steps * len(seeds)
+
+        # 2. Load (cached after the first call)
+        report(Progress("load", 0, total))
+        t = time.perf_counter()
+        pipe = self.pipeline(entry)
+        timings["load"] = time.perf_counter() - t
+
+        # 3. Encode the prompt once for every candidate
+        report(Progress("text", 0, total))
+        t = time.perf_counter()
+        use_cfg = guidance > 1.0
+        prompt_embeds, negative_embeds = pipe.encode_prompt(
+            spec.model_prompt(), spec.negative_prompt if use_cfg else None, do_classifier_free_guidance=use_cfg,
+            max_sequence_length=entry.text_limit, device=pipe._execution_device,
+        )
+        timings["text"] = time.perf_counter() - t
+        image = _load_image(spec.image) if spec.image else None
+
+        # 4. Denoise and decode each candidate
+        candidates = []
+        for index, seed in enumerate(seeds):
+            done_before = index * steps
+
+            def on_step(_pipe, i, _t, kwargs, done_before=done_before, index=index):
+                if cancelled():
+                    raise Cancelled(f"cancelled at step {done_before + i + 1} of {total}")
+                report(Progress("denoise", done_before + i + 1, total, index))
+                return kwargs
+
+            ctimes: dict[str, float] = {}
+            t = time.perf_counter()
+            call = dict(
+                prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=height, width=width,
+                num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
+                generator=torch.Generator(device="cpu").manual_seed(seed), output_type="latent",
+                callback_on_step_end=on_step, use_dynamic_cfg=False,
+            )
+            if image is not None:
+                call["image"] = image
+            latents = pipe(**call).frames
+            ctimes["denoise"] = time.perf_counter() - t
+            if cancelled():
+                raise Cancelled(f"cancelled after denoising candidate {index + 1}")
+            report(Progress("decode", done_before + steps, total, index))
+            t = time.perf_counter()
+            frames = decode(pipe, latents, num_frames)
+            ctimes["decode"] = time.perf_counter() - t
+            candidates.append(Candidate(seed=seed, frames=frames, timings=ctimes))
+        return RenderResult(entry, candidates, steps, guidance, width, height, num_frames, timings)
+
+
+def decode(pipe, latents: torch.Tensor, num_frames: int) -> np.ndarray:
+    """Latents (B, F, C, H, W) -> uint8 frames (T, H, W, 3) of the first video."""
+    p_t = pipe.transformer.config.patch_size_t
+    if p_t:  # CogVideoX 1.5 pads the latent frames to a multiple of p_t; drop the padding
+        latent_frames = (num_frames - 1) // pipe.vae_scale_factor_temporal + 1
+        extra = (p_t - latent_frames % p_t) % p_t
+        latents = latents[:, extra:]
+    video = pipe.decode_latents(latents)  # (B, C, T, H, W) in [-1, 1]
+    video = (video[0].float().clamp(-1, 1) + 1) * 127.5
+    return video.round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+
+
+def _load_image(path: str):
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.convert("RGB")

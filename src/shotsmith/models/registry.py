@@ -1,0 +1,163 @@
+"""Model registry: a name -> how to load it, and the rules a request must follow.
+
+Entries are plain data (no heavy imports), so validating a request never loads a
+model. A request may also name a local diffusers folder instead of a registry
+name; `resolve()` then reads that folder's configs and builds an entry for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from shotsmith.models import embedded as emb
+
+
+class UnknownModel(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    task: Literal["t2v", "i2v"]
+    family: Literal["1.0", "1.5"]  # CogVideoX 1.0: 8k+1 frames; 1.5: 16k+1 frames
+    width: int  # native size
+    height: int
+    frames: int
+    fps: int
+    dtype: str = "bfloat16"
+    hub_id: str | None = None
+    path: str | None = None  # a local diffusers folder (set for embedded and path entries)
+    fixed_size: bool = False  # CogVideoX-5B-I2V only renders 720x480
+    max_frames: int = 49
+    text_limit: int = 226
+    steps: int = 50
+    guidance: float = 6.0
+    embedded: bool = False
+    memory: dict = field(default_factory=dict)  # cpu_offload: none|model|sequential, vae_slicing, vae_tiling
+    description: str = ""
+
+    @property
+    def frame_step(self) -> int:
+        return 8 if self.family == "1.0" else 16
+
+    def allowed_frames(self, frames: int) -> bool:
+        return frames >= 1 and (frames - 1) % self.frame_step == 0 and frames <= self.max_frames
+
+    def frames_for_seconds(self, seconds: float) -> int:
+        """The allowed frame count whose duration (frames / fps) is nearest to `seconds`."""
+        k = max(0, round((seconds * self.fps - 1) / self.frame_step))
+        return 1 + k * self.frame_step
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(os.environ.get("SHOTSMITH_HOME") or user_data_dir("shotsmith"))
+
+
+def models_dir() -> Path:
+    """Where local copies of real checkpoints are looked for: $SHOTSMITH_MODELS or <home>/models."""
+    return Path(os.environ.get("SHOTSMITH_MODELS") or _home() / "models")
+
+
+_GPU = {"cpu_offload": "model", "vae_slicing": True, "vae_tiling": True}
+
+ENTRIES: dict[str, ModelEntry] = {
+    e.name: e
+    for e in [
+        ModelEntry(emb.T2V_NAME, "t2v", "1.0", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
+                   emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.T2V_NAME), max_frames=49,
+                   steps=20, guidance=6.0, embedded=True,
+                   description="Embedded shapes-world text-to-video model (ships with shotsmith)"),
+        ModelEntry(emb.I2V_NAME, "i2v", "1.0", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
+                   emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.I2V_NAME), max_frames=49,
+                   steps=20, guidance=6.0, embedded=True,
+                   description="Embedded shapes-world image-to-video model (first-frame conditioned)"),
+        ModelEntry("cogvideox-2b", "t2v", "1.0", 720, 480, 49, 8, dtype="float16", hub_id="THUDM/CogVideoX-2b",
+                   memory=_GPU, description="CogVideoX-2B text-to-video"),
+        ModelEntry("cogvideox-5b", "t2v", "1.0", 720, 480, 49, 8, hub_id="THUDM/CogVideoX-5b",
+                   memory=_GPU, description="CogVideoX-5B text-to-video"),
+        ModelEntry("cogvideox-5b-i2v", "i2v", "1.0", 720, 480, 49, 8, hub_id="THUDM/CogVideoX-5b-I2V",
+                   fixed_size=True, memory=_GPU, description="CogVideoX-5B image-to-video (720x480 only)"),
+        ModelEntry("cogvideox1.5-5b", "t2v", "1.5", 1360, 768, 81, 16, hub_id="THUDM/CogVideoX1.5-5B",
+                   max_frames=161, memory=_GPU, description="CogVideoX1.5-5B text-to-video"),
+        ModelEntry("cogvideox1.5-5b-i2v", "i2v", "1.5", 1360, 768, 81, 16, hub_id="THUDM/CogVideoX1.5-5B-I2V",
+                   max_frames=161, memory=_GPU, description="CogVideoX1.5-5B image-to-video"),
+    ]
+}
+DEFAULT_MODEL = emb.T2V_NAME
+DEFAULT_I2V_MODEL = emb.I2V_NAME
+
+
+def local_path(entry: ModelEntry) -> Path | None:
+    """The local diffusers folder for an entry, or None when it would come from the hub."""
+    if entry.path:
+        return Path(entry.path)
+    candidate = models_dir() / entry.name
+    return candidate if (candidate / "model_index.json").exists() else None
+
+
+def is_available(entry: ModelEntry) -> bool:
+    path = local_path(entry)
+    if path is not None:
+        return (path / "model_index.json").exists()
+    try:  # a copy in the Hugging Face cache counts as available offline
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(entry.hub_id, "model_index.json"), str)
+    except Exception:
+        return False
+
+
+def entry_from_folder(folder: Path) -> ModelEntry:
+    """Build an entry for a local diffusers CogVideoX folder from its own configs."""
+    index_file = folder / "model_index.json"
+    if not index_file.exists():
+        raise UnknownModel(f"model: {folder} is not a diffusers folder (no model_index.json)")
+    index = json.loads(index_file.read_text())
+    pipeline = index.get("_class_name", "")
+    if "CogVideoX" not in pipeline:
+        raise UnknownModel(f"model: {folder} holds a {pipeline or 'unknown'} pipeline, not CogVideoX")
+    task = "i2v" if "ImageToVideo" in pipeline else "t2v"
+    tcfg = json.loads((folder / "transformer" / "config.json").read_text())
+    vcfg = json.loads((folder / "vae" / "config.json").read_text())
+    spatial = 2 ** (len(vcfg.get("block_out_channels", [0] * 4)) - 1)
+    family = "1.0" if tcfg.get("patch_size_t") is None else "1.5"
+    frames = tcfg.get("sample_frames", 49)
+    recipe = folder / "shotsmith_recipe.json"
+    fps = json.loads(recipe.read_text())["native"]["fps"] if recipe.exists() else (8 if family == "1.0" else 16)
+    return ModelEntry(
+        name=str(folder), task=task, family=family, width=tcfg.get("sample_width", 90) * spatial,
+        height=tcfg.get("sample_height", 60) * spatial, frames=frames, fps=fps, dtype="float32",
+        path=str(folder), max_frames=max(frames, 49 if family == "1.0" else 161),
+        fixed_size=task == "i2v" and family == "1.0" and tcfg.get("use_learned_positional_embeddings", False),
+        description=f"local folder ({pipeline})",
+    )
+
+
+def resolve(name: str | None, task: str | None = None) -> ModelEntry:
+    """Registry name or local folder -> entry. None picks the default for the task."""
+    if not name:
+        return ENTRIES[DEFAULT_I2V_MODEL if task == "i2v" else DEFAULT_MODEL]
+    key = name.strip().lower()
+    if key in ENTRIES:
+        return ENTRIES[key]
+    if os.sep in name or name.startswith("."):
+        folder = Path(name).expanduser()
+        if folder.is_dir():
+            return entry_from_folder(folder.resolve())
+        raise UnknownModel(f"model: folder {name} does not exist")
+    known = ", ".join(ENTRIES)
+    raise UnknownModel(f"model: unknown model '{name}' (known: {known}; or give a local diffusers folder)")
+
+
+def with_memory(entry: ModelEntry, **memory) -> ModelEntry:
+    return replace(entry, memory={**entry.memory, **{k: v for k, v in memory.items() if v is not None}})

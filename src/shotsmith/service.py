@@ -1,0 +1,133 @@
+"""The service layer: one clip from one spec. CLI, API and studio all call this.
+
+    spec -> prompt agent (enhance) -> engine (denoise + decode) -> post (upscale,
+    interpolate, encode) -> files on disk with a sidecar that can re-make the clip.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from shotsmith import __version__
+from shotsmith.engine import Cancelled, Engine, Progress, RenderResult
+from shotsmith.engine.engine import CancelFn, ProgressFn
+from shotsmith.post import ClipFiles, PostSettings, finish_clip
+from shotsmith.spec import GenerationSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GenerationOutput:
+    spec: GenerationSpec  # as run: enhanced_prompt filled in
+    clips: list[ClipFiles]
+    seeds: list[int]
+    contact_sheet: Path | None
+    timings: dict[str, float] = field(default_factory=dict)
+    enhancement: dict | None = None
+
+
+def enhance_spec(spec: GenerationSpec) -> tuple[GenerationSpec, dict | None]:
+    """Run the prompt agent when asked to; the spec keeps both prompts."""
+    if not spec.enhance or spec.enhanced_prompt:
+        return spec, None
+    from shotsmith.prompt import enhance
+
+    mode = spec.entry().task
+    result = enhance(spec.prompt or None, style=spec.style, mode=mode)
+    info = result.model_dump(mode="json")
+    return spec.model_copy(update={"enhanced_prompt": result.prompt}), info
+
+
+def clip_paths(out: Path, count: int) -> list[Path]:
+    """clip.mp4 for one candidate; clip-1.mp4 .. clip-K.mp4 for several."""
+    out = out.with_suffix(".mp4")
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{i}.mp4") for i in range(1, count + 1)]
+
+
+def post_settings(spec: GenerationSpec) -> PostSettings:
+    return PostSettings(width=spec.width, height=spec.height, fps=spec.fps, interpolation=spec.interpolation,
+                        upscaler=spec.upscaler)
+
+
+def clip_metadata(spec: GenerationSpec, render: RenderResult, seed: int, index: int) -> dict:
+    """Everything needed to make the clip again from its own files."""
+    return {
+        "prompt": spec.prompt,
+        "enhanced_prompt": spec.enhanced_prompt,
+        "negative_prompt": spec.negative_prompt,
+        "seed": seed,
+        "candidate": index + 1,
+        "candidates": spec.candidates,
+        "model": render.entry.name,
+        "steps": render.steps,
+        "guidance": render.guidance,
+        "native": {"width": render.width, "height": render.height, "frames": render.frames,
+                   "fps": render.entry.fps},
+        "output": {"width": spec.width, "height": spec.height, "fps": spec.fps},
+        "style": spec.style,
+        "spec": spec.model_dump(mode="json", exclude={"seed", "candidates"}) | {"seed": seed},
+        "shotsmith_version": __version__,
+    }
+
+
+class Studio:
+    """The one core object: holds the engine (models stay loaded) and makes clips."""
+
+    def __init__(self, engine: Engine | None = None):
+        self.engine = engine or Engine()
+
+    def generate(self, spec: GenerationSpec, out: Path, on_progress: ProgressFn | None = None,
+                 should_cancel: CancelFn | None = None) -> GenerationOutput:
+        started = time.perf_counter()
+        t = time.perf_counter()
+        spec, enhancement = enhance_spec(spec)
+        enhance_time = time.perf_counter() - t
+        render = self.engine.render(spec, on_progress, should_cancel)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        clips = []
+        for index, (candidate, path) in enumerate(zip(render.candidates, clip_paths(out, len(render.candidates)))):
+            if should_cancel and should_cancel():
+                raise Cancelled("cancelled before encoding")
+            if on_progress:
+                on_progress(Progress("encode", render.steps * (index + 1), render.steps * len(render.candidates), index))
+            timings = {"enhance": enhance_time, **render.timings, **candidate.timings}
+            meta = clip_metadata(spec, render, candidate.seed, index)
+            if enhancement:
+                meta["enhancement"] = {"slots": enhancement.get("slots"), "backend": enhancement.get("backend_used")}
+            clips.append(finish_clip(candidate.frames, render.entry.fps, path, post_settings(spec), meta, timings))
+        sheet = None
+        if len(render.candidates) > 1:
+            sheet = out.with_suffix("").with_name(out.with_suffix("").name + "-contact.jpg")
+            write_contact_sheet([c.frames for c in render.candidates], [c.seed for c in render.candidates], sheet)
+        timings = {"enhance": enhance_time, **render.timings, "total": time.perf_counter() - started}
+        return GenerationOutput(spec, clips, [c.seed for c in render.candidates], sheet, timings, enhancement)
+
+
+def write_contact_sheet(videos: list[np.ndarray], seeds: list[int], path: Path, columns: int = 6) -> Path:
+    """One row per candidate: evenly spaced frames, labelled with the seed."""
+    from PIL import Image, ImageDraw
+
+    h, w = videos[0].shape[1:3]
+    scale = max(1, 160 // w)
+    tw, th = w * scale, h * scale
+    label = 18
+    sheet = Image.new("RGB", (columns * tw, len(videos) * (th + label)), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
+    for row, (frames, seed) in enumerate(zip(videos, seeds)):
+        y = row * (th + label)
+        draw.text((4, y + 3), f"candidate {row + 1}  seed {seed}", fill=(230, 230, 230))
+        for col, idx in enumerate(np.linspace(0, len(frames) - 1, columns).round().astype(int)):
+            tile = Image.fromarray(frames[idx]).resize((tw, th), Image.Resampling.NEAREST)
+            sheet.paste(tile, (col * tw, y + label))
+    tmp = path.with_name(path.name + ".tmp.jpg")
+    sheet.save(tmp, quality=90)
+    tmp.replace(path)
+    return path

