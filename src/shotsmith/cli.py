@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shotsmith.prompt.cli import enhance_command
+
 app = typer.Typer(help="shotsmith: idea in, finished clip out.", no_args_is_help=True, add_completion=False)
 train_app = typer.Typer(help="Train the embedded model or fine-tune one.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -32,6 +34,7 @@ def quiet_libraries() -> None:
     import transformers
 
     diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
 
@@ -139,30 +142,26 @@ def list_models(json_out: bool = typer.Option(False, "--json")) -> None:
 @train_app.command("shapes")
 def train_shapes_cmd(
     out_dir: Path = typer.Option(..., "--out", help="Folder for checkpoints and the two model folders"),
-    minutes: float = typer.Option(70.0, help="Wall-clock budget for training (VAE + T2V + I2V)"),
+    minutes: float = typer.Option(120.0, help="Wall-clock cap for all phases (a phase stops early at its share)"),
     scenes: int = typer.Option(1200, help="Rendered training scenes (4 captions each)"),
+    vae_steps: int = typer.Option(2400, help="VAE optimisation steps"),
+    t2v_steps: int = typer.Option(1800, help="Text-to-video transformer steps"),
+    i2v_steps: int = typer.Option(500, help="Image-to-video fine-tuning steps"),
     seed: int = typer.Option(0),
-    threads: int = typer.Option(2, help="CPU threads"),
+    threads: int = typer.Option(1, help="CPU threads (1 is fastest on a shared 2-core machine)"),
 ) -> None:
     """Train the embedded shapes-world model (T2V + I2V); resumes from OUT/checkpoints."""
     quiet_libraries()
     from shotsmith.train.shapes import ShapesRecipe, train_shapes
 
-    recipe = ShapesRecipe(minutes=minutes, scenes=scenes, seed=seed, threads=threads)
+    recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
+                          i2v_steps=i2v_steps, seed=seed, threads=threads)
     paths = train_shapes(out_dir, recipe, log=lambda msg: err.print(msg, highlight=False))
     for name, path in paths.items():
         out.print(f"{name}: {path}")
 
 
-def _register_optional_commands() -> None:
-    try:
-        from shotsmith.prompt.cli import enhance_command
-    except ImportError:  # pragma: no cover - the prompt package ships with shotsmith
-        return
-    app.command("enhance", help="Rewrite an idea into a full cinematic prompt (the prompt agent).")(enhance_command)
-
-
-_register_optional_commands()
+app.command("enhance", help="Rewrite an idea into a full cinematic prompt (the prompt agent).")(enhance_command)
 
 
 def main() -> None:  # pragma: no cover

@@ -32,14 +32,17 @@ class GenerationOutput:
     enhancement: dict | None = None
 
 
-def enhance_spec(spec: GenerationSpec) -> tuple[GenerationSpec, dict | None]:
-    """Run the prompt agent when asked to; the spec keeps both prompts."""
+def enhance_spec(spec: GenerationSpec, tokenizer=None) -> tuple[GenerationSpec, dict | None]:
+    """Run the prompt agent when asked to; the spec keeps both prompts.
+
+    The model's own tokenizer makes the 226-token check exact."""
     if not spec.enhance or spec.enhanced_prompt:
         return spec, None
     from shotsmith.prompt import enhance
 
-    mode = spec.entry().task
-    result = enhance(spec.prompt or None, style=spec.style, mode=mode)
+    entry = spec.entry()
+    result = enhance(spec.prompt or None, style=spec.style, mode=entry.task, backend=spec.enhance_backend,
+                     token_limit=entry.text_limit, tokenizer=tokenizer)
     info = result.model_dump(mode="json")
     return spec.model_copy(update={"enhanced_prompt": result.prompt}), info
 
@@ -87,10 +90,15 @@ class Studio:
     def generate(self, spec: GenerationSpec, out: Path, on_progress: ProgressFn | None = None,
                  should_cancel: CancelFn | None = None) -> GenerationOutput:
         started = time.perf_counter()
+        if on_progress:
+            on_progress(Progress("load"))
+        pipe = self.engine.pipeline(spec.entry())  # loaded once per process
+        load_time = time.perf_counter() - started
         t = time.perf_counter()
-        spec, enhancement = enhance_spec(spec)
+        spec, enhancement = enhance_spec(spec, pipe.tokenizer)
         enhance_time = time.perf_counter() - t
         render = self.engine.render(spec, on_progress, should_cancel)
+        render.timings["load"] = load_time
         out.parent.mkdir(parents=True, exist_ok=True)
         clips = []
         for index, (candidate, path) in enumerate(zip(render.candidates, clip_paths(out, len(render.candidates)))):

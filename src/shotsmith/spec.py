@@ -77,6 +77,7 @@ class GenerationSpec(BaseModel):
     upscaler: str = Field("lanczos", description="'lanczos' or a super-resolution weights file (spandrel)")
     style: str | None = Field(None, max_length=64, description="Style preset for the prompt agent")
     enhance: bool = True
+    enhance_backend: Literal["rules", "llm"] = "rules"
     enhanced_prompt: str | None = Field(None, description="Set by the prompt agent; used instead of prompt")
 
     @field_validator("prompt", "negative_prompt")
@@ -89,6 +90,15 @@ class GenerationSpec(BaseModel):
     def _multiple_of_16(cls, value: int | None, info) -> int | None:
         if value is not None and value % 16:
             raise ValueError(f"{info.field_name} must be a multiple of 16 (got {value})")
+        return value
+
+    @field_validator("style")
+    @classmethod
+    def _known_style(cls, value: str | None) -> str | None:
+        from shotsmith.prompt import list_presets
+
+        if value is not None and value not in list_presets():
+            raise ValueError(f"style '{value}' is not a preset (known: {', '.join(list_presets())})")
         return value
 
     @field_validator("seconds")

@@ -1,0 +1,175 @@
+"""Everything that talks to the ffmpeg binary shipped by imageio-ffmpeg.
+
+One ffmpeg process does scale + interpolate + encode, reading raw RGB frames from
+stdin, so frames never touch the disk as images and a super-resolution model can
+stream its output straight into the encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .settings import PostError, PostSettings
+
+GIF_FPS = 12  # smooth enough for a preview, small enough to stay a preview
+# Cloned copies of the last native frame appended before interpolation. minterpolate
+# stops ~2 native frames before the end of its input and the fps/framerate filters
+# stop at the last frame's timestamp, so without padding the clip comes out short;
+# with it every mode overshoots and `trim` cuts to exactly the expected frame count.
+PAD_FRAMES = 3
+STDERR_TAIL_LINES = 12
+# Linux caps one argv string at 128 KiB; fail clearly before Popen fails with E2BIG.
+MAX_METADATA_CHARS = 100_000
+
+
+def ffmpeg_exe() -> str:
+    try:
+        import imageio_ffmpeg
+    except ImportError as exc:  # a hard dependency, but say so plainly if it is missing
+        raise PostError("post-processing needs the imageio-ffmpeg package") from exc
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as exc:
+        raise PostError(f"no ffmpeg binary available: {exc}") from exc
+
+
+def output_frame_count(frames: int, native_fps: float, fps: int) -> int:
+    """Frames the finished clip must have to last exactly frames / native_fps seconds."""
+    return max(1, round(frames * fps / native_fps))
+
+
+def video_filter(in_size: tuple[int, int], settings: PostSettings, out_frames: int) -> str:
+    """The -vf chain: pad, then interpolate and scale in the cheaper order, then trim.
+
+    Interpolation cost grows with pixel count (minterpolate's motion search is the
+    slowest step by far), so it runs at whichever of input and output size is smaller:
+    before the upscale for model-native frames, after the downscale for frames an SR
+    model made bigger than the target.
+    """
+    pad = f"tpad=stop_mode=clone:stop={PAD_FRAMES}"
+    interp = _interpolation_filter(settings)
+    # Cover-and-crop keeps the aspect ratio when the model's aspect differs from the
+    # requested one (1360x768 into 1440x960); for equal aspects the crop is a no-op.
+    scale = (
+        f"scale={settings.width}:{settings.height}:flags=lanczos"
+        f":force_original_aspect_ratio=increase,crop={settings.width}:{settings.height},setsar=1"
+    )
+    trim = f"trim=end_frame={out_frames}"
+    in_pixels = in_size[0] * in_size[1]
+    if in_pixels <= settings.width * settings.height:
+        return ",".join([pad, interp, trim, scale])
+    return ",".join([pad, scale, interp, trim])
+
+
+def _interpolation_filter(settings: PostSettings) -> str:
+    if settings.interpolation == "minterpolate":
+        # Motion-compensated: bidirectional search, overlapped blocks, variable-size blocks.
+        return (
+            f"minterpolate=fps={settings.fps}:mi_mode=mci:mc_mode=aobmc"
+            ":me_mode=bidir:vsbmc=1"
+        )
+    if settings.interpolation == "blend":
+        return f"framerate=fps={settings.fps}"
+    return f"fps={settings.fps}"  # "none": duplicate frames to reach the rate
+
+
+def encode_video(
+    frames: Iterable[np.ndarray],
+    in_size: tuple[int, int],
+    native_fps: float,
+    frame_count: int,
+    settings: PostSettings,
+    metadata: dict,
+    out_path: Path,
+) -> None:
+    """Encode RGB frames of in_size (W, H) at native_fps into an H.264 MP4 at out_path."""
+    rate = Fraction(native_fps).limit_denominator(1001)
+    out_frames = output_frame_count(frame_count, native_fps, settings.fps)
+    args = [
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{in_size[0]}x{in_size[1]}",
+        "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-",
+        "-vf", video_filter(in_size, settings, out_frames),
+        "-frames:v", str(out_frames),
+        "-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf),
+        "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+        *_metadata_args(metadata),
+        "-f", "mp4", str(out_path),
+    ]
+    run_ffmpeg(args, "encode video", stdin_frames=frames)
+
+
+def _metadata_args(metadata: dict) -> list[str]:
+    # The full record goes in `comment` as JSON (what read_clip_metadata returns);
+    # title/description carry the prompt for players and file browsers that show them.
+    comment = json.dumps(metadata, default=str, sort_keys=True)
+    if len(comment) > MAX_METADATA_CHARS:
+        raise PostError(f"metadata is {len(comment)} characters as JSON; at most "
+                        f"{MAX_METADATA_CHARS} fit in the MP4 comment tag")
+    args = ["-metadata", f"comment={comment}"]
+    prompt = metadata.get("prompt")
+    if prompt:
+        args += ["-metadata", f"title={prompt}"]
+    described = metadata.get("enhanced_prompt") or prompt
+    if described:
+        seed = metadata.get("seed")
+        suffix = f" (seed {seed})" if seed is not None else ""
+        args += ["-metadata", f"description={described}{suffix}"]
+    return args
+
+
+def encode_gif(video: Path, size: tuple[int, int], fps: int, out_path: Path) -> None:
+    """A palette GIF from the finished MP4: one palette for the whole clip, built from it."""
+    gif_fps = min(GIF_FPS, fps)
+    graph = (
+        f"fps={gif_fps},scale={size[0]}:{size[1]}:flags=lanczos,split[a][b];"
+        "[a]palettegen=stats_mode=diff[p];"
+        "[b][p]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle"
+    )
+    args = ["-i", str(video), "-filter_complex", graph, "-loop", "0", "-f", "gif", str(out_path)]
+    run_ffmpeg(args, "encode gif")
+
+
+def run_ffmpeg(args: list[str], step: str, stdin_frames: Iterable[np.ndarray] | None = None) -> None:
+    """Run ffmpeg; on failure raise PostError with the step and stderr's last lines.
+
+    stderr goes to a temp file rather than a pipe: while we block writing frames to
+    stdin nobody reads a pipe, and a chatty ffmpeg would deadlock on a full one.
+    """
+    # -nostdin only stops ffmpeg reading keyboard commands; `-i -` still reads frames.
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
+    with tempfile.TemporaryFile() as err:
+        stdin = subprocess.PIPE if stdin_frames is not None else subprocess.DEVNULL
+        proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            if stdin_frames is not None:
+                _feed(proc, stdin_frames)
+            code = proc.wait()
+        except BaseException:
+            # Our side failed (e.g. the SR model raised): don't leave ffmpeg running.
+            proc.kill()
+            proc.wait()
+            raise
+        if code != 0:
+            err.seek(0)
+            tail = err.read().decode("utf-8", "replace").strip().splitlines()[-STDERR_TAIL_LINES:]
+            detail = "\n".join(tail) or "(no stderr output)"
+            raise PostError(f"ffmpeg failed to {step} (exit code {code}):\n{detail}")
+
+
+def _feed(proc: subprocess.Popen, frames: Iterable[np.ndarray]) -> None:
+    assert proc.stdin is not None
+    try:
+        for frame in frames:
+            proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+        proc.stdin.close()
+    except BrokenPipeError:
+        # ffmpeg exited early; its exit code and stderr explain why, so fall through
+        # to the caller's check instead of surfacing a bare BrokenPipeError.
+        pass

@@ -1,0 +1,201 @@
+"""`enhance()`: the prompt agent's one entry point.
+
+Reads like a script: 1. check the arguments, 2. clean and join the user's text,
+3. read its slots, 4. pick the style, 5. run the backend (LLM with fallback, or
+rules), 6. report.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from pydantic import ValidationError
+
+from . import llm as llm_backend
+from . import rules
+from .llm import LLMConfig, LLMUnavailable
+from .parse import PREPOSITIONS, Parsed, parse
+from .presets import Preset, infer_preset, load_preset
+from .schema import SLOTS, EnhanceResult, PromptError, SlotInfo
+from .tokens import count_tokens
+
+MAX_CHARS = 2000  # per input field, after cleaning
+MODES = ("t2v", "i2v")
+BACKENDS = ("rules", "llm")
+MIN_TOKEN_LIMIT = 16
+
+_SPACE = re.compile(r"\s+")
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")  # terminal escapes
+_DROP_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}  # control, format, surrogate, private, unassigned
+
+
+def clean_text(text: str) -> str:
+    """NFC-normalise, turn line breaks and tabs into spaces, drop control/format characters."""
+    text = unicodedata.normalize("NFC", _ANSI.sub("", text))
+    kept = []
+    for ch in text:
+        if ch.isspace():
+            kept.append(" ")
+        elif unicodedata.category(ch) not in _DROP_CATEGORIES:
+            kept.append(ch)
+    return _SPACE.sub(" ", "".join(kept)).strip()
+
+
+def _sentence(text: str) -> str:
+    """End a piece of user text like a sentence, without touching its words."""
+    text = text.rstrip(" ,;:-")
+    if text and text[-1] not in ".!?…。！？\"'”’)":
+        text += "."
+    return text
+
+
+def _scene_sentence(scene: str) -> str:
+    """A scene given on its own ("a kitchen with ...") as a sentence of the prompt."""
+    body = scene.rstrip(" .,;:")
+    first = body.split(" ", 1)[0]
+    if first in ("a", "an", "the", "some"):
+        return f"The setting is {body}."
+    if first in PREPOSITIONS:
+        return f"The scene takes place {body}."
+    return _sentence(body)
+
+
+def _field(name: str, value) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise PromptError(name, f"expected text, got {type(value).__name__}")
+    cleaned = clean_text(value)
+    if len(cleaned) > MAX_CHARS:
+        raise PromptError(name, f"{len(cleaned)} characters is over the {MAX_CHARS}-character limit; shorten it")
+    return cleaned
+
+
+def _choice(name: str, value, allowed: tuple[str, ...]) -> str:
+    key = value.strip().lower() if isinstance(value, str) else value
+    if key not in allowed:
+        raise PromptError(name, f"must be one of {', '.join(allowed)}; got {value!r}")
+    return key
+
+
+def _check_limit(token_limit) -> int:
+    if isinstance(token_limit, bool) or not isinstance(token_limit, int) or token_limit < MIN_TOKEN_LIMIT:
+        raise PromptError("token_limit", f"must be an integer of at least {MIN_TOKEN_LIMIT}; got {token_limit!r}")
+    return token_limit
+
+
+def _user_block(text: str, content: str, scene: str) -> str:
+    pieces = [_sentence(t) for t in (text, content) if t]
+    if scene:
+        pieces.append(_scene_sentence(scene))
+    return " ".join(pieces)
+
+
+def _style(style: str | None, parsed: Parsed, notes: list[str]) -> tuple[Preset | None, bool]:
+    """The preset to fill with: the one asked for, else one the text names, else none."""
+    if style is not None and style.strip():
+        return load_preset(style), True
+    inferred = infer_preset(parsed.text)
+    if inferred:
+        name, word = inferred
+        notes.append(f"style: filled in the '{name}' style named in the text ({word!r})")
+        return load_preset(name), False
+    return None, False
+
+
+def _env_config() -> LLMConfig:
+    try:
+        return LLMConfig.from_env()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise LLMUnavailable(f"invalid SHOTSMITH_LLM_* settings ({problems})") from None
+
+
+def _llm_slots(parsed: Parsed, answer: str) -> dict[str, SlotInfo]:
+    read = parse(answer)
+    out = {}
+    for slot in SLOTS:
+        if slot in parsed.found:
+            out[slot] = SlotInfo(text=parsed.found[slot], source="user")
+        elif slot in read.found:
+            out[slot] = SlotInfo(text=read.found[slot], source="llm")
+        else:
+            out[slot] = SlotInfo(text="", source="omitted")
+    return out
+
+
+def enhance(text: str | None = None, *, scene: str | None = None, content: str | None = None,
+            style: str | None = None, mode: str = "t2v", backend: str = "rules",
+            llm: LLMConfig | None = None, token_limit: int = 226, tokenizer=None) -> EnhanceResult:
+    """Turn an idea (or scene + content) into a formula prompt that fits `token_limit`.
+
+    Keeps the user's text whole and fills only the formula slots it leaves empty; see
+    docs/prompt-agent.md. Raises PromptError (a ValueError naming the field) for input
+    that cannot become a prompt.
+    """
+    # 1. Check the arguments.
+    mode = _choice("mode", mode, MODES)
+    backend = _choice("backend", backend, BACKENDS)
+    token_limit = _check_limit(token_limit)
+    text_c, content_c, scene_c = _field("text", text), _field("content", content), _field("scene", scene)
+    if style is not None and not isinstance(style, str):
+        raise PromptError("style", f"expected a preset name, got {type(style).__name__}")
+
+    # 2. Clean and join the user's text.
+    user = _user_block(text_c, content_c, scene_c)
+    if not user and mode == "t2v":
+        raise PromptError("text", "a text-to-video prompt cannot be empty; describe the video "
+                                  "(or give scene and content)")
+    user_tokens = count_tokens(user, tokenizer) if user else 0
+    if user_tokens > token_limit:
+        raise PromptError("text", f"the prompt is {user_tokens} tokens, over the model's {token_limit}-token "
+                                  "limit; shorten it (nothing was cut)")
+
+    # 3. Read the slots the user filled.
+    parsed = parse(user)
+    if scene_c:
+        parsed.found["scene"] = scene_c
+    notes: list[str] = []
+    if not parsed.english and user:
+        # The slot words are English; do not guess at subject, motion or place in another
+        # language (a filler setting could contradict it). Frame it, light it, style it.
+        for slot in ("subject", "movement", "scene"):
+            parsed.found.setdefault(slot, user.rstrip(" ."))
+        notes.append("text: not English; kept as the subject, movement and scene and added only camera, "
+                     "lighting and style (CogVideoX's text encoder understands English best)")
+
+    # 4. Pick the style.
+    preset, explicit = _style(style, parsed, notes)
+
+    # 5. Run the backend.
+    fallback_reason = None
+    if backend == "llm":
+        if not user:
+            fallback_reason = "empty image-to-video text: nothing for the LLM to enhance, used the motion prompt"
+        else:
+            try:
+                config = llm or _env_config()
+                answer = llm_backend.enhance_llm(user, parsed, mode=mode, preset=preset, config=config,
+                                                 token_limit=token_limit, tokenizer=tokenizer, clean=clean_text)
+            except LLMUnavailable as exc:
+                fallback_reason = str(exc)
+            else:
+                return EnhanceResult(prompt=answer, original=user, slots=_llm_slots(parsed, answer),
+                                     backend_used="llm", tokens=count_tokens(answer, tokenizer),
+                                     token_limit=token_limit, words=len(answer.split()),
+                                     style=preset.name if preset else None, mode=mode, notes=notes)
+
+    plan = rules.plan(user, parsed, preset, mode, explicit_style=explicit)
+    fitted = rules.fit(plan, token_limit=token_limit, tokenizer=tokenizer)
+
+    # 6. Report.
+    if fitted.omitted:
+        notes.append(f"token limit: left out filler for {', '.join(fitted.omitted)} to stay within "
+                     f"{token_limit} tokens")
+    if plan.add_style_sentence and preset is not None:
+        notes.append(f"style: added the look of '{preset.name}' to the mood the user gave")
+    return EnhanceResult(prompt=fitted.prompt, original=user, slots=fitted.slots, backend_used="rules",
+                         fallback_reason=fallback_reason, tokens=fitted.tokens, token_limit=token_limit,
+                         words=len(fitted.prompt.split()), style=preset.name if preset else None,
+                         mode=mode, notes=notes)

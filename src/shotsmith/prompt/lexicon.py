@@ -1,0 +1,260 @@
+"""Word lists the rule backend reads prompts with.
+
+Everything here is plain data plus two small helpers (`words`, `verb_forms`). The
+lists are deliberately broad: the rule backend only *detects* which formula slots a
+user already filled and never rewrites the user's words, so a false positive costs a
+missing filler sentence, not a changed fact.
+
+Two groups:
+- slot cues: camera, lighting, mood/style, movement, scene words;
+- guard words: colours, shape nouns, direction words and shapes-world backgrounds.
+  Filler that would contain one of these is not added where it could contradict
+  what the user said (see `rules._conflicts`).
+"""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens; hyphenated words are split ("close-up" -> close, up)."""
+    return _WORD.findall(text.lower())
+
+
+def verb_forms(stem: str) -> set[str]:
+    """Regular inflections of an English verb stem: walk -> walks, walked, walking."""
+    forms = {stem}
+    if stem.endswith("e") and not stem.endswith(("ee", "ye", "oe")):
+        forms |= {stem + "s", stem + "d", stem[:-1] + "ing"}
+    elif stem.endswith("y") and stem[-2:-1] not in "aeiou":
+        forms |= {stem[:-1] + "ies", stem[:-1] + "ied", stem + "ing"}
+    elif stem.endswith(("s", "sh", "ch", "x", "z")):
+        forms |= {stem + "es", stem + "ed", stem + "ing"}
+    else:
+        forms |= {stem + "s", stem + "ed", stem + "ing"}
+        # consonant-vowel-consonant short stems double the last letter (hop -> hopping)
+        if (len(stem) <= 4 and stem[-1] not in "aeiouwxy" and stem[-2] in "aeiou"
+                and stem[-3:-2] not in ("a", "e", "i", "o", "u", "")):
+            forms |= {stem + stem[-1] + "ing", stem + stem[-1] + "ed"}
+    return forms
+
+
+# --- camera language ---------------------------------------------------------
+
+CAMERA_PATTERNS = [
+    r"(?:extreme |medium |)close[- ]?ups?",
+    r"(?:medium|mid|wide|long|full|establishing|tracking|aerial|drone|overhead|crane|dolly|static|"
+    r"two|cowboy|master|insert|reaction|panning|handheld|steadicam|pov|point[- ]of[- ]view|"
+    r"over[- ]the[- ]shoulder|low[- ]angle|high[- ]angle|dutch[- ]angle|eye[- ]level|wide[- ]angle)"
+    r"[- ]shots?",
+    r"mid[- ]shot", r"wide[- ]angle", r"low[- ]angle", r"high[- ]angle", r"eye[- ]level",
+    r"bird'?s[- ]eye(?: view)?", r"worm'?s[- ]eye(?: view)?", r"top[- ]down", r"overhead view",
+    r"aerial(?: view)?", r"drone", r"tracking", r"dolly(?:[- ](?:in|out|zoom))?", r"pan(?:s|ned|ning)",
+    r"pan (?:across|left|right|over)", r"tilt(?:s|ed|ing)? (?:up|down)", r"zoom(?:s|ed|ing)?(?: in| out)?",
+    r"push[- ]in", r"pull[- ](?:back|out)", r"crane", r"orbit(?:s|ing)? (?:around|the)", r"handheld",
+    r"steadicam", r"pov", r"point of view", r"first[- ]person", r"over[- ]the[- ]shoulder",
+    r"the camera", r"camera", r"lens", r"macro", r"telephoto", r"fish[- ]?eye", r"framing",
+    r"time[- ]?lapse", r"slow[- ]motion", r"shots?", r"upward movement", r"downward movement",
+    r"panoram(?:a|ic)", r"close framing", r"locked[- ]off",
+]
+
+# --- lighting ------------------------------------------------------------------
+
+LIGHTING_PATTERNS = [
+    r"light(?:s|ing|ed)?", r"lit", r"(?:sun|day|moon|star|candle|fire|torch|lamp|back|rim|key|neon|"
+    r"flood|spot|street|window)light(?:s|ing)?", r"backlit", r"sunlit", r"moonlit", r"candlelit", r"starlit",
+    r"sunshine", r"sunbeams?", r"sunrise", r"sunset", r"sundown", r"dawn", r"dusk", r"twilight",
+    r"golden hour", r"blue hour", r"noon", r"midday", r"midnight", r"night(?:time)?", r"evening",
+    r"morning", r"glow(?:s|ing)?", r"illuminat\w*", r"neon", r"shadows?", r"shadowy", r"silhouett\w*",
+    r"chiaroscuro", r"bright(?:ly|ness)?", r"dim(?:ly)?", r"dark(?:ness)?", r"luminous", r"radiant",
+    r"the sun", r"sun", r"sunny", r"moon", r"stars", r"starry", r"overcast", r"low[- ]key", r"high[- ]key",
+    r"volumetric", r"god rays", r"ambient",
+]
+
+# Time-of-day words: filler that names a time of day is not added to a prompt that
+# already names one (a "sunny" filler on a "night" prompt would contradict it).
+TIME_WORDS = {
+    "dawn", "sunrise", "morning", "noon", "midday", "afternoon", "sunset", "dusk", "twilight",
+    "evening", "night", "nighttime", "midnight", "daylight", "daytime", "sunlight", "sunny",
+    "moonlight", "moonlit", "sunlit", "starlight", "starry", "sun", "moon",
+}
+
+# --- mood, atmosphere and style --------------------------------------------------
+
+STYLE_PATTERNS = [
+    r"[\w-]+(?: [\w-]+)? style", r"style[ds]?", r"stylised", r"stylized", r"aesthetic", r"cinematic",
+    r"film(?:ic)?", r"movie", r"photo[- ]?real\w*", r"hyper[- ]?real\w*", r"realistic", r"realism",
+    r"depiction", r"documentary", r"anime", r"manga", r"cartoon", r"pixar", r"disney", r"ghibli",
+    r"3d", r"2d", r"cgi", r"animation", r"animated", r"render(?:ed|ing)?", r"watercolou?r", r"illustrat\w*",
+    r"storybook", r"noir", r"vintage", r"retro", r"cyberpunk", r"steampunk", r"sci[- ]?fi", r"fantasy",
+    r"hollywood", r"blockbuster", r"4k", r"8k", r"hd", r"high[- ]definition", r"ultra[- ]detailed",
+    r"attention to detail", r"film grain", r"16mm", r"35mm", r"8mm", r"oil painting", r"pixel art",
+    r"claymation", r"stop[- ]motion", r"ukiyo[- ]e",
+]
+
+# The nouns that name a mood come first: their phrase is the one reported.
+MOOD_NOUN_PATTERNS = [r"atmospheres?", r"mood", r"vibes?", r"ambien[cs]e", r"tone"]
+MOOD_PATTERNS = [
+    r"atmospheric", r"moody", r"feel(?:ing)?", r"dreamy", r"dreamlike", r"cozy", r"cosy", r"dramatic", r"tense", r"serene", r"peaceful", r"tranquil",
+    r"eerie", r"mysterious", r"melanchol\w*", r"nostalgic", r"ominous", r"solemn", r"epic", r"gloomy",
+    r"somber", r"sombre", r"romantic", r"whimsical", r"majestic", r"wondrous", r"joyful", r"cheerful",
+    r"lively", r"haunting", r"intimate", r"uplifting", r"heartwarming", r"heart-warming", r"suspenseful",
+    r"chaotic", r"fierce", r"playful",
+]
+
+# Feelings. A preset's mood words ("cheerful") are not added to a prompt that
+# already states a feeling ("sadly", "frightened"); only its look is added.
+AFFECT_WORDS = {
+    "sad", "sadly", "sadness", "fear", "fearful", "frightened", "scared", "afraid", "terrified", "shock",
+    "shocked", "joy", "joyful", "happy", "happily", "angry", "anger", "furious", "crying", "tears",
+    "lonely", "grief", "tense", "calm", "peaceful", "cheerful", "playful", "melancholic", "melancholy",
+    "gloomy", "wistful", "nostalgic", "tender", "awe", "mysterious", "intense", "epic", "warm", "cozy",
+    "dramatic", "serene", "eerie", "ominous", "solemn", "fierce", "mischievous", "innocent", "romantic",
+    "anxious", "excited", "heart", "warming", "electric", "moody", "quiet", "observational", "whimsical",
+    "cry", "cries", "cried", "weeps", "weeping", "sobs", "sobbing", "smiles", "smiling", "laughs",
+    "laughing", "screams", "screaming", "frowns", "frowning", "grieving", "mourning", "despair", "lonely",
+    "upset", "worried", "nervous", "proud", "delighted", "heartbroken", "miserable", "bored", "hopeful",
+}
+# Short words that show a text is English (the rule backend reads English only).
+ENGLISH_HINTS = {
+    "a", "an", "the", "in", "on", "of", "with", "and", "to", "at", "is", "are", "its", "his", "her",
+    "their", "from", "by", "under", "over", "into", "as", "while", "through", "across",
+}
+
+# --- movement ----------------------------------------------------------------------
+
+MOTION_STEMS = """
+move walk run jog sprint dash rush race hurry stroll wander march stride tiptoe climb crawl creep
+jump leap hop skip bounce dive fall drop sink descend rise ascend lift raise float fly soar glide
+hover flutter flap drift swim paddle surf sail ride drive roll slide slip skate ski spin twirl whirl
+rotate turn twist swirl swing sway wave wag shake tremble shiver nod blink wink smile laugh cry weep
+sing dance play fight punch kick throw catch chase follow flee escape charge attack strike eat drink
+chew bite sip cook stir pour chop draw paint write read type knit sew dig push pull carry grab reach
+touch hug kiss embrace clap gaze stare look glance peer breathe blow flow stream splash ripple spread
+burst explode erupt crash collapse shatter break melt freeze burn flicker flash twinkle sparkle
+shimmer glitter pulse grow shrink expand contract swell bloom blossom unfold open transform morph
+change shift emerge appear vanish disappear fade dissolve gather scatter cast summon conjure bustle
+travel pass cross enter exit leave arrive approach return circle head dwindle wobble tumble topple
+sweep steer gallop trot prance graze hunt pounce stalk scurry slither wriggle squirm stretch yawn
+wake sleep nibble peck sniff lick scratch tap knock wipe wash brush comb fold toss juggle kneel bow
+salute greet hurl launch fire shoot swoop dart zip zoom speed accelerate skid loop coil curl sprout
+crumble dissolve evaporate rain snow pour drip trickle gush cascade billow waft swirl glow spark thunder
+roar howl bark growl
+""".split()
+
+IRREGULAR_MOTION = """
+ran flew flown fell fallen rose risen swam swum sank sunk drove driven rode ridden spun swung shook
+shaken blew blown ate eaten drank drunk drew drawn wrote written grew grown became come comes coming
+came went goes going gone threw thrown caught fought struck broke broken froze frozen leapt dove
+sprang slid hid hidden burst split bent dug wept shone swept sped
+""".split()
+
+# Forms that in a video prompt are nearly always nouns (or belong to another slot:
+# "glow" is lighting, "zoom" is camera language, "circle" a shapes-world shape).
+NOUN_FORMS = {
+    "painting", "type", "types", "fire", "fires", "read", "rain", "snow", "cast", "head", "heads",
+    "change", "changes", "shift", "shifts", "pass", "blossom", "blossoms", "drink", "drinks", "catch",
+    "look", "play", "wave", "waves", "crash", "flash", "spark", "sparks", "glow", "glows", "glowed",
+    "glowing", "drop", "drops", "circle", "circles", "cross", "ride", "drive", "race", "dash", "return",
+    "reach", "speed", "cry", "bow", "comb", "brush", "wash", "tap", "fold", "loop", "coil", "curl",
+    "lift", "stream", "streams", "sweep", "splash", "ripple", "ripples", "pulse", "cascade", "sprout",
+    "knock", "turn", "smile", "laugh", "touch", "break", "swell", "stretch", "launch", "shoot", "zip",
+    "zoom", "zooms", "zoomed", "zooming", "escape", "approach", "hunt", "charge", "attack", "strike",
+    "swing", "swings", "bloom", "dive", "open", "paint", "cook", "stalk", "wake", "dart", "scratch",
+    "trickle", "leaves", "exit", "march", "bustle",
+}
+
+
+def _motion_words() -> frozenset[str]:
+    found: set[str] = set(IRREGULAR_MOTION)
+    for stem in MOTION_STEMS:
+        found |= verb_forms(stem)
+    return frozenset(found - NOUN_FORMS)
+
+
+MOTION_WORDS: frozenset[str] = _motion_words()
+
+# Multi-word movement phrases, including the shapes world's stillness and size changes.
+MOTION_PHRASES = [
+    r"come(?:s)? to life", r"came to life", r"coming to life", r"face(?:s)? off", r"facing off",
+    r"stays? (?:still|put|in place)", r"sits? motionless", r"does not move", r"doesn't move",
+    r"holds? (?:its|their|his|her) (?:position|ground|place)", r"remains? (?:still|stationary|motionless)",
+    r"rests? in place", r"(?:gets?|getting|becomes?|becoming|grows?|growing) (?:bigger|smaller|larger|huge|tiny)",
+    r"heads? (?:left|right|up|down|off|away|toward|towards)", r"(?:takes?|taking) off", r"in motion",
+    r"rising and falling", r"turns? (?:around|away|toward|towards|to)", r"looks? (?:up|down|around|at|ahead|away|back|out)",
+    r"spins? around", r"plays?(?: the| a)? \w+", r"waves? (?:goodbye|hello|at|to)", r"(?:a |the )?wave crash\w*",
+    r"drops? (?:down|off|to)", r"lifts? (?:off|up)", r"blows? (?:through|across|over|away)",
+]
+
+# Stillness/position words and directions the shapes world uses.
+DIRECTION_WORDS = {
+    "left", "right", "up", "down", "upward", "upwards", "downward", "downwards", "leftward", "leftwards",
+    "rightward", "rightwards", "still", "stationary", "motionless", "bigger", "smaller", "larger", "huge",
+    "tiny", "apart", "together", "across", "toward", "towards", "away", "forward", "forwards", "backward",
+    "backwards", "sideways", "around", "overhead",
+}
+
+# Verbs that end a subject noun phrase without being movement.
+VERB_STOPS = {
+    "is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "does", "do", "did", "can",
+    "could", "will", "would", "may", "might", "must", "should", "sits", "sit", "sitting", "stands",
+    "stand", "standing", "lies", "lie", "lying", "rests", "resting", "waits", "waiting", "wears",
+    "wearing", "holds", "holding", "causes", "makes", "seems", "remains", "stays", "keeps", "gets",
+    "becomes", "looks", "faces", "appears", "takes", "shows", "watches", "watching", "plays", "turns",
+    "runs", "walks", "waves", "heads", "changes", "shifts", "falls", "streams", "casts", "lifts",
+    "catches", "drinks", "reads", "poses", "posing", "filled", "covered", "dressed", "surrounded",
+    "wrapped", "decorated", "made", "lined", "framed", "lit", "bathed", "set", "placed", "who",
+    "which", "that", "while", "as", "then", "when",
+}
+
+# --- scene -------------------------------------------------------------------------
+
+SCENE_NOUNS = """
+background backgrounds backdrop setting scenery landscape landscapes surroundings environment world
+kitchen room bedroom bathroom office classroom library studio stage hall corridor hallway house home
+apartment cabin castle palace temple church cathedral tower village town city cityscape skyline
+street streets road alley avenue highway bridge station market shop cafe restaurant bar park garden
+yard backyard playground field fields meadow farm grass lawn forest woods jungle rainforest bamboo
+mountain mountains hill hills valley cliff cliffs canyon cave desert dune dunes sand beach shore coast
+ocean sea lake river waterfall pond pool underwater island iceberg glacier tundra sky skies space
+galaxy planet battlefield arena ground floor rooftop rooftops roof skyscrapers skyscraper countryside
+wilderness savanna savannah prairie swamp marsh harbor harbour port dock pier airport subway metro
+mall warehouse factory laboratory lab spaceship spacecraft cockpit garage courtyard plaza square
+universe nebula horizon seawater waves shoreline seabed reef riverbank lakeside hillside mountainside
+valley canal harbour balcony terrace attic basement cellar dungeon throne arena stadium theater theatre
+museum gallery hospital school campus train bus car interior exterior outdoors indoors outside inside
+snowfield grassland wasteland ruins megacity metropolis neighborhood neighbourhood suburb village
+snow rain storm fog mist water ice outdoors
+""".split()
+
+# Generic words that name a background without saying what it is.
+GENERIC_SCENE = {"background", "backgrounds", "setting", "scene", "frame", "surroundings", "environment"}
+
+# --- guard words: colours, shapes, shapes-world backgrounds ------------------------
+
+COLOUR_WORDS = {
+    "red", "orange", "yellow", "green", "blue", "purple", "violet", "white", "black", "gray", "grey",
+    "pink", "brown", "cyan", "magenta", "teal", "turquoise", "crimson", "scarlet", "maroon", "tangerine",
+    "amber", "gold", "golden", "silver", "lemon", "canary", "emerald", "jade", "lime", "olive", "cobalt",
+    "navy", "azure", "sapphire", "indigo", "lavender", "lilac", "ivory", "cream", "beige", "coal",
+    "inky", "ebony", "charcoal", "ruby", "cherry", "copper", "bronze", "aqua", "mint", "rose", "peach",
+    "coral", "vermilion", "ochre", "khaki", "tan", "fuchsia", "blond", "blonde", "auburn", "pastel",
+}
+
+SHAPE_NOUNS = {
+    "circle", "circles", "circular", "ball", "balls", "disc", "discs", "disk", "disks", "orb", "orbs",
+    "sphere", "spheres", "dot", "dots", "square", "squares", "squared", "box", "boxes", "block",
+    "blocks", "cube", "cubes", "crate", "crates", "tile", "tiles", "triangle", "triangles",
+    "triangular", "pyramid", "pyramids", "wedge", "wedges", "shape", "shapes", "rectangle",
+    "rectangles", "oval", "ovals", "hexagon", "diamond", "star", "stars",
+}
+
+# The shapes world's backgrounds and the light words that point at one of them.
+WORLD_BACKGROUND_WORDS = {
+    "sky", "skies", "grass", "grassy", "lawn", "meadow", "night", "sand", "sandy", "beach", "desert",
+    "dunes", "studio", "day", "daytime", "sun", "sunny", "moon", "dark", "darkness", "bright",
+    "daylight", "sunlight", "moonlight", "starless", "starry", "field", "water", "snow", "neon",
+}

@@ -1,0 +1,259 @@
+"""The rule backend: keep the user's text whole, add a sentence for each missing slot.
+
+The user's words are never rewritten. The output is
+
+    [camera + lighting lead] USER TEXT [lighting] [subject] [movement] [scene] [mood/style] [detail]
+
+where each bracket appears only if the user left that slot empty. Filler comes from
+the style preset (chosen, or named in the text), else from the neutral default, and a
+filler phrase is skipped when it could contradict the user: it names a colour and the
+user named one, a time of day and the user named one, a feeling and the user named
+one (mood only), or, for a shapes-world prompt, any colour, shape, direction,
+movement or background word. Image-to-video prompts describe motion from the first
+frame and keep its lighting and surroundings.
+
+If the result is over the token limit, filler is shortened (each phrase to the part
+before its first comma), then left out, slot by slot; the user's text never is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import lexicon as lx
+from .parse import Parsed
+from .presets import Preset, default_preset, short_form
+from .schema import SLOTS, SlotInfo
+from .tokens import count_tokens
+
+MIN_WORDS = 40  # a prompt shorter than this gets the preset's detail sentences
+TARGET_MAX_WORDS = 130  # prefer the shorter filler past this many words
+# The order filler is dropped in when even the short forms do not fit.
+DROP_ORDER = ("mood", "scene", "lighting", "camera", "movement", "subject")
+
+_SHAPES_GUARD = (lx.COLOUR_WORDS | lx.SHAPE_NOUNS | lx.MOTION_WORDS | lx.DIRECTION_WORDS
+                 | lx.WORLD_BACKGROUND_WORDS | (set(lx.SCENE_NOUNS) - lx.GENERIC_SCENE))
+
+
+@dataclass(frozen=True)
+class Fill:
+    text: str
+    source: str  # "preset" | "default"
+
+
+@dataclass
+class Plan:
+    """What goes around the user's text; rendered at different lengths by `render`."""
+
+    mode: str
+    user: str
+    parsed: Parsed
+    fills: dict[str, Fill] = field(default_factory=dict)
+    style: Fill | None = None  # the look; part of the mood sentence, or its own sentence
+    add_style_sentence: bool = False  # the user gave a mood but no look, and chose a preset
+    details: list[str] = field(default_factory=list)
+
+
+def conflicts(option: str, parsed: Parsed, slot: str) -> bool:
+    """True when a filler phrase could contradict what the user wrote."""
+    ws = set(lx.words(option))
+    if parsed.shapes and ws & _SHAPES_GUARD:
+        return True
+    if parsed.colours and ws & lx.COLOUR_WORDS:
+        return True
+    if parsed.times and ws & lx.TIME_WORDS:
+        return True
+    return slot == "mood" and bool(parsed.affects) and bool(ws & lx.AFFECT_WORDS)
+
+
+def _first_fit(candidates: list[tuple[list[str], str]], parsed: Parsed, slot: str) -> Fill | None:
+    for options, source in candidates:
+        for option in options:
+            if not conflicts(option, parsed, slot):
+                return Fill(option, source)
+    return None
+
+
+def _choose(slot: str, parsed: Parsed, preset: Preset | None, mode: str) -> Fill | None:
+    """The filler for one slot, from the most specific source that does not clash."""
+    base = default_preset()
+    i2v, shapes = base.i2v or {}, base.shapes or {}
+    if mode == "i2v" and slot in ("lighting", "scene", "subject"):
+        # the first frame already decides these; the preset does not repaint it
+        return _first_fit([(i2v[slot], "default")], parsed, slot)
+    candidates: list[tuple[list[str], str]] = []
+    if preset is not None and slot in ("camera", "lighting", "movement", "scene", "mood", "style"):
+        candidates.append((preset.options(slot), "preset"))
+    if mode == "i2v" and slot in i2v:
+        candidates.append((i2v[slot], "default"))
+    if parsed.shapes:
+        candidates.append((shapes.get(slot, []), "default"))
+    elif mode == "t2v" or slot not in i2v:
+        candidates.append((base.options(slot), "default"))
+    candidates.append((shapes.get(slot, []), "default"))  # always safe: the last resort
+    return _first_fit(candidates, parsed, slot)
+
+
+def plan(user: str, parsed: Parsed, preset: Preset | None, mode: str, *, explicit_style: bool) -> Plan:
+    """Decide the filler for every slot the user left empty."""
+    p = Plan(mode=mode, user=user, parsed=parsed)
+    for slot in SLOTS:
+        if slot in parsed.found:
+            continue
+        if slot == "mood":
+            if mode == "i2v":
+                p.fills["mood"] = _choose("mood", parsed, None, "i2v")
+            else:
+                mood = _choose("mood", parsed, preset, mode)
+                if mood is not None:
+                    p.fills["mood"] = mood
+            p.style = _choose("style", parsed, preset, mode) if (preset is not None or mode == "t2v") else None
+            continue
+        chosen = _choose(slot, parsed, preset, mode)
+        if chosen is not None:
+            p.fills[slot] = chosen
+    if "mood" in parsed.found and explicit_style and not parsed.has_style and preset is not None:
+        p.style = _choose("style", parsed, preset, mode)
+        p.add_style_sentence = p.style is not None
+    if not parsed.shapes:
+        pool = (preset.detail if preset else []) + default_preset().detail
+        p.details = [d for d in pool if not conflicts(d, parsed, "detail")]
+    return p
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _join_user(lead: str, user: str, mode: str) -> str:
+    """Lead sentence + the user's text, without changing the user's first letter."""
+    if not user:
+        return lead + "."
+    if user[:1].islower():
+        return f"{lead}: {user}"
+    return f"{lead}. {user}"
+
+
+def _mood_sentence(p: Plan, phrase) -> str | None:
+    mood = p.fills.get("mood")
+    style = phrase(p.style.text) if p.style else None
+    if p.mode == "i2v":
+        if mood is None:
+            return None
+        base = phrase(mood.text)
+        if p.style is not None and p.style.source == "preset":
+            return f"The mood stays {short_form(mood.text)}, in {style}."
+        return f"The mood stays {base}."
+    if mood is not None and style:
+        return f"The mood is {phrase(mood.text)}, in {style}."
+    if mood is not None:
+        return f"The mood is {phrase(mood.text)}."
+    if style and "mood" not in p.parsed.found:
+        return f"The whole scene has {style}."
+    return None
+
+
+def render(p: Plan, *, short: bool = False, omit: frozenset[str] = frozenset(), pad: bool = True) -> str:
+    """The prompt for a plan: full phrases, or short forms, with some slots left out."""
+    if omit >= set(SLOTS):
+        return p.user
+    phrase = short_form if short else (lambda s: s)
+    fills = {k: v for k, v in p.fills.items() if k not in omit}
+    cam, light = fills.get("camera"), fills.get("lighting")
+    parts: list[str] = []
+    if p.mode == "i2v":
+        lead = "The scene from the first frame continues"
+        if cam:
+            lead += f" in {phrase(cam.text)}"
+        parts.append(_join_user(lead, p.user, "i2v"))
+        if "subject" in fills:
+            parts.append(f"The focus stays on {phrase(fills['subject'].text)}.")
+        if "movement" in fills:
+            parts.append(f"The motion is {phrase(fills['movement'].text)}.")
+        if light and "scene" in fills:  # one sentence for both: the first frame decides them
+            parts.append(f"The lighting and the surroundings stay {short_form(fills['scene'].text)}"
+                         + ("." if short else ", with no sudden changes and nothing new added."))
+        elif light:
+            parts.append(f"The lighting stays {phrase(light.text)}.")
+        elif "scene" in fills:
+            parts.append(f"The surroundings stay {phrase(fills['scene'].text)}.")
+    else:
+        if cam and light:
+            lead = f"{_cap(phrase(cam.text))}, lit by {phrase(light.text)}"
+        elif cam:
+            lead = _cap(phrase(cam.text))
+        else:
+            lead = ""
+        parts.append(_join_user(lead, p.user, "t2v") if lead else p.user)
+        if light and not cam:
+            parts.append(f"The scene is lit by {phrase(light.text)}.")
+        if "subject" in fills:
+            parts.append(f"The focus is on {phrase(fills['subject'].text)}.")
+        if "movement" in fills:
+            parts.append(f"The motion is {phrase(fills['movement'].text)}.")
+        if "scene" in fills:
+            parts.append(f"The setting is {phrase(fills['scene'].text)}.")
+    if "mood" not in omit:
+        sentence = _mood_sentence(p, phrase)
+        if sentence:
+            parts.append(sentence)
+    if p.add_style_sentence and p.style and "mood" not in omit:
+        parts.append(f"The whole scene has {phrase(p.style.text)}.")
+    text = " ".join(x for x in parts if x)
+    if pad:
+        for detail in p.details:
+            if len(text.split()) >= MIN_WORDS:
+                break
+            text = f"{text} {detail}"
+    return text
+
+
+def slot_report(p: Plan, omit: frozenset[str] = frozenset()) -> dict[str, SlotInfo]:
+    out: dict[str, SlotInfo] = {}
+    for slot in SLOTS:
+        if slot in p.parsed.found:
+            out[slot] = SlotInfo(text=p.parsed.found[slot], source="user")
+        elif slot in omit or slot not in p.fills:
+            out[slot] = SlotInfo(text="", source="omitted")
+        else:
+            fill = p.fills[slot]
+            text = fill.text
+            if slot == "mood" and p.style is not None and p.mode == "t2v":
+                text = f"{fill.text}, in {p.style.text}"
+            out[slot] = SlotInfo(text=text, source=fill.source)  # type: ignore[arg-type]
+    if "mood" not in p.parsed.found and "mood" not in p.fills and p.style is not None and "mood" not in omit:
+        out["mood"] = SlotInfo(text=p.style.text, source=p.style.source)  # type: ignore[arg-type]
+    return out
+
+
+@dataclass(frozen=True)
+class Fitted:
+    prompt: str
+    tokens: int
+    slots: dict[str, SlotInfo]
+    omitted: tuple[str, ...]
+
+
+def fit(p: Plan, *, token_limit: int, tokenizer=None) -> Fitted:
+    """The richest rendering of a plan that fits the token limit (the user's text always stays)."""
+    tries: list[tuple[bool, frozenset[str]]] = [(False, frozenset()), (True, frozenset())]
+    dropped: list[str] = []
+    for slot in DROP_ORDER:
+        if slot in p.fills or (slot == "mood" and p.style is not None):
+            dropped.append(slot)
+            tries.append((True, frozenset(dropped)))
+    fallback: Fitted | None = None
+    for short, omit in tries:
+        for pad in ((True, False) if not omit else (False,)):
+            text = render(p, short=short, omit=omit, pad=pad)
+            tokens = count_tokens(text, tokenizer)
+            if tokens > token_limit:
+                continue
+            result = Fitted(text, tokens, slot_report(p, omit), tuple(sorted(omit)))
+            if len(text.split()) <= TARGET_MAX_WORDS or omit:
+                return result
+            fallback = fallback or result
+    if fallback is not None:
+        return fallback
+    text = render(p, short=True, omit=frozenset(SLOTS), pad=False)
+    return Fitted(text, count_tokens(text, tokenizer), slot_report(p, frozenset(SLOTS)), tuple(SLOTS))

