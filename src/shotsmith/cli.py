@@ -139,6 +139,52 @@ def list_models(json_out: bool = typer.Option(False, "--json")) -> None:
     out.print(table)
 
 
+@app.command("eval")
+def eval_cmd(
+    prompt_file: Optional[Path] = typer.Argument(None, help="JSONL of prompts (default: the held-out shapes captions)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for results.json (and frames)"),
+    model: Optional[str] = typer.Option(None, help="Model name or folder (an i2v model also reports first-frame PSNR)"),
+    enhance: bool = typer.Option(False, "--enhance/--no-enhance", help="Run the prompt agent first"),
+    seed: int = typer.Option(1000, help="Seed of the first prompt (row i uses seed + i)"),
+    steps: Optional[int] = typer.Option(None),
+    guidance: Optional[float] = typer.Option(None),
+    limit: Optional[int] = typer.Option(None, help="Only the first N prompts"),
+) -> None:
+    """Shapes-world adherence: generate each caption and score what the frames show."""
+    from shotsmith.eval.shapes_eval import load_prompt_file, run_shapes_eval
+
+    path = prompt_file or Path(__file__).parent / "eval" / "data" / "heldout_captions.jsonl"
+    if not path.is_file():
+        fail(f"prompt_file: {path} does not exist")
+    try:
+        rows = load_prompt_file(path)[:limit]
+    except (ValueError, KeyError) as exc:
+        fail(f"prompt_file: {path} is not JSONL with a 'prompt' per line ({exc})")
+    if not rows:
+        fail(f"prompt_file: no shapes-world prompts with known answers in {path}")
+    quiet_libraries()
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("evaluating", total=len(rows))
+        result = run_shapes_eval(rows, model=model, enhance=enhance, seed=seed, steps=steps, guidance=guidance,
+                                 on_row=lambda r: bar.advance(task), frames_out=out_dir)
+    summary = result.summary
+    table = Table("slot", "adherence %")
+    for slot, value in summary["per_slot"].items():
+        table.add_row(slot, "-" if value is None else f"{value:.1f}")
+    table.add_row("overall", f"{summary['overall']:.1f}")
+    table.add_row("all slots right", f"{summary['all_correct']:.1f}")
+    if "first_frame_psnr_mean" in summary:
+        table.add_row("first-frame PSNR dB (mean/min)",
+                      f"{summary['first_frame_psnr_mean']:.1f} / {summary['first_frame_psnr_min']:.1f}")
+    out.print(table)
+    if out_dir:
+        (out_dir / "results.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        out.print(f"{out_dir / 'results.json'}")
+
+
 @train_app.command("shapes")
 def train_shapes_cmd(
     out_dir: Path = typer.Option(..., "--out", help="Folder for checkpoints and the two model folders"),

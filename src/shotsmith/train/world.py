@@ -263,3 +263,17 @@ def cinematic_caption(scene: Scene, rng: random.Random) -> str:
 
 def captions_for(scene: Scene, rng: random.Random, plain: int = 2, cinematic: int = 2) -> list[str]:
     return [caption(scene, rng) for _ in range(plain)] + [cinematic_caption(scene, rng) for _ in range(cinematic)]
+
+
+def scene_from_slots(slots: dict, rng: random.Random) -> Scene:
+    """A scene that matches a caption's slots, with random placement (for I2V first frames)."""
+    scene = Scene(background=slots["background"])
+    count = len(slots["objects"])
+    for i, spec in enumerate(slots["objects"]):
+        obj = ShapeObject(colour=spec["colour"], shape=spec["shape"], motion=spec["motion"])
+        lane = None if count == 1 or obj.motion in ("up", "down") else ((0.0, 0.5) if i == 0 else (0.5, 1.0))
+        _place(obj, rng, lane)
+        if count == 2 and obj.motion in ("up", "down"):
+            obj.x0 = rng.uniform(0.12, 0.4) if i == 0 else rng.uniform(0.6, 0.88)
+        scene.objects.append(obj)
+    return scene
