@@ -22,6 +22,7 @@ from shotsmith.engine import Engine
 from shotsmith.eval.adherence import aggregate, score, slots_from_caption
 from shotsmith.eval.detector import detect
 from shotsmith.service import enhance_spec
+from shotsmith.models.registry import resolve
 from shotsmith.spec import build_spec
 from shotsmith.train import world
 
@@ -59,7 +60,7 @@ def run_shapes_eval(rows: list[dict], model: str | None = None, enhance: bool = 
                     on_row: Callable[[dict], None] | None = None, frames_out: Path | None = None) -> ShapesEvalResult:
     engine = engine or Engine()
     rng = random.Random(seed)
-    task = build_spec(prompt="x", model=model).entry().task if model else "t2v"
+    task = resolve(model).task
     results, out_rows = [], []
     for i, row in enumerate(rows):
         image = None
