@@ -1,0 +1,77 @@
+"""The FastAPI app factory. Nothing happens at import time: `create_app(settings)`
+builds the app, and its lifespan opens the job store and starts the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from shotsmith import __version__
+from shotsmith.api.common import Services
+from shotsmith.api.errors import error_schemas, register_error_handlers
+from shotsmith.api.media import BodyLimit
+from shotsmith.api.settings import Settings
+from shotsmith.jobs import JobBackend, LocalBackend
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+shotsmith's HTTP API: the OpenAI Videos API (`/v1/videos`), Zhipu BigModel's video API
+(`/api/paas/v4`) and shotsmith's own endpoints (`/api/v1`). Authenticate with
+`Authorization: Bearer <key>`; each key sees only its own jobs.
+"""
+
+
+def local_backend(settings: Settings) -> LocalBackend:
+    return LocalBackend(settings.home, run_worker=settings.worker, preload=settings.preload or None,
+                        max_active_per_owner=settings.max_active_jobs_per_key, max_attempts=settings.max_attempts)
+
+
+def create_app(settings: Settings | None = None, *, backend: JobBackend | None = None) -> FastAPI:
+    from shotsmith.api.native import router as native_router
+    from shotsmith.api.openai.router import router as openai_router
+    from shotsmith.api.zhipu.router import router as zhipu_router
+
+    settings = settings or Settings.from_env()
+    backend = backend or local_backend(settings)
+    if not settings.auth_enabled:
+        log.warning("!!! SHOTSMITH_API_KEYS is not set: authentication is OFF; anyone who can reach this "
+                    "server can use it. Serve on loopback only, or set SHOTSMITH_API_KEYS. !!!")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await run_in_threadpool(backend.start)
+        log.info("shotsmith API ready; data in %s", settings.home)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(backend.stop)
+
+    app = FastAPI(title="shotsmith", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.services = Services(settings=settings, backend=backend)
+    register_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    for router in (openai_router, zhipu_router, native_router):
+        app.include_router(router)
+    # path regex -> methods, for the Allow header of a 405
+    app.state.route_table = [(route.path_regex, set(route.methods or ())) for router in
+                             (openai_router, zhipu_router, native_router) for route in router.routes]
+    app.openapi = lambda: _openapi(app)
+
+    return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's document plus the error body schemas the responses refer to."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(error_schemas())
+        app.openapi_schema = schema
+    return app.openapi_schema

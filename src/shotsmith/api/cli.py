@@ -1,0 +1,60 @@
+"""`shotsmith serve`: the API, the job store and a local worker in one process."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from shotsmith.api.settings import Settings, is_loopback
+
+
+def serve_command(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (non-loopback needs SHOTSMITH_API_KEYS)"),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on"),
+    home: Optional[Path] = typer.Option(None, help="Data folder (default: $SHOTSMITH_HOME or the user data dir)"),
+    worker: bool = typer.Option(True, "--worker/--no-worker", help="Run jobs in this process"),
+    preload: Optional[str] = typer.Option(None, help="Model to load at start ('' for none; default "
+                                                     "cogvideox-shapes)"),
+    log_level: str = typer.Option("info", help="debug | info | warning | error"),
+) -> None:
+    """Serve the OpenAI- and Zhipu-compatible video API with a local worker."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        settings = Settings.from_env(home=home, worker=worker, preload=preload)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    if not settings.auth_enabled and not is_loopback(host):
+        typer.echo(f"error: refusing to listen on {host} with authentication off. Set SHOTSMITH_API_KEYS "
+                   "(comma-separated keys) or use --host 127.0.0.1.", err=True)
+        raise typer.Exit(2)
+    if not settings.auth_enabled:
+        typer.secho("WARNING: SHOTSMITH_API_KEYS is not set - authentication is OFF (listening on loopback only)",
+                    fg="red", bold=True, err=True)
+    _quiet_libraries()
+
+    import uvicorn
+
+    from shotsmith.api.app import create_app
+
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=10)
+
+
+def _quiet_libraries() -> None:
+    try:
+        import diffusers
+        import transformers
+
+        diffusers.utils.logging.set_verbosity_error()
+        diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass

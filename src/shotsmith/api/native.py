@@ -1,0 +1,346 @@
+"""shotsmith's own API: prompt enhancement, jobs with every option (candidates
+included), their files, a progress stream (SSE), health, metrics and models.
+
+Protocol (wire models), serving and routes of one small surface, in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from shotsmith import __version__
+from shotsmith.api.auth import require_owner
+from shotsmith.api.common import (
+    Services, base_url, check_prompt, clip_seconds, model_name, output_size, services, submit_job,
+)
+from shotsmith.api.errors import ApiError, openai_responses
+from shotsmith.api.media import image_from_reference, read_body
+from shotsmith.api.schema import request_body
+from shotsmith.jobs import STATUSES, Job
+from shotsmith.models.registry import ENTRIES
+from shotsmith.spec import GenerationSpec, build_spec
+
+EVENT_POLL_S = 0.5
+HEARTBEAT_S = 15.0
+
+# 1. Protocol ------------------------------------------------------------------
+
+
+class EnhanceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, max_length=4000, description="A free-text idea")
+    scene: str | None = Field(None, max_length=2000, description="Scene description (instead of text)")
+    content: str | None = Field(None, max_length=2000, description="Content description (instead of text)")
+    style: str | None = Field(None, max_length=64, description="Style preset, e.g. realistic, anime")
+    mode: Literal["t2v", "i2v"] = "t2v"
+    backend: Literal["rules", "llm"] = Field("rules", description="'llm' uses the server's configured "
+                                                                   "OpenAI-compatible chat endpoint, falling back "
+                                                                   "to rules")
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field("", description="What to film")
+    negative_prompt: str | None = None
+    image: str | None = Field(None, description="First frame: data:image/...;base64 URL, base64, or http(s) URL")
+    model: str | None = Field(None, description="Model name (GET /api/v1/models)")
+    seed: int | None = None
+    candidates: int | None = Field(None, description="Clips with distinct seeds, 1-4")
+    steps: int | None = None
+    guidance: float | None = None
+    size: str | None = Field(None, description="Output size WIDTHxHEIGHT (multiples of 16), default 1440x960")
+    seconds: float | None = Field(None, description="Clip length (the nearest frame count the model allows)")
+    fps: int | None = None
+    interpolation: Literal["minterpolate", "blend", "none"] | None = None
+    style: str | None = None
+    enhance: bool | None = None
+    enhanced_prompt: str | None = Field(None, description="Use this prompt as is (skips the agent)")
+
+    def to_spec(self, image: Path | None, svc: Services) -> GenerationSpec:
+        check_prompt(self.prompt)
+        check_prompt(self.negative_prompt, "negative_prompt")
+        check_prompt(self.enhanced_prompt, "enhanced_prompt")
+        name = model_name(self.model, svc.settings, "i2v" if image else "t2v")
+        width, height = output_size(self.size)
+        return build_spec(
+            prompt=self.prompt, negative_prompt=self.negative_prompt, image=str(image) if image else None,
+            model=name, seed=self.seed, candidates=self.candidates, steps=self.steps, guidance=self.guidance,
+            width=width, height=height, seconds=clip_seconds(self.seconds, ENTRIES[name]), fps=self.fps,
+            interpolation=self.interpolation, style=self.style, enhance=self.enhance,
+            enhanced_prompt=self.enhanced_prompt,
+        )
+
+
+class JobErrorObject(BaseModel):
+    code: str
+    message: str
+
+
+class ClipObject(BaseModel):
+    seed: int
+    width: int
+    height: int
+    fps: float
+    frames: int
+    duration: float
+    video_url: str
+    gif_url: str | None = None
+    cover_url: str
+    sprite_url: str
+    sidecar_url: str
+
+
+class JobObject(BaseModel):
+    id: str
+    object: Literal["job"] = "job"
+    status: Literal["queued", "in_progress", "completed", "failed", "cancelled"]
+    progress: int
+    step: int
+    total_steps: int
+    stage: str
+    source: str
+    model: str
+    prompt: str
+    enhanced_prompt: str | None = None
+    seeds: list[int]
+    spec: dict = Field(..., description="The validated request (the input image as its file name)")
+    timings: dict
+    error: JobErrorObject | None = None
+    clips: list[ClipObject]
+    contact_sheet_url: str | None = None
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts: int
+    cancel_requested: bool
+
+    @classmethod
+    def from_job(cls, job: Job, root: str) -> "JobObject":
+        files = f"{root}/api/v1/jobs/{job.id}/files"
+        spec = dict(job.spec)
+        if spec.get("image"):
+            spec["image"] = Path(spec["image"]).name  # never show a server path
+        clips = [ClipObject(seed=c.seed, width=c.width, height=c.height, fps=c.fps, frames=c.frames,
+                            duration=c.duration, video_url=f"{files}/{c.video}",
+                            gif_url=f"{files}/{c.gif}" if c.gif else None, cover_url=f"{files}/{c.cover}",
+                            sprite_url=f"{files}/{c.sprite}", sidecar_url=f"{files}/{c.sidecar}")
+                 for c in job.outputs]
+        return cls(
+            id=job.id, status=job.status, progress=job.progress, step=job.step, total_steps=job.total_steps,
+            stage=job.stage, source=job.source, model=spec.get("model") or "", prompt=spec.get("prompt") or "",
+            enhanced_prompt=job.enhanced_prompt, seeds=job.seeds, spec=spec, timings=job.timings,
+            error=JobErrorObject(code=job.error.code, message=job.error.message) if job.error else None,
+            clips=clips, contact_sheet_url=f"{files}/{job.contact_sheet}" if job.contact_sheet else None,
+            created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+            attempts=job.attempts, cancel_requested=job.cancel_requested,
+        )
+
+
+class JobList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[JobObject]
+    has_more: bool
+    first_id: str | None = None
+    last_id: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "starting", "degraded"]
+    version: str
+    auth: bool
+    worker: dict
+
+
+class ModelInfo(BaseModel):
+    name: str
+    task: str
+    native_size: str
+    frames: int
+    fps: int
+    max_seconds: float
+    embedded: bool
+    description: str
+
+
+# 2. Serving -------------------------------------------------------------------
+
+
+def enhance_prompt(body: dict) -> dict:
+    request = EnhanceRequest.model_validate(body)
+    try:
+        from shotsmith.prompt import PromptError, enhance
+    except ImportError as exc:
+        raise ApiError("unavailable", f"the prompt agent is not installed ({exc})") from None
+    try:
+        result = enhance(request.text, scene=request.scene, content=request.content, style=request.style,
+                         mode=request.mode, backend=request.backend)
+    except PromptError as exc:
+        raise ApiError("invalid", str(exc), getattr(exc, "field", None)) from None
+    if hasattr(result, "model_dump"):
+        return result.model_dump(mode="json")
+    return json.loads(json.dumps(dataclasses.asdict(result), default=str))
+
+
+def create_job(svc: Services, owner: str, body: dict) -> Job:
+    request = JobRequest.model_validate(body)
+    image = image_from_reference(request.image, svc.settings, "image") if request.image else None
+    return submit_job(svc, owner, lambda path: request.to_spec(path, svc), image=image, source="native")
+
+
+def job_list(svc: Services, owner: str, root: str, after: str | None, limit: int, order: str) -> JobList:
+    page = svc.backend.list(owner, after=after, limit=limit, order=order)
+    data = [JobObject.from_job(job, root) for job in page.jobs]
+    return JobList(data=data, has_more=page.has_more, first_id=data[0].id if data else None,
+                   last_id=data[-1].id if data else None)
+
+
+def _event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+async def job_events(svc: Services, owner: str, job_id: str, root: str, request: Request):
+    """SSE: a `progress` event whenever status/stage/step changes, then `done` with the whole job."""
+    last, last_sent = None, time.monotonic()
+    while True:
+        try:
+            job = await run_in_threadpool(svc.backend.get, owner, job_id)
+        except LookupError:
+            yield _event("deleted", {"id": job_id})
+            return
+        state = (job.status, job.stage, job.step, job.progress)
+        if state != last:
+            last, last_sent = state, time.monotonic()
+            yield _event("progress", {"id": job.id, "status": job.status, "stage": job.stage,
+                                      "progress": job.progress, "step": job.step, "total_steps": job.total_steps})
+        if job.terminal:
+            yield _event("done", JobObject.from_job(job, root).model_dump(mode="json"))
+            return
+        if time.monotonic() - last_sent > HEARTBEAT_S:
+            last_sent = time.monotonic()
+            yield ": keep-alive\n\n"
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(EVENT_POLL_S)
+
+
+# 3. Routes --------------------------------------------------------------------
+
+router = APIRouter(tags=["shotsmith"], responses=openai_responses(400, 401, 404, 413))
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
+def healthz(svc: Services = Depends(services)):
+    """Liveness and readiness (no key needed). 503 while the worker cannot run jobs."""
+    state = svc.backend.health()
+    worker = state.get("worker", {})
+    if not state.get("ok"):
+        status = "degraded"
+    elif worker.get("enabled") and not worker.get("ready"):
+        status = "starting"
+    else:
+        status = "ok"
+    body = Health(status=status, version=__version__, auth=svc.settings.auth_enabled,
+                  worker={k: worker.get(k) for k in ("enabled", "alive", "ready", "error")})
+    return JSONResponse(body.model_dump(), status_code=503 if status == "degraded" else 200)
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(owner: str = Depends(require_owner), svc: Services = Depends(services)) -> str:
+    """Prometheus text format: jobs by status, worker state."""
+    state = svc.backend.health()
+    counts = state.get("jobs", {})
+    lines = ["# HELP shotsmith_jobs Jobs by status (all keys).", "# TYPE shotsmith_jobs gauge"]
+    lines += [f'shotsmith_jobs{{status="{s}"}} {counts.get(s, 0)}' for s in STATUSES]
+    worker = state.get("worker", {})
+    lines += ["# HELP shotsmith_worker_ready 1 when the local worker can run jobs.",
+              "# TYPE shotsmith_worker_ready gauge", f"shotsmith_worker_ready {int(bool(worker.get('ready')))}",
+              "# HELP shotsmith_models_loaded Pipelines kept in memory.", "# TYPE shotsmith_models_loaded gauge",
+              f"shotsmith_models_loaded {len(state.get('models_loaded', []))}"]
+    return "\n".join(lines) + "\n"
+
+
+@router.get("/api/v1/models", response_model=list[ModelInfo])
+def list_models(owner: str = Depends(require_owner)) -> list[ModelInfo]:
+    return [ModelInfo(name=e.name, task=e.task, native_size=f"{e.width}x{e.height}", frames=e.frames, fps=e.fps,
+                      max_seconds=round(e.max_frames / e.fps, 3), embedded=e.embedded, description=e.description)
+            for e in ENTRIES.values()]
+
+
+@router.post("/api/v1/enhance", openapi_extra=request_body(EnhanceRequest), responses=openai_responses(415, 503))
+async def enhance(request: Request, owner: str = Depends(require_owner)) -> dict:
+    """The prompt agent: an idea (or scene + content) and a style in, a full cinematic prompt out."""
+    body = await read_body(request, max_file_bytes=0)
+    return await run_in_threadpool(enhance_prompt, body)
+
+
+@router.post("/api/v1/jobs", response_model=JobObject, openapi_extra=request_body(JobRequest),
+             responses=openai_responses(415, 429))
+async def create(request: Request, owner: str = Depends(require_owner),
+                 svc: Services = Depends(services)) -> JobObject:
+    """Queue a generation with every option (candidates, seed, steps, style...)."""
+    body = await read_body(request, max_file_bytes=0)
+    job = await run_in_threadpool(create_job, svc, owner, body)
+    return JobObject.from_job(job, base_url(request, svc.settings))
+
+
+@router.get("/api/v1/jobs", response_model=JobList)
+def list_jobs(request: Request, after: str | None = Query(None), limit: int = Query(20, ge=1, le=100),
+              order: Literal["asc", "desc"] = Query("desc"), owner: str = Depends(require_owner),
+              svc: Services = Depends(services)) -> JobList:
+    return job_list(svc, owner, base_url(request, svc.settings), after, limit, order)
+
+
+@router.get("/api/v1/jobs/{job_id}", response_model=JobObject)
+def get_job(job_id: str, request: Request, owner: str = Depends(require_owner),
+            svc: Services = Depends(services)) -> JobObject:
+    return JobObject.from_job(svc.backend.get(owner, job_id), base_url(request, svc.settings))
+
+
+@router.post("/api/v1/jobs/{job_id}/cancel", response_model=JobObject, responses=openai_responses(409))
+def cancel_job(job_id: str, request: Request, owner: str = Depends(require_owner),
+               svc: Services = Depends(services)) -> JobObject:
+    """Queued: cancelled at once. Running: stops between denoising steps (poll or stream to see it)."""
+    return JobObject.from_job(svc.backend.cancel(owner, job_id), base_url(request, svc.settings))
+
+
+@router.delete("/api/v1/jobs/{job_id}", response_model=JobObject)
+def delete_job(job_id: str, request: Request, owner: str = Depends(require_owner),
+               svc: Services = Depends(services)) -> JobObject:
+    return JobObject.from_job(svc.backend.delete(owner, job_id), base_url(request, svc.settings))
+
+
+@router.get("/api/v1/jobs/{job_id}/files/{name}", response_class=FileResponse, responses={
+    200: {"content": {"video/mp4": {}, "image/jpeg": {}, "image/gif": {}, "application/json": {}},
+          "description": "One of the job's files"}})
+def job_file(job_id: str, name: str, owner: str = Depends(require_owner),
+             svc: Services = Depends(services)) -> FileResponse:
+    """A file the job made, by the name its record lists (nothing else is served)."""
+    job = svc.backend.get(owner, job_id)
+    try:
+        path = svc.backend.file_path(job, name)
+    except FileNotFoundError:
+        raise ApiError("not_found", f"job '{job.id}' has no file '{name[:80]}'", "name") from None
+    return FileResponse(path)
+
+
+@router.get("/api/v1/jobs/{job_id}/events", response_class=StreamingResponse, responses={
+    200: {"content": {"text/event-stream": {}}, "description": "progress events, then done"}})
+def job_events_stream(job_id: str, request: Request, owner: str = Depends(require_owner),
+                      svc: Services = Depends(services)) -> StreamingResponse:
+    """Server-sent events: `progress` on every change, `done` (the whole job) at the end."""
+    svc.backend.get(owner, job_id)  # 404 before the stream starts
+    stream = job_events(svc, owner, job_id, base_url(request, svc.settings), request)
+    return StreamingResponse(stream, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

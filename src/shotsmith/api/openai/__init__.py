@@ -1,0 +1,1 @@
+"""The OpenAI Videos API contract (`/v1/videos`): router, protocol, serving."""

@@ -1,0 +1,90 @@
+"""OpenAI Videos API -> job backend. No HTTP here: the router does that."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shotsmith.api.common import Services, check_prompt, submit_job
+from shotsmith.api.errors import ApiError
+from shotsmith.api.media import image_from_bytes, image_from_reference
+from shotsmith.api.openai.protocol import VideoCreateRequest, VideoDeleted, VideoList, VideoObject, VideoRemixRequest
+from shotsmith.jobs import Job
+from shotsmith.spec import build_spec
+
+_VARIANT_FILES = {"video": ("video", "video/mp4"), "thumbnail": ("cover", "image/jpeg"),
+                  "spritesheet": ("sprite", "image/jpeg")}
+
+
+def create_video(svc: Services, owner: str, fields: dict) -> VideoObject:
+    settings = svc.settings
+    upload = fields.pop("input_reference") if isinstance(fields.get("input_reference"), bytes) else None
+    request = VideoCreateRequest.model_validate(fields)
+    image = None
+    if upload is not None:
+        image = image_from_bytes(upload, settings, "input_reference")
+    elif request.input_reference is not None:
+        ref = request.input_reference
+        if ref.file_id:
+            raise ApiError("invalid", "input_reference.file_id: shotsmith has no Files API; upload the image as "
+                           "input_reference or give input_reference.image_url", "input_reference.file_id")
+        if not ref.image_url:
+            raise ApiError("missing", "input_reference: give a file part or image_url", "input_reference")
+        image = image_from_reference(ref.image_url, settings, "input_reference.image_url")
+    job = submit_job(svc, owner, lambda path: request.to_spec(path, settings), image=image, source="openai")
+    return VideoObject.from_job(job)
+
+
+def retrieve_video(svc: Services, owner: str, video_id: str) -> VideoObject:
+    return VideoObject.from_job(svc.backend.get(owner, video_id))
+
+
+def list_videos(svc: Services, owner: str, after: str | None, limit: int, order: str) -> VideoList:
+    page = svc.backend.list(owner, after=after, limit=limit, order=order)
+    data = [VideoObject.from_job(job) for job in page.jobs]
+    return VideoList(data=data, has_more=page.has_more, first_id=data[0].id if data else None,
+                     last_id=data[-1].id if data else None)
+
+
+def delete_video(svc: Services, owner: str, video_id: str) -> VideoDeleted:
+    job = svc.backend.delete(owner, video_id)
+    return VideoDeleted(id=job.id)
+
+
+def remix_video(svc: Services, owner: str, video_id: str, fields: dict) -> VideoObject:
+    """Same settings and seed as the source video, new prompt."""
+    request = VideoRemixRequest.model_validate(fields)
+    source = svc.backend.get(owner, video_id)
+    if source.status != "completed":
+        raise ApiError("conflict", f"video '{source.id}' is {source.status}; only a completed video can be remixed",
+                       "video_id")
+    values = dict(source.spec)
+    values.update(prompt=request.prompt, enhanced_prompt=None, image=None)
+    if source.seeds:
+        values["seed"] = source.seeds[0]
+    source_image = Path(source.spec["image"]) if source.spec.get("image") else None
+    if source_image is not None:
+        source_image = svc.backend.job_dir(source.id) / source_image.name  # only ever the job's own input
+    check_prompt(request.prompt)
+
+    def build(path):
+        return build_spec(**{**values, "image": str(path) if path else None})
+
+    job = submit_job(svc, owner, build, copy_image_from=source_image, source="openai",
+                     meta={"remixed_from": source.id})
+    return VideoObject.from_job(job)
+
+
+def content_file(svc: Services, owner: str, video_id: str, variant: str, candidate: int) -> tuple[Path, str]:
+    job: Job = svc.backend.get(owner, video_id)
+    if job.status != "completed":
+        raise ApiError("conflict", f"video '{job.id}' is {job.status}; its content is available once it is "
+                       "completed", "video_id")
+    if not 1 <= candidate <= len(job.outputs):
+        raise ApiError("invalid", f"candidate: must be between 1 and {len(job.outputs)} (got {candidate})",
+                       "candidate")
+    attr, media_type = _VARIANT_FILES[variant]
+    name = getattr(job.outputs[candidate - 1], attr)
+    try:
+        return svc.backend.file_path(job, name), media_type
+    except FileNotFoundError:
+        raise ApiError("not_found", f"video '{job.id}' has no {variant} file", "variant") from None

@@ -1,0 +1,141 @@
+"""Server settings, declared once: name, environment variable, default, help.
+
+`Settings.from_env()` reads SHOTSMITH_* variables; the `serve` command overrides
+some of them from its options. docs/api.md documents every entry of SETTINGS (a
+test checks that).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from shotsmith.spec import MAX_IMAGE_PIXELS
+
+
+def default_home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("shotsmith"))
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"'{text}' is not a boolean (use 1/0, true/false)")
+
+
+def _keys(text: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in text.split(",") if k.strip())
+
+
+def _aliases(text: str) -> dict[str, str]:
+    """'sora-2=cogvideox-shapes,cogvideox-3=cogvideox-shapes' -> {'sora-2': 'cogvideox-shapes', ...}"""
+    out = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, target = pair.partition("=")
+        if not sep or not name.strip() or not target.strip():
+            raise ValueError(f"'{pair}' is not NAME=MODEL")
+        out[name.strip().lower()] = target.strip().lower()
+    return out
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    help: str
+    parse: object = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("home", "SHOTSMITH_HOME", "Data folder: jobs.sqlite3 and jobs/<id>/ (default: the per-user data dir)",
+            Path),
+    Setting("api_keys", "SHOTSMITH_API_KEYS", "Comma-separated API keys; unset = auth off, loopback only", _keys),
+    Setting("public_url", "SHOTSMITH_PUBLIC_URL",
+            "Base URL put in download links (Zhipu video_result); default: the URL the request came to"),
+    Setting("max_body_bytes", "SHOTSMITH_MAX_BODY_BYTES", "Largest request body accepted (413 above)", int),
+    Setting("max_image_bytes", "SHOTSMITH_MAX_IMAGE_BYTES", "Largest input image file accepted (413 above)", int),
+    Setting("max_image_pixels", "SHOTSMITH_MAX_IMAGE_PIXELS", "Largest input image in pixels (W*H)", int),
+    Setting("fetch_image_urls", "SHOTSMITH_FETCH_IMAGE_URLS", "Download http(s) image_url inputs (1/0)", _bool),
+    Setting("allow_private_image_urls", "SHOTSMITH_ALLOW_PRIVATE_IMAGE_URLS",
+            "Allow image_url hosts on loopback/private networks (off: protects internal services)", _bool),
+    Setting("image_fetch_timeout_s", "SHOTSMITH_IMAGE_FETCH_TIMEOUT_S", "Timeout for downloading an image_url",
+            float),
+    Setting("poll_after_ms", "SHOTSMITH_POLL_AFTER_MS", "openai-poll-after-ms sent with unfinished videos", int),
+    Setting("max_active_jobs_per_key", "SHOTSMITH_MAX_ACTIVE_JOBS_PER_KEY",
+            "Queued + running jobs one key may have (429 above)", int),
+    Setting("max_attempts", "SHOTSMITH_MAX_ATTEMPTS",
+            "Times a job interrupted by a crash is started before it is failed", int),
+    Setting("worker", "SHOTSMITH_WORKER", "Run the local worker thread in the server process (1/0)", _bool),
+    Setting("preload", "SHOTSMITH_PRELOAD", "Model loaded when the worker starts ('' = none)"),
+    Setting("model_aliases", "SHOTSMITH_MODEL_ALIASES",
+            "Extra model names, e.g. 'sora-2=cogvideox-shapes,cogvideox-3=cogvideox-shapes'", _aliases),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=default_home)
+    api_keys: tuple[str, ...] = ()
+    public_url: str | None = None
+    max_body_bytes: int = 24 * 1024 * 1024
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = MAX_IMAGE_PIXELS
+    fetch_image_urls: bool = True
+    allow_private_image_urls: bool = False
+    image_fetch_timeout_s: float = 20.0
+    poll_after_ms: int = 1000
+    max_active_jobs_per_key: int = 50
+    max_attempts: int = 3
+    worker: bool = True
+    preload: str = "cogvideox-shapes"
+    model_aliases: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None, **overrides) -> "Settings":
+        environ = os.environ if environ is None else environ
+        values = {}
+        for setting in SETTINGS:
+            raw = environ.get(setting.env)
+            if raw is None or (raw == "" and setting.name in ("home", "public_url")):
+                continue
+            try:
+                values[setting.name] = setting.parse(raw)
+            except ValueError as exc:
+                raise ValueError(f"{setting.env}: {exc}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).checked()
+
+    def checked(self) -> "Settings":
+        for name in ("max_body_bytes", "max_image_bytes", "max_image_pixels", "max_active_jobs_per_key",
+                     "max_attempts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1 (got {getattr(self, name)})")
+        if self.max_image_pixels > MAX_IMAGE_PIXELS:
+            raise ValueError(f"max_image_pixels may not exceed {MAX_IMAGE_PIXELS} (got {self.max_image_pixels})")
+        if self.poll_after_ms < 0:
+            raise ValueError(f"poll_after_ms must be 0 or more (got {self.poll_after_ms})")
+        return replace(self, home=Path(self.home).expanduser(), public_url=(self.public_url or "").rstrip("/") or None)
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys)
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in fields(Settings)]
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

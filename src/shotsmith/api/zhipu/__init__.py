@@ -1,0 +1,1 @@
+"""The Zhipu BigModel contract (`/api/paas/v4`): router, protocol, serving."""

@@ -1,0 +1,26 @@
+"""Zhipu BigModel video API -> job backend. No HTTP here: the router does that."""
+
+from __future__ import annotations
+
+from shotsmith.api.common import Services, submit_job
+from shotsmith.api.errors import ApiError
+from shotsmith.api.media import image_from_reference
+from shotsmith.api.zhipu.protocol import VideoGenerationRequest, VideoTask, VideoTaskResult
+
+
+def create_task(svc: Services, owner: str, body: dict) -> VideoTask:
+    if body.get("model") is None or (isinstance(body["model"], str) and not body["model"].strip()):
+        raise ApiError("missing", "model: is required (e.g. cogvideox-shapes)", "model")
+    request = VideoGenerationRequest.model_validate(body)
+    request.check()
+    reference = request.image_reference()
+    image = image_from_reference(reference, svc.settings, "image_url") if reference else None
+    meta = {"request_id": request.request_id, "user_id": request.user_id}
+    job = submit_job(svc, owner, lambda path: request.to_spec(path, svc.settings), image=image, source="zhipu",
+                     meta={k: v for k, v in meta.items() if v is not None})
+    return VideoTask(id=job.id, model=job.spec["model"], request_id=request.request_id or job.id)
+
+
+def task_result(svc: Services, owner: str, task_id: str, base_url: str) -> VideoTaskResult:
+    job = svc.backend.get(owner, task_id)
+    return VideoTaskResult.from_job(job, f"{base_url}/api/v1/jobs/{job.id}/files")

@@ -1,0 +1,216 @@
+"""The embedded backend: job records in SQLite and one worker thread in this process.
+
+The worker claims the oldest queued job, runs it through the studio (the model
+stays loaded between jobs), and claims the next. On start, jobs that a previous
+process left queued or in progress are run again (at-least-once); the output
+write is idempotent, so a job run twice ends with one valid set of files.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from shotsmith.jobs.backend import JobBackend
+from shotsmith.jobs.records import Job, JobNotFound, JobPage, QueueFull, is_job_id, new_job_id
+from shotsmith.jobs.store import JobStore
+from shotsmith.jobs.worker import run_job
+from shotsmith.spec import GenerationSpec
+
+log = logging.getLogger(__name__)
+
+CANCEL_POLL_S = 0.5  # how often a running job re-reads its cancel flag from the database
+
+
+def default_studio():
+    from shotsmith.service import Studio
+
+    return Studio()
+
+
+class LocalBackend(JobBackend):
+    def __init__(self, home: Path, *, studio_factory: Callable[[], object] | None = None, run_worker: bool = True,
+                 preload: str | None = None, max_active_per_owner: int = 50, max_attempts: int = 3):
+        self.home = Path(home)
+        self.jobs_root = self.home / "jobs"
+        self.studio_factory = studio_factory or default_studio
+        self.run_worker = run_worker
+        self.preload = preload  # model name loaded before the first job, so the first job is not slow
+        self.max_active_per_owner = max_active_per_owner
+        self.max_attempts = max_attempts
+        self.store: JobStore | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._cancel_now: set[str] = set()
+        self._current: str | None = None
+        self._ready = False
+        self._worker_error: str | None = None
+        self._lock = threading.Lock()
+
+    # Lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        self.jobs_root.mkdir(parents=True, exist_ok=True)
+        self.store = JobStore(self.home / "jobs.sqlite3")
+        report = self.store.recover(self.max_attempts)
+        for job_id in report["purged"]:
+            self._remove_dir(job_id)
+        if report["requeued"]:
+            log.warning("resuming %d job(s) interrupted by the previous shutdown: %s", len(report["requeued"]),
+                        ", ".join(report["requeued"]))
+        if self.run_worker:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._worker_loop, name="shotsmith-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._current:  # interrupt the running job; it is run again on the next start
+            self._cancel_now.add(self._current)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.store is not None:
+            self.store.close()
+
+    # JobBackend --------------------------------------------------------------
+
+    def new_job_id(self) -> str:
+        return new_job_id()
+
+    def job_dir(self, job_id: str) -> Path:
+        if not is_job_id(job_id):
+            raise JobNotFound(job_id)
+        return self.jobs_root / job_id
+
+    def submit(self, owner: str, spec: GenerationSpec, *, job_id: str | None = None, source: str = "native",
+               meta: dict | None = None) -> Job:
+        job_id = job_id or self.new_job_id()
+        self.job_dir(job_id)  # validates the id
+        if self.store.active_count(owner) >= self.max_active_per_owner:
+            raise QueueFull(f"this key already has {self.max_active_per_owner} queued or running jobs; "
+                            "wait for some to finish")
+        job = self.store.create(job_id, owner, spec.model_dump(mode="json"), source=source, meta=meta)
+        self._wake.set()
+        return job
+
+    def get(self, owner: str, job_id: str) -> Job:
+        if not is_job_id(job_id):
+            raise JobNotFound(job_id)
+        return self.store.get(job_id, owner)
+
+    def list(self, owner: str, *, after: str | None = None, limit: int = 20, order: str = "desc") -> JobPage:
+        if after is not None and not is_job_id(after):
+            raise JobNotFound(after)
+        return self.store.list(owner, after=after, limit=limit, order=order)
+
+    def cancel(self, owner: str, job_id: str) -> Job:
+        if not is_job_id(job_id):
+            raise JobNotFound(job_id)
+        job = self.store.cancel(job_id, owner)
+        if job.status == "in_progress":
+            self._cancel_now.add(job_id)
+        return job
+
+    def delete(self, owner: str, job_id: str) -> Job:
+        if not is_job_id(job_id):
+            raise JobNotFound(job_id)
+        job, purge_now = self.store.delete(job_id, owner)
+        if purge_now:
+            self._remove_dir(job_id)
+        else:
+            self._cancel_now.add(job_id)
+        return job
+
+    def file_path(self, job: Job, name: str) -> Path:
+        if name not in job.file_names():
+            raise FileNotFoundError(name)
+        folder = self.job_dir(job.id).resolve()
+        path = (folder / name).resolve()
+        if path.parent != folder or not path.is_file():
+            raise FileNotFoundError(name)
+        return path
+
+    def health(self) -> dict:
+        alive = bool(self._thread and self._thread.is_alive())
+        studio = getattr(self, "_studio", None)
+        loaded = studio.engine.loaded() if studio is not None and hasattr(studio, "engine") else []
+        return {
+            "backend": "local",
+            "worker": {"enabled": self.run_worker, "alive": alive, "ready": self._ready,
+                       "current_job": self._current, "error": self._worker_error},
+            "models_loaded": loaded,
+            "jobs": self.store.counts() if self.store else {},
+            "ok": (alive or not self.run_worker) and self._worker_error is None,
+        }
+
+    # Worker ----------------------------------------------------------------
+
+    def _worker_loop(self) -> None:
+        try:
+            self._studio = self.studio_factory()
+            if self.preload:
+                self._preload(self.preload)
+        except Exception as exc:  # the API stays up and says so in /healthz
+            log.exception("the worker could not start")
+            self._worker_error = f"{type(exc).__name__}: {exc}"
+            return
+        self._ready = True
+        while not self._stop.is_set():
+            job = self.store.claim_next()
+            if job is None:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            self._run(job)
+
+    def _preload(self, name: str) -> None:
+        from shotsmith.models.registry import resolve
+
+        started = time.perf_counter()
+        try:
+            self._studio.engine.pipeline(resolve(name))
+            log.info("model %s loaded in %.1fs", name, time.perf_counter() - started)
+        except Exception as exc:  # a missing model fails its jobs with a clear error instead
+            log.warning("could not preload model %s: %s", name, exc)
+
+    def _run(self, job: Job) -> None:
+        self._current = job.id
+        log.info("job %s started (attempt %d)", job.id, job.attempts)
+        last_poll = [0.0]
+
+        def should_cancel() -> bool:
+            if job.id in self._cancel_now:
+                return True
+            now = time.monotonic()
+            if now - last_poll[0] >= CANCEL_POLL_S:  # a cancel from another process
+                last_poll[0] = now
+                return self.store.cancel_requested(job.id)
+            return False
+
+        try:
+            done = run_job(self.store, self._studio, job, self.job_dir(job.id), should_cancel)
+            if self.store.is_deleted(job.id):
+                self.store.purge(job.id)
+                self._remove_dir(job.id)
+            elif (self._stop.is_set() and done is not None and done.status == "cancelled"
+                  and not self.store.cancel_requested(job.id)):
+                # stopped by a server shutdown, not by its client: it runs again on the next start
+                self.store.requeue(job.id)
+                log.info("job %s interrupted by shutdown; it runs again on the next start", job.id)
+            elif done is not None:
+                log.info("job %s %s", job.id, done.status)
+        finally:
+            self._cancel_now.discard(job.id)
+            self._current = None
+
+    def _remove_dir(self, job_id: str) -> None:
+        try:
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        except JobNotFound:
+            pass
