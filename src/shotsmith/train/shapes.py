@@ -40,6 +40,7 @@ class ShapesRecipe:
     decoder_noise: float = 0.4  # max latent noise (in scaled units) the decoder learns to ignore
     t2v_steps: int = 1800
     i2v_steps: int = 500
+    t2v_more_steps: int = 0  # a second T2V phase after I2V (fresh warm-up, lr/2)
     scenes: int = 1200
     captions_per_scene: int = 4
     seed: int = 0
@@ -229,12 +230,11 @@ def _rotary(transformer, frames_latent: int):
                                    grid_size=(gh, gw), temporal_size=frames_latent)
 
 
-def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: Log, *, i2v: bool,
-                      init=None, minutes: float, steps: int):
-    """Train (or resume) the T2V or I2V transformer for a wall-clock budget."""
+def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: Log, *, name: str, i2v: bool,
+                      init=None, minutes: float, steps: int, lr: float):
+    """Train (or resume) the T2V or I2V transformer for `steps`, capped at `minutes`."""
     from diffusers import CogVideoXDDIMScheduler, CogVideoXTransformer3DModel
 
-    name = "transformer_i2v" if i2v else "transformer"
     path = ck.path(name)
     if ck.done(name):
         return CogVideoXTransformer3DModel.from_pretrained(path)
@@ -242,7 +242,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v))
     state_file = ck.path(f"{name}.state.pt")
     elapsed, step = 0.0, 0
-    opt = torch.optim.AdamW(tr.parameters(), lr=recipe.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(tr.parameters(), lr=lr, weight_decay=0.01)
     if state_file.exists():
         state = torch.load(state_file)
         tr.load_state_dict(state["model"])
@@ -261,7 +261,8 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     sched = CogVideoXDDIMScheduler(**emb.SCHEDULER_CONFIG)
     alphas = sched.alphas_cumprod.float()
     rot = _rotary(tr, data["latents"].shape[1])
-    gen = torch.Generator().manual_seed(recipe.seed + step)
+    # A later phase over the same data draws other batches and noise than the first one.
+    gen = torch.Generator().manual_seed(recipe.seed + step + (100_000 if name == "transformer_more" else 0))
     n_caps = len(data["owners"])
     budget = minutes * 60
     t0, last_save = time.time() - elapsed, time.time()
@@ -270,7 +271,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         frac = step / steps
         warm = min(1.0, (step + 1) / 100)
         for g in opt.param_groups:
-            g["lr"] = recipe.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+            g["lr"] = lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
         idx = torch.randint(0, n_caps, (recipe.batch,), generator=gen)
         owner = data["owners"][idx]
         x0 = data["latents"][owner].float()
@@ -341,11 +342,14 @@ def train_shapes(out: Path, recipe: ShapesRecipe, log: Log = print) -> dict[str,
     vae = train_vae(recipe, ck, log)
     data = build_dataset(recipe, vae, ck, log)
     vae = refine_decoder(recipe, vae, ck, log)  # after the data: the encoder's latents are final
-    t2v = train_transformer(recipe, data, ck, log, i2v=False, minutes=recipe.minutes * recipe.t2v_share,
-                            steps=recipe.t2v_steps)
+    t2v = train_transformer(recipe, data, ck, log, name="transformer", i2v=False, steps=recipe.t2v_steps,
+                            minutes=recipe.minutes * recipe.t2v_share, lr=recipe.lr)
     i2v_share = 1 - recipe.vae_share - recipe.t2v_share
-    i2v = train_transformer(recipe, data, ck, log, i2v=True, init=t2v, minutes=recipe.minutes * i2v_share,
-                            steps=recipe.i2v_steps)
+    i2v = train_transformer(recipe, data, ck, log, name="transformer_i2v", i2v=True, init=t2v,
+                            steps=recipe.i2v_steps, minutes=recipe.minutes * i2v_share, lr=recipe.lr)
+    if recipe.t2v_more_steps:  # more T2V after I2V, so the two can run side by side on two cores
+        t2v = train_transformer(recipe, data, ck, log, name="transformer_more", i2v=False, init=t2v,
+                                steps=recipe.t2v_more_steps, minutes=recipe.minutes, lr=recipe.lr / 2)
     paths = export(out, vae, t2v, i2v, recipe, log)
     log(f"train shapes finished in {(time.time() - started) / 60:.1f} min")
     return paths
