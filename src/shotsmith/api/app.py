@@ -63,6 +63,11 @@ def create_app(settings: Settings | None = None, *, backend: JobBackend | None =
                              (openai_router, zhipu_router, native_router) for route in router.routes]
     app.openapi = lambda: _openapi(app)
 
+    # --- web studio (issue 7): the page at / and its routes, all in shotsmith/web ---
+    from shotsmith.web import mount_studio
+
+    mount_studio(app)
+    # --- end web studio ---
     return app
 
 

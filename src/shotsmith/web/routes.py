@@ -1,0 +1,268 @@
+"""The studio's own endpoints, on the same job backend as the API.
+
+Only what the page needs and the API does not offer:
+
+    GET /api/v1/studio/config          style presets, per-model defaults, limits
+    GET /api/v1/studio/jobs            the key's jobs: search by prompt, filter by
+                                       style / status / task, with signed media links
+    GET /api/v1/studio/jobs/{id}       one job, with signed media links
+    GET /studio/media/{id}/{name}      a job's file (or its input image) by signed link
+
+Everything else (enhance, create, cancel, delete, progress stream) the page does
+through the public API, exactly as an SDK would. Protocol, serving and routes, in
+that order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from shotsmith import __version__
+from shotsmith.api.auth import LOCAL_OWNER, require_owner
+from shotsmith.api.common import Services, base_url, max_seconds, services
+from shotsmith.api.errors import ApiError, openai_responses
+from shotsmith.api.media import IMAGE_FORMATS, INPUT_IMAGE_NAME
+from shotsmith.api.native import JobObject
+from shotsmith.jobs import ACTIVE, TERMINAL, Job, JobNotFound, is_job_id, owner_of
+from shotsmith.models.registry import DEFAULT_I2V_MODEL, DEFAULT_MODEL, ENTRIES, is_available
+from shotsmith.spec import MAX_PROMPT_CHARS, MAX_SEED, GenerationSpec
+from shotsmith.web.links import LinkSigner
+
+SIZES = ("1440x960", "1080x720", "960x640", "720x480", "480x320")
+FPS_CHOICES = (8, 12, 16, 24, 30, 60)
+SCAN_PAGE = 100  # jobs read per store query while searching
+MAX_SCAN = 2000  # jobs one search request reads at most; the client continues with next_after
+StatusFilter = Literal["all", "active", "finished", "queued", "in_progress", "completed", "failed", "cancelled"]
+
+# 1. Protocol ------------------------------------------------------------------
+
+
+class StyleInfo(BaseModel):
+    name: str
+    title: str
+    description: str
+
+
+class ModelDefaults(BaseModel):
+    name: str
+    task: Literal["t2v", "i2v"]
+    description: str
+    native_size: str
+    fps: int
+    native_seconds: float = Field(..., description="Clip length at the model's default frame count")
+    max_seconds: float
+    steps: int
+    guidance: float
+    fixed_size: bool
+    embedded: bool
+    available: bool = Field(..., description="Weights are on this server (or in its hub cache)")
+
+
+class StudioConfig(BaseModel):
+    version: str
+    auth: bool
+    styles: list[StyleInfo]
+    models: list[ModelDefaults]
+    defaults: dict
+    sizes: list[str]
+    fps_choices: list[int]
+    limits: dict
+
+
+class ClipLinks(BaseModel):
+    seed: int
+    video: str
+    gif: str | None = None
+    cover: str
+    sprite: str
+    sidecar: str
+
+
+class StudioJob(JobObject):
+    """A native job object plus what a browser needs: links it can use without a header."""
+
+    task: Literal["t2v", "i2v"]
+    style: str | None = None
+    links: list[ClipLinks] = Field(default_factory=list, description="Signed links, one entry per clip")
+    input_image_url: str | None = Field(None, description="Signed link to the first-frame image (i2v)")
+    contact_sheet_link: str | None = None
+    links_expire_at: int
+
+
+class StudioJobList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[StudioJob]
+    has_more: bool
+    next_after: str | None = Field(None, description="Pass as `after` to continue the search")
+
+
+# 2. Serving -------------------------------------------------------------------
+
+
+def studio_config(settings) -> StudioConfig:
+    from shotsmith.prompt import list_presets, load_preset
+
+    styles = []
+    for name in list_presets():
+        preset = load_preset(name)
+        styles.append(StyleInfo(name=preset.name, title=preset.title, description=preset.description))
+    models = [ModelDefaults(name=e.name, task=e.task, description=e.description, native_size=f"{e.width}x{e.height}",
+                            fps=e.fps, native_seconds=round(e.frames / e.fps, 3), max_seconds=round(max_seconds(e), 3),
+                            steps=e.steps, guidance=e.guidance, fixed_size=e.fixed_size, embedded=e.embedded,
+                            available=is_available(e))
+              for e in ENTRIES.values()]
+    fields = GenerationSpec.model_fields
+    defaults = {"model": DEFAULT_MODEL, "i2v_model": DEFAULT_I2V_MODEL,
+                "size": f"{fields['width'].default}x{fields['height'].default}", "fps": fields["fps"].default,
+                "interpolation": fields["interpolation"].default, "candidates": fields["candidates"].default,
+                "enhance": fields["enhance"].default}
+    limits = {"max_image_bytes": settings.max_image_bytes, "max_image_pixels": settings.max_image_pixels,
+              "max_body_bytes": settings.max_body_bytes, "max_prompt_chars": MAX_PROMPT_CHARS,
+              "max_candidates": _bound(fields["candidates"], "le"), "max_steps": _bound(fields["steps"], "le"),
+              "max_guidance": _bound(fields["guidance"], "le"), "max_seed": MAX_SEED,
+              "image_formats": list(IMAGE_FORMATS)}
+    return StudioConfig(version=__version__, auth=settings.auth_enabled, styles=styles, models=models,
+                        defaults=defaults, sizes=list(SIZES), fps_choices=list(FPS_CHOICES), limits=limits)
+
+
+def _bound(field, name: str):
+    """A numeric limit declared on a GenerationSpec field (Field(le=...)), so it is stated once."""
+    return next(getattr(m, name) for m in field.metadata if getattr(m, name, None) is not None)
+
+
+def studio_job(job: Job, owner: str, root: str, signer: LinkSigner) -> StudioJob:
+    expires = signer.expiry()
+
+    def link(name: str | None) -> str | None:
+        return signer.url(owner, job.id, name, expires) if name else None
+
+    links = [ClipLinks(seed=c.seed, video=link(c.video), gif=link(c.gif), cover=link(c.cover),
+                       sprite=link(c.sprite), sidecar=link(c.sidecar)) for c in job.outputs]
+    base = JobObject.from_job(job, root).model_dump()
+    return StudioJob(**base, task="i2v" if job.spec.get("image") else "t2v", style=job.spec.get("style"),
+                     links=links, input_image_url=link(INPUT_IMAGE_NAME) if job.spec.get("image") else None,
+                     contact_sheet_link=link(job.contact_sheet), links_expire_at=expires)
+
+
+def matches(job: Job, words: list[str], style: str | None, status: str, task: str | None) -> bool:
+    """Whether a job passes the gallery's filters. Every search word must appear in the prompt
+    (or the enhanced prompt), or be one of the job's seeds or its id."""
+    if status == "active" and job.status not in ACTIVE:
+        return False
+    if status == "finished" and job.status not in TERMINAL:
+        return False
+    if status not in ("all", "active", "finished") and job.status != status:
+        return False
+    if style is not None and (job.spec.get("style") or "none") != style:
+        return False
+    if task is not None and ("i2v" if job.spec.get("image") else "t2v") != task:
+        return False
+    if words:
+        text = " ".join([job.spec.get("prompt") or "", job.enhanced_prompt or "",
+                         job.spec.get("enhanced_prompt") or ""]).lower()
+        exact = {str(seed) for seed in job.seeds} | {job.id}
+        return all(word in text or word in exact for word in words)
+    return True
+
+
+def search_jobs(svc: Services, owner: str, *, q: str, style: str | None, status: str, task: str | None,
+                after: str | None, limit: int) -> tuple[list[Job], bool, str | None]:
+    """Newest first: the first `limit` matches after the cursor, reading at most MAX_SCAN jobs."""
+    words = q.lower().split()
+    found: list[Job] = []
+    cursor, scanned = after, 0
+    while scanned < MAX_SCAN:
+        page = svc.backend.list(owner, after=cursor, limit=SCAN_PAGE, order="desc")
+        for job in page.jobs:
+            scanned += 1
+            cursor = job.id
+            if matches(job, words, style, status, task):
+                found.append(job)
+                if len(found) > limit:
+                    return found[:limit], True, found[limit - 1].id
+        if not page.has_more:
+            return found, False, None
+    # read MAX_SCAN jobs without filling the page: the client may go on from here
+    return found, True, cursor
+
+
+def media_path(svc: Services, owner: str, job_id: str, name: str) -> Path:
+    job = svc.backend.get(owner, job_id)
+    if name == INPUT_IMAGE_NAME and job.spec.get("image"):
+        path = svc.backend.job_dir(job.id) / INPUT_IMAGE_NAME  # the name is ours, never the client's
+        if path.is_file():
+            return path
+    try:
+        return svc.backend.file_path(job, name)
+    except FileNotFoundError:
+        raise ApiError("not_found", f"job '{job.id}' has no file '{name[:80]}'", "name") from None
+
+
+def known_owners(settings) -> set[str]:
+    if not settings.auth_enabled:
+        return {LOCAL_OWNER}
+    return {owner_of(key) for key in settings.api_keys}
+
+
+# 3. Routes --------------------------------------------------------------------
+
+router = APIRouter(tags=["studio"], responses=openai_responses(400, 401, 404))
+
+
+def signer(request: Request) -> LinkSigner:
+    return request.app.state.studio_signer
+
+
+@router.get("/api/v1/studio/config", response_model=StudioConfig)
+def config(owner: str = Depends(require_owner), svc: Services = Depends(services)) -> StudioConfig:
+    """What the studio's form offers: style presets, models with their defaults, sizes, limits."""
+    return studio_config(svc.settings)
+
+
+@router.get("/api/v1/studio/jobs", response_model=StudioJobList)
+def list_studio_jobs(
+    request: Request,
+    q: str = Query("", max_length=200, description="Words that must all match: prompt words, a seed or the job id"),
+    style: str | None = Query(None, max_length=64, description="A style preset name, or 'none'"),
+    status: StatusFilter = Query("all"),
+    task: Literal["t2v", "i2v"] | None = Query(None),
+    after: str | None = Query(None, description="next_after of the previous page"),
+    limit: int = Query(24, ge=1, le=100),
+    owner: str = Depends(require_owner), svc: Services = Depends(services),
+    links: LinkSigner = Depends(signer),
+) -> StudioJobList:
+    """The key's jobs, newest first, searched and filtered: the queue view and the gallery."""
+    jobs, has_more, next_after = search_jobs(svc, owner, q=q, style=style or None, status=status, task=task,
+                                             after=after, limit=limit)
+    root = base_url(request, svc.settings)
+    return StudioJobList(data=[studio_job(job, owner, root, links) for job in jobs], has_more=has_more,
+                         next_after=next_after)
+
+
+@router.get("/api/v1/studio/jobs/{job_id}", response_model=StudioJob)
+def get_studio_job(job_id: str, request: Request, owner: str = Depends(require_owner),
+                   svc: Services = Depends(services), links: LinkSigner = Depends(signer)) -> StudioJob:
+    job = svc.backend.get(owner, job_id)
+    return studio_job(job, owner, base_url(request, svc.settings), links)
+
+
+@router.get("/studio/media/{job_id}/{name}", response_class=FileResponse, responses={
+    200: {"content": {"video/mp4": {}, "image/jpeg": {}, "image/gif": {}, "image/png": {}, "application/json": {}},
+          "description": "One of the job's files"}})
+def media(job_id: str, name: str, o: str = Query(..., max_length=64), e: int = Query(...),
+          s: str = Query(..., max_length=64), download: bool = Query(False),
+          svc: Services = Depends(services), links: LinkSigner = Depends(signer)) -> FileResponse:
+    """A job's file by a signed link from a studio job view (no Authorization header needed)."""
+    if not is_job_id(job_id):
+        raise JobNotFound(job_id)
+    if not links.valid(o, job_id, e, s) or o not in known_owners(svc.settings):
+        raise ApiError("invalid_key", "this media link is invalid or has expired; reload the studio page")
+    path = media_path(svc, o, job_id, name)
+    filename = f"shotsmith-{job_id.removeprefix('video_')[:8]}-{name}" if download else None
+    headers = {"Cache-Control": "private, max-age=3600", "Referrer-Policy": "no-referrer"}
+    return FileResponse(path, filename=filename, headers=headers)

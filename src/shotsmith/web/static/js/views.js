@@ -1,0 +1,237 @@
+// What the studio shows about jobs: the result panel (progress, clips, settings),
+// the queue of the key's jobs and the gallery of finished clips.
+
+import { $, fmtSeconds, fmtWhen, h, show, shorten } from './dom.js';
+
+const STAGES = {
+  queued: 'Queued', starting: 'Starting', load: 'Loading the model', text: 'Reading the prompt',
+  denoise: 'Denoising', decode: 'Decoding frames', encode: 'Encoding the clip', completed: 'Done',
+  failed: 'Failed', cancelled: 'Cancelled',
+};
+const ACTIVE = new Set(['queued', 'in_progress']);
+
+export const isActive = (job) => ACTIVE.has(job.status);
+
+export function stageText(job) {
+  if (job.status === 'in_progress' && job.cancel_requested) return 'Cancelling…';
+  if (job.status !== 'in_progress') return STAGES[job.status] || job.status;
+  return STAGES[job.stage] || job.stage || 'Working';
+}
+
+export function stepsText(job) {
+  const parts = [];
+  const stepping = job.stage === 'denoise' || job.stage === 'decode';
+  if (job.status === 'in_progress' && stepping && job.total_steps) parts.push(`step ${job.step} / ${job.total_steps}`);
+  if (isActive(job) || job.status === 'completed') parts.push(`${job.progress}%`);
+  return parts.join(' · ');
+}
+
+function styleTitle(styles, name) {
+  const preset = styles.find((s) => s.name === name);
+  return preset ? preset.title : name;
+}
+
+function download(href, name, label) {
+  const url = `${href}${href.includes('?') ? '&' : '?'}download=1`;
+  return h('a', { class: 'button ghost small', href: url, download: name }, label);
+}
+
+// Result panel ----------------------------------------------------------------
+
+export class ResultView {
+  // handlers: onCancel(job), onRemixSeed(job), onRemixEdit(job), onReuseSeed(seed),
+  //           onUseFrame(video, job, index), onDelete(job)
+  constructor(handlers, styles) {
+    this.handlers = handlers;
+    this.styles = styles;
+    this.job = null;
+    this.clipsOf = null; // the job id whose clips are on screen (not re-made on every update)
+    $('#job-cancel').addEventListener('click', () => this.job && this.handlers.onCancel(this.job));
+    $('#remix-seed').addEventListener('click', () => this.job && this.handlers.onRemixSeed(this.job));
+    $('#remix-edit').addEventListener('click', () => this.job && this.handlers.onRemixEdit(this.job));
+    $('#job-delete').addEventListener('click', () => this.job && this.handlers.onDelete(this.job));
+  }
+
+  clear() {
+    this.job = null;
+    this.clipsOf = null;
+    show($('#result-empty'));
+    show($('#result-job'), false);
+    $('#result-id').textContent = '';
+    $('#clips').replaceChildren();
+  }
+
+  // A full studio job (GET /api/v1/studio/jobs/{id}).
+  showJob(job) {
+    if (!this.job || this.job.id !== job.id) {
+      this.clipsOf = null;
+      $('#clips').replaceChildren();
+    }
+    this.job = job;
+    show($('#result-empty'), false);
+    show($('#result-job'));
+    $('#result-id').textContent = job.id;
+    this.progress(job);
+    const error = job.status === 'failed' && job.error ? job.error.message : '';
+    $('#job-error').textContent = error ? `The job failed: ${error}` : '';
+    if (job.status === 'completed' && this.clipsOf !== job.id) this.renderClips(job);
+    show($('#job-details'), job.status === 'completed');
+    if (job.status === 'completed') this.renderDetails(job);
+  }
+
+  // A progress event or a job: the status line, the bar, the cancel button.
+  progress(state) {
+    if (this.job && state.id !== this.job.id) return;
+    const merged = { ...(this.job || {}), ...state };
+    const box = $('#result-job');
+    box.dataset.status = merged.status;
+    box.dataset.stage = merged.stage || '';
+    box.dataset.progress = String(merged.progress ?? 0);
+    box.dataset.step = String(merged.step ?? 0);
+    box.dataset.totalSteps = String(merged.total_steps ?? 0);
+    $('#job-stage').textContent = stageText(merged);
+    $('#job-steps').textContent = stepsText(merged);
+    $('#job-progress').value = merged.progress ?? 0;
+    show($('#job-status'), merged.status !== 'completed' || !this.clipsOf);
+    const cancel = $('#job-cancel');
+    show(cancel, isActive(merged));
+    cancel.disabled = Boolean(merged.cancel_requested);
+    if (this.job) Object.assign(this.job, state);
+  }
+
+  renderClips(job) {
+    this.clipsOf = job.id;
+    const clips = $('#clips');
+    clips.dataset.count = String(job.links.length);
+    clips.replaceChildren(...job.links.map((link, index) => this.clipCard(job, link, index)));
+    show($('#job-status'), false);
+  }
+
+  clipCard(job, link, index) {
+    const clip = job.clips[index];
+    const video = h('video', {
+      src: link.video, poster: link.cover, controls: true, loop: true, muted: true, playsinline: true,
+      autoplay: true, preload: 'auto', 'aria-label': `Clip ${index + 1}, seed ${link.seed}`,
+    });
+    video.muted = true;
+    const base = `shotsmith-${link.seed}`;
+    return h('figure', { class: 'clip', dataset: { seed: link.seed, index } },
+      video,
+      h('figcaption', {},
+        h('div', { class: 'row' },
+          h('span', { class: 'seed' }, 'seed ', h('b', {}, String(link.seed))),
+          h('button', { type: 'button', class: 'ghost small reuse-seed',
+            onclick: () => this.handlers.onReuseSeed(link.seed) }, 'Reuse seed')),
+        h('div', { class: 'row wrap' },
+          h('button', { type: 'button', class: 'secondary small use-frame',
+            onclick: () => this.handlers.onUseFrame(video, job, index) }, 'Use this frame'),
+          download(link.video, `${base}.mp4`, 'MP4'),
+          link.gif ? download(link.gif, `${base}.gif`, 'GIF') : null,
+          download(link.cover, `${base}.jpg`, 'Cover')),
+        h('span', { class: 'hint' },
+          `${clip.width} × ${clip.height} · ${clip.fps} fps · ${fmtSeconds(clip.duration)}`)));
+  }
+
+  renderDetails(job) {
+    const spec = job.spec;
+    $('#job-prompt').textContent = job.enhanced_prompt || spec.enhanced_prompt || spec.prompt || '(no prompt)';
+    const sheet = $('#contact-sheet');
+    show(sheet, Boolean(job.contact_sheet_link));
+    if (job.contact_sheet_link) sheet.href = job.contact_sheet_link;
+    const clip = job.clips[0];
+    const rows = [
+      ['Your words', spec.prompt || '—'],
+      ['Model', spec.model],
+      ['Seeds', job.seeds.join(', ')],
+      ['Style', spec.style ? styleTitle(this.styles, spec.style) : 'none'],
+      ['Output', clip ? `${clip.width} × ${clip.height}, ${clip.fps} fps, ${fmtSeconds(clip.duration)}` : '—'],
+      ['Steps', spec.steps ?? 'model default'],
+      ['Guidance', spec.guidance ?? 'model default'],
+      ['Interpolation', spec.interpolation],
+      ['Candidates', spec.candidates],
+      ['Negative prompt', spec.negative_prompt || '—'],
+      ['First frame', job.task === 'i2v' ? 'uploaded image' : '—'],
+      ['Made', `${new Date(job.created_at * 1000).toLocaleString()} via ${job.source}`],
+      ['Time taken', job.timings.total ? fmtSeconds(job.timings.total) : '—'],
+    ];
+    $('#job-settings').replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]));
+  }
+}
+
+// Queue -----------------------------------------------------------------------
+
+export class QueueView {
+  constructor({ onOpen, onCancel }) {
+    this.onOpen = onOpen;
+    this.onCancel = onCancel;
+  }
+
+  render(jobs, currentId) {
+    const list = $('#queue-list');
+    const active = jobs.filter(isActive).length;
+    $('#queue-count').textContent = active ? `${active} running or waiting` : '';
+    show($('#queue-empty'), jobs.length === 0);
+    list.replaceChildren(...jobs.map((job) => this.item(job, currentId)));
+  }
+
+  item(job, currentId) {
+    const label = shorten(job.prompt || (job.task === 'i2v' ? '(image to video, no prompt)' : job.enhanced_prompt), 90);
+    return h('li', { class: `queue-item status-${job.status}${job.id === currentId ? ' current' : ''}`,
+      dataset: { id: job.id, status: job.status } },
+    h('button', { type: 'button', class: 'open', onclick: () => this.onOpen(job.id) }, label),
+    h('span', { class: `chip status-${job.status}` }, stageText(job)),
+    isActive(job) ? h('progress', { max: 100, value: job.progress, 'aria-label': 'Progress' }) : null,
+    h('span', { class: 'hint steps' }, [stepsText(job), fmtWhen(job.created_at)].filter(Boolean).join(' · ')),
+    isActive(job) ? h('button', { type: 'button', class: 'danger small cancel', disabled: job.cancel_requested,
+      onclick: () => this.onCancel(job) }, 'Cancel') : null);
+  }
+
+  progress(state) {
+    const item = document.querySelector(`#queue-list li[data-id="${state.id}"]`);
+    if (!item) return;
+    const bar = item.querySelector('progress');
+    if (bar) bar.value = state.progress;
+    const chip = item.querySelector('.chip');
+    if (chip) chip.textContent = stageText(state);
+    const steps = item.querySelector('.steps');
+    if (steps) steps.textContent = stepsText(state);
+  }
+}
+
+// Gallery ---------------------------------------------------------------------
+
+export class GalleryView {
+  constructor({ onOpen }, styles) {
+    this.onOpen = onOpen;
+    this.styles = styles;
+  }
+
+  render(jobs, { append = false, hasMore = false, filtered = false } = {}) {
+    const grid = $('#gallery-grid');
+    const cards = jobs.map((job) => this.card(job));
+    if (append) grid.append(...cards);
+    else grid.replaceChildren(...cards);
+    const empty = grid.children.length === 0;
+    show($('#gallery-empty'), empty);
+    $('#gallery-empty').textContent = filtered ? 'No clips match.' : 'No clips yet: your finished clips show here.';
+    show($('#gallery-more'), hasMore);
+  }
+
+  card(job) {
+    const link = job.links[0];
+    const clip = job.clips[0];
+    const prompt = job.prompt || '(image to video, no prompt)';
+    return h('article', { class: 'card', dataset: { id: job.id, style: job.style || 'none' } },
+      h('button', { type: 'button', class: 'thumb', onclick: () => this.onOpen(job.id),
+        'aria-label': `Open clip: ${shorten(prompt, 60)}` },
+      link ? h('img', { src: link.cover, alt: '', loading: 'lazy' }) : null,
+      job.links.length > 1 ? h('span', { class: 'badge' }, `${job.links.length} clips`) : null),
+      h('p', { class: 'card-prompt', title: job.enhanced_prompt || prompt }, shorten(prompt, 120)),
+      h('div', { class: 'card-meta' },
+        h('span', { class: 'chip' }, job.style ? styleTitle(this.styles, job.style) : 'no style'),
+        job.task === 'i2v' ? h('span', { class: 'chip' }, 'from image') : null,
+        h('span', { class: 'hint' }, `seed ${job.seeds.join(', ')}`),
+        clip ? h('span', { class: 'hint' }, fmtSeconds(clip.duration)) : null,
+        h('span', { class: 'hint' }, fmtWhen(job.created_at))));
+  }
+}
