@@ -58,6 +58,14 @@ def _to_video_tensor(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
 
 
+def _crop_batch(rng: random.Random, clips: int = 4) -> torch.Tensor:
+    """Half-size crops of 9-frame clips: 4x cheaper VAE steps, and the VAE is convolutional."""
+    frames = [world.render(world.random_scene(rng, 0.3), frames=9) for _ in range(clips)]
+    cy, cx = rng.randrange(0, emb.NATIVE_HEIGHT // 2 + 1, 4), rng.randrange(0, emb.NATIVE_WIDTH // 2 + 1, 4)
+    x = torch.stack([_to_video_tensor(f) for f in frames])
+    return x[:, :, :, cy: cy + emb.NATIVE_HEIGHT // 2, cx: cx + emb.NATIVE_WIDTH // 2]
+
+
 class _Checkpoints:
     def __init__(self, out: Path):
         self.dir = out / "checkpoints"
@@ -89,11 +97,7 @@ def train_vae(recipe: ShapesRecipe, ck: _Checkpoints, log: Log):
         frac = step / recipe.vae_steps
         for g in opt.param_groups:
             g["lr"] = recipe.vae_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-        # Half-size crops of 9-frame clips: 4x cheaper steps, and the VAE is convolutional.
-        clips = [world.render(world.random_scene(rng, 0.3), frames=9) for _ in range(4)]
-        cy, cx = rng.randrange(0, emb.NATIVE_HEIGHT // 2 + 1, 4), rng.randrange(0, emb.NATIVE_WIDTH // 2 + 1, 4)
-        x = torch.stack([_to_video_tensor(c) for c in clips])
-        x = x[:, :, :, cy: cy + emb.NATIVE_HEIGHT // 2, cx: cx + emb.NATIVE_WIDTH // 2]
+        x = _crop_batch(rng)
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample()).sample
         kl = post.kl().mean() / x[0].numel()
@@ -146,10 +150,7 @@ def refine_decoder(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log):
     for step in range(1, recipe.decoder_steps + 1):
         for g in opt.param_groups:
             g["lr"] = recipe.vae_lr / 3 * 0.5 * (1 + math.cos(math.pi * step / recipe.decoder_steps))
-        clips = [world.render(world.random_scene(rng, 0.3), frames=9) for _ in range(4)]
-        cy, cx = rng.randrange(0, emb.NATIVE_HEIGHT // 2 + 1, 4), rng.randrange(0, emb.NATIVE_WIDTH // 2 + 1, 4)
-        x = torch.stack([_to_video_tensor(c) for c in clips])
-        x = x[:, :, :, cy: cy + emb.NATIVE_HEIGHT // 2, cx: cx + emb.NATIVE_WIDTH // 2]
+        x = _crop_batch(rng)
         with torch.no_grad():
             z = vae.encode(x).latent_dist.mean
             sigma = torch.rand(z.shape[0], 1, 1, 1, 1) * recipe.decoder_noise / sf
