@@ -19,6 +19,8 @@ from shotsmith.prompt.cli import enhance_command
 app = typer.Typer(help="shotsmith: idea in, finished clip out.", no_args_is_help=True, add_completion=False)
 train_app = typer.Typer(help="Train the embedded model or fine-tune one.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+gallery_app = typer.Typer(help="The clips users made, as a document.", no_args_is_help=True)
+app.add_typer(gallery_app, name="gallery")
 err = Console(stderr=True)
 out = Console()
 
@@ -142,48 +144,119 @@ def list_models(json_out: bool = typer.Option(False, "--json")) -> None:
 
 @app.command("eval")
 def eval_cmd(
-    prompt_file: Optional[Path] = typer.Argument(None, help="JSONL of prompts (default: the held-out shapes captions)"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for results.json (and frames)"),
-    model: Optional[str] = typer.Option(None, help="Model name or folder (an i2v model also reports first-frame PSNR)"),
-    enhance: bool = typer.Option(False, "--enhance/--no-enhance", help="Run the prompt agent first"),
-    seed: int = typer.Option(1000, help="Seed of the first prompt (row i uses seed + i)"),
-    steps: Optional[int] = typer.Option(None),
+    suite: Optional[Path] = typer.Argument(None, help="Prompt suite JSONL (default: the packaged held-out "
+                                                      "shapes-world captions)"),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for report.html, results.json and clips/"),
+    model: Optional[str] = typer.Option(None, help="Text-to-video model (an image-to-video model here serves "
+                                                   "the i2v rows; rows without a mode then run as i2v)"),
+    i2v_model: Optional[str] = typer.Option(None, "--i2v-model", help="Image-to-video model for i2v rows"),
+    candidates: int = typer.Option(1, help="Clips per prompt, with distinct seeds (1-4)"),
+    enhance: bool = typer.Option(True, "--enhance/--no-enhance", help="Run the prompt agent first, as generate does"),
+    seed: int = typer.Option(1000, help="Seed of the first row (row i uses seed + i x candidates)"),
+    steps: Optional[int] = typer.Option(None, help="Denoising steps (default per model)"),
     guidance: Optional[float] = typer.Option(None),
-    limit: Optional[int] = typer.Option(None, help="Only the first N prompts"),
+    size: str = typer.Option("1440x960", help="Output size WxH, as generate"),
+    fps: int = typer.Option(24, help="Output frame rate, as generate"),
+    style: Optional[str] = typer.Option(None, help="Style preset for rows that name none"),
+    limit: Optional[int] = typer.Option(None, help="Only the first N rows"),
+    keep_gifs: bool = typer.Option(False, "--keep-gifs", help="Keep each clip's GIF preview (large; the report "
+                                                              "does not use it)"),
 ) -> None:
-    """Shapes-world adherence: generate each caption and score what the frames show."""
-    from shotsmith.eval.shapes_eval import load_prompt_file, run_shapes_eval
+    """Run a prompt suite through the normal generation path; write an HTML report with metrics."""
+    from shotsmith.eval.suite import HELDOUT_SUITE, SuiteError, SuiteOptions, load_suite, models_for
+    from shotsmith.spec import SpecError, build_spec, parse_size
 
-    path = prompt_file or Path(__file__).parent / "eval" / "data" / "heldout_captions.jsonl"
-    if not path.is_file():
-        fail(f"prompt_file: {path} does not exist")
+    path = suite or HELDOUT_SUITE
     try:
-        rows = load_prompt_file(path)[:limit]
-    except (ValueError, KeyError) as exc:
-        fail(f"prompt_file: {path} is not JSONL with a 'prompt' per line ({exc})")
-    if not rows:
-        fail(f"prompt_file: no shapes-world prompts with known answers in {path}")
+        rows = load_suite(path)[:limit]
+        width, height = parse_size(size, "size")
+        options = SuiteOptions(model=model, i2v_model=i2v_model, candidates=candidates, enhance=enhance, seed=seed,
+                               steps=steps, guidance=guidance, width=width, height=height, fps=fps, style=style,
+                               keep_gifs=keep_gifs, suite=path.name)
+        models_for(options)
+        build_spec(prompt="check", model=None, candidates=candidates, steps=steps, guidance=guidance, width=width,
+                   height=height, fps=fps, style=style)  # the shared options, checked once before any work
+    except (SuiteError, SpecError) as exc:
+        fail(str(exc))
     quiet_libraries()
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    from shotsmith.eval.suite import run_suite
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:
-        task = bar.add_task("evaluating", total=len(rows))
-        result = run_shapes_eval(rows, model=model, enhance=enhance, seed=seed, steps=steps, guidance=guidance,
-                                 on_row=lambda r: bar.advance(task), frames_out=out_dir)
-    summary = result.summary
-    table = Table("slot", "adherence %")
-    for slot, value in summary["per_slot"].items():
-        table.add_row(slot, "-" if value is None else f"{value:.1f}")
-    table.add_row("overall", f"{summary['overall']:.1f}")
-    table.add_row("all slots right", f"{summary['all_correct']:.1f}")
-    if "first_frame_psnr_mean" in summary:
-        table.add_row("first-frame PSNR dB (mean/min)",
-                      f"{summary['first_frame_psnr_mean']:.1f} / {summary['first_frame_psnr_min']:.1f}")
+        task = bar.add_task("loading", total=len(rows))
+
+        def on_event(event) -> None:
+            bar.update(task, description=f"{event.row.id} {event.stage.replace('_', ' ')}",
+                       completed=event.index + (event.stage == "done"))
+
+        try:
+            report = run_suite(rows, out_dir, options, on_event=on_event)
+        except KeyboardInterrupt:
+            fail(f"interrupted; the rows done so far are in {out_dir / 'report.html'}", 130)
+    print_summary(report)
+    out.print(f"{out_dir / 'report.html'}", highlight=False)
+    errors = [row for row in report.rows if row.error]
+    for row in errors:
+        err.print(f"[red]{row.id}:[/] {row.error['type']}: {row.error['message']}", highlight=False)
+    if errors:
+        raise typer.Exit(1)
+
+
+def print_summary(report) -> None:
+    """The report's summary on the terminal (the HTML has every column)."""
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1))
+    table.add_column(report.group_label, no_wrap=True, min_width=13)
+    for name in ("clips", "errors", "flagged", "frozen", "dup", "adherence", "s/clip"):
+        table.add_column(name, justify="right")
+    summary = report.summary()
+
+    def cell(value, digits=1):
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    for name, s in [(g["name"], g) for g in summary["groups"]] + [("overall", summary["overall"])]:
+        adherence = s["adherence"]["overall"] if s["adherence"] else None
+        table.add_row(name, str(s["clips"]), str(s["errors"]), str(s["flagged"]), str(s["frozen"]),
+                      str(s["near_duplicates"]), cell(adherence), cell(s["seconds_per_clip"]),
+                      style="bold" if name == "overall" else None)
     out.print(table)
-    if out_dir:
-        (out_dir / "results.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-        out.print(f"{out_dir / 'results.json'}")
+
+
+@gallery_app.command("export")
+def gallery_export(
+    out_dir: Path = typer.Option(..., "--out", help="Folder for report.html, results.json and copies of the clips"),
+    since: Optional[str] = typer.Option(None, help="Only jobs made on or after this date (YYYY-MM-DD or ISO time, "
+                                                   "local time)"),
+    style: Optional[str] = typer.Option(None, help="Only jobs with this style preset ('none': without one)"),
+    key: Optional[str] = typer.Option(None, help="Only the jobs of this API key ('' = the local owner, auth off)"),
+    home: Optional[Path] = typer.Option(None, help="Data folder (default: $SHOTSMITH_HOME or the user data dir)"),
+    limit: Optional[int] = typer.Option(None, help="Only the newest N jobs"),
+) -> None:
+    """Write the gallery (completed jobs with prompts, seeds, metrics) as an offline HTML report."""
+    from datetime import datetime
+
+    from shotsmith.api.settings import Settings
+    from shotsmith.eval.gallery import GalleryError, GalleryFilter, export_gallery
+
+    start = None
+    if since:
+        try:
+            start = datetime.fromisoformat(since).timestamp()
+        except ValueError:
+            fail(f"since: '{since}' is not a date like 2026-11-25 or 2026-11-25T18:00")
+    try:
+        folder = home or Settings.from_env().home
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err,
+                      transient=True) as bar:
+            task = bar.add_task("reading jobs", total=None)
+            report = export_gallery(folder, out_dir, GalleryFilter(since=start, style=style, key=key, limit=limit),
+                                    on_job=lambda i, n, job_id: bar.update(task, description=job_id, completed=i,
+                                                                          total=n))
+    except (GalleryError, ValueError) as exc:
+        fail(str(exc))
+    print_summary(report)
+    out.print(f"{out_dir / 'report.html'}", highlight=False)
 
 
 @train_app.command("shapes")
