@@ -13,34 +13,23 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 
 from shotsmith.eval.suite import SuiteOptions, load_suite, run_suite
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("SHOTSMITH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts" / "report"
 
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-if sync_playwright is None:
-    pytest.skip("the playwright package is not installed (pip install playwright)", allow_module_level=True)
-if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set SHOTSMITH_CHROMIUM)",
-                allow_module_level=True)
+require_browser()
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 SUITE = [
     {"id": "ball", "category": "shapes", "mode": "t2v", "prompt": "a red ball rolls to the right on green grass"},

@@ -10,34 +10,22 @@ test-artifacts/studio/. Run with `pytest -m slow tests/test_studio_browser.py`.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 
 from api_server import KEY_A, REPO, decode_video, start_server
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("SHOTSMITH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts" / "studio"
 PROMPT = "a red ball rolls to the right on green grass"
 
-try:
-    from playwright.sync_api import Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-if sync_playwright is None:
-    pytest.skip("the playwright package is not installed (pip install playwright)", allow_module_level=True)
-if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set SHOTSMITH_CHROMIUM)",
-                allow_module_level=True)
+require_browser()
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 
 @pytest.fixture(scope="module")
