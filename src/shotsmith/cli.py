@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shotsmith.api.cli import serve_command
+from shotsmith.api.cli import serve_command, worker_command
 from shotsmith.prompt.cli import enhance_command
 
 app = typer.Typer(help="shotsmith: idea in, finished clip out.", no_args_is_help=True, add_completion=False)
@@ -284,6 +284,8 @@ def train_shapes_cmd(
 
 app.command("enhance", help="Rewrite an idea into a full cinematic prompt (the prompt agent).")(enhance_command)
 app.command("serve", help="Serve the HTTP API (OpenAI- and Zhipu-compatible) with a local worker.")(serve_command)
+app.command("worker", help="Run queue jobs for `serve --queue` on this machine (models stay loaded).")(
+    worker_command)
 
 
 def main() -> None:  # pragma: no cover

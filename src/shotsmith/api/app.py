@@ -28,7 +28,19 @@ shotsmith's HTTP API: the OpenAI Videos API (`/v1/videos`), Zhipu BigModel's vid
 
 def local_backend(settings: Settings) -> LocalBackend:
     return LocalBackend(settings.home, run_worker=settings.worker, preload=settings.preload or None,
-                        max_active_per_owner=settings.max_active_jobs_per_key, max_attempts=settings.max_attempts)
+                        max_active_per_owner=settings.max_active_jobs_per_key, max_attempts=settings.max_attempts,
+                        db=settings.db_url)
+
+
+def default_backend(settings: Settings) -> JobBackend:
+    """The local worker, or the distributed queue when a queue URL is set."""
+    if not settings.queue_url:
+        return local_backend(settings)
+    from shotsmith.jobs.distributed import QueueBackend
+
+    return QueueBackend(settings.home, queue_url=settings.queue_url, db_url=settings.db_url,
+                        max_active_per_owner=settings.max_active_jobs_per_key, max_attempts=settings.max_attempts,
+                        lease_s=settings.lease_s)
 
 
 def create_app(settings: Settings | None = None, *, backend: JobBackend | None = None) -> FastAPI:
@@ -37,7 +49,7 @@ def create_app(settings: Settings | None = None, *, backend: JobBackend | None =
     from shotsmith.api.zhipu.router import router as zhipu_router
 
     settings = settings or Settings.from_env()
-    backend = backend or local_backend(settings)
+    backend = backend or default_backend(settings)
     if not settings.auth_enabled:
         log.warning("!!! SHOTSMITH_API_KEYS is not set: authentication is OFF; anyone who can reach this "
                     "server can use it. Serve on loopback only, or set SHOTSMITH_API_KEYS. !!!")

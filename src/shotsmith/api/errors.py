@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shotsmith.jobs.records import JobConflict, JobNotFound, QueueFull
+from shotsmith.jobs.records import JobConflict, JobNotFound, QueueFull, QueueUnavailable
 from shotsmith.models.registry import UnknownModel
 from shotsmith.spec import MAX_PROMPT_CHARS, SpecError
 
@@ -215,6 +215,10 @@ def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueueFull)
     async def _queue_full(request: Request, exc: QueueFull):
         return error_response(request, ApiError("rate_limited", str(exc)))
+
+    @app.exception_handler(QueueUnavailable)
+    async def _queue_down(request: Request, exc: QueueUnavailable):
+        return error_response(request, ApiError("unavailable", str(exc)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

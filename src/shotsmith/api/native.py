@@ -252,7 +252,7 @@ def healthz(svc: Services = Depends(services)):
     else:
         status = "ok"
     body = Health(status=status, version=__version__, auth=svc.settings.auth_enabled,
-                  worker={k: worker.get(k) for k in ("enabled", "alive", "ready", "error")})
+                  worker={k: worker[k] for k in ("enabled", "alive", "ready", "error", "remote") if k in worker})
     return JSONResponse(body.model_dump(), status_code=503 if status == "degraded" else 200)
 
 

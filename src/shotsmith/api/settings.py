@@ -74,6 +74,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Times a job interrupted by a crash is started before it is failed", int),
     Setting("worker", "SHOTSMITH_WORKER", "Run the local worker thread in the server process (1/0)", _bool),
     Setting("preload", "SHOTSMITH_PRELOAD", "Model loaded when the worker starts ('' = none)"),
+    Setting("queue_url", "SHOTSMITH_QUEUE",
+            "Redis URL of the job queue (redis://HOST:6379/0): jobs go to `shotsmith worker` processes "
+            "instead of the local worker"),
+    Setting("db_url", "SHOTSMITH_DB",
+            "Job records database: postgresql://USER:PASS@HOST/DB, or an SQLite path (default HOME/jobs.sqlite3)"),
+    Setting("lease_s", "SHOTSMITH_LEASE_S",
+            "Seconds without a heartbeat after which a queue worker's job is given to another worker", float),
     Setting("model_aliases", "SHOTSMITH_MODEL_ALIASES",
             "Extra model names, e.g. 'sora-2=cogvideox-shapes,cogvideox-3=cogvideox-shapes'", _aliases),
 )
@@ -96,6 +103,9 @@ class Settings:
     worker: bool = True
     preload: str = "cogvideox-shapes"
     model_aliases: dict = field(default_factory=dict)
+    queue_url: str | None = None
+    db_url: str | None = None
+    lease_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **overrides) -> "Settings":
@@ -103,7 +113,7 @@ class Settings:
         values = {}
         for setting in SETTINGS:
             raw = environ.get(setting.env)
-            if raw is None or (raw == "" and setting.name in ("home", "public_url")):
+            if raw is None or (raw == "" and setting.name in ("home", "public_url", "queue_url", "db_url")):
                 continue
             try:
                 values[setting.name] = setting.parse(raw)
@@ -119,6 +129,16 @@ class Settings:
                 raise ValueError(f"{name} must be at least 1 (got {getattr(self, name)})")
         if self.max_image_pixels > MAX_IMAGE_PIXELS:
             raise ValueError(f"max_image_pixels may not exceed {MAX_IMAGE_PIXELS} (got {self.max_image_pixels})")
+        if self.lease_s < 2:
+            raise ValueError(f"lease_s must be at least 2 seconds (got {self.lease_s})")
+        if self.queue_url:
+            from shotsmith.jobs.queue import check_queue_url
+
+            check_queue_url(self.queue_url)
+        if self.db_url:
+            from shotsmith.jobs.store import database_url
+
+            database_url(self.db_url)
         if self.poll_after_ms < 0:
             raise ValueError(f"poll_after_ms must be 0 or more (got {self.poll_after_ms})")
         return replace(self, home=Path(self.home).expanduser(), public_url=(self.public_url or "").rstrip("/") or None)

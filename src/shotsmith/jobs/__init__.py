@@ -1,7 +1,8 @@
 """Jobs: persistent records of generation requests and the workers that run them.
 
 `JobBackend` is what the API talks to; `LocalBackend` is the embedded one (SQLite
-through SQLAlchemy plus a worker thread in the server process).
+through SQLAlchemy plus a worker thread in the server process); `QueueBackend`
+(shotsmith.jobs.distributed) puts jobs on Celery for workers on other machines.
 """
 
 from shotsmith.jobs.backend import JobBackend, owner_of
@@ -17,6 +18,7 @@ from shotsmith.jobs.records import (
     JobNotFound,
     JobPage,
     QueueFull,
+    QueueUnavailable,
     is_job_id,
     new_job_id,
 )
@@ -24,5 +26,5 @@ from shotsmith.jobs.store import JobStore
 
 __all__ = [
     "ACTIVE", "STATUSES", "TERMINAL", "ClipOutput", "Job", "JobBackend", "JobConflict", "JobError", "JobNotFound",
-    "JobPage", "JobStore", "LocalBackend", "QueueFull", "is_job_id", "new_job_id", "owner_of",
+    "JobPage", "JobStore", "LocalBackend", "QueueFull", "QueueUnavailable", "is_job_id", "new_job_id", "owner_of",
 ]

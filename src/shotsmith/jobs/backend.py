@@ -2,16 +2,20 @@
 
 The HTTP layer talks only to a `JobBackend`, so it cannot tell whether the worker
 runs in this process (`LocalBackend`: SQLite + a worker thread) or on other
-machines behind a distributed queue (a later backend with the same methods).
+machines behind a distributed queue (`QueueBackend`: Celery on Redis + PostgreSQL).
+Both keep their records in a `JobStore` and their files under `HOME/jobs/<id>/`;
+`StoreBackend` is what they share.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from shotsmith.jobs.records import Job, JobPage
+from shotsmith.jobs.records import Job, JobNotFound, JobPage, QueueFull, is_job_id, new_job_id
+from shotsmith.jobs.store import JobStore
 from shotsmith.spec import GenerationSpec
 
 
@@ -67,3 +71,91 @@ class JobBackend(ABC):
     @abstractmethod
     def health(self) -> dict:
         """Whether the backend can take and run jobs, with queue counts."""
+
+
+class StoreBackend(JobBackend):
+    """The parts of a backend that only touch the job store and the job folders.
+
+    Subclasses decide how a submitted job reaches a worker (`_dispatch`) and how a
+    running job hears about its cancel or deletion (`_interrupt`).
+    """
+
+    store: JobStore | None
+
+    def __init__(self, home: Path, *, max_active_per_owner: int = 50, max_attempts: int = 3):
+        self.home = Path(home)
+        self.jobs_root = self.home / "jobs"
+        self.max_active_per_owner = max_active_per_owner
+        self.max_attempts = max_attempts
+        self.store = None
+
+    def _dispatch(self, job: Job, spec: GenerationSpec) -> None:
+        """Hand a freshly recorded job to whatever runs jobs."""
+
+    def _interrupt(self, job_id: str) -> None:
+        """Tell a running job to stop soon (it also polls its cancel flag in the store)."""
+
+    def new_job_id(self) -> str:
+        return new_job_id()
+
+    def job_dir(self, job_id: str) -> Path:
+        if not is_job_id(job_id):
+            raise JobNotFound(job_id)
+        return self.jobs_root / job_id
+
+    def submit(self, owner: str, spec: GenerationSpec, *, job_id: str | None = None, source: str = "native",
+               meta: dict | None = None) -> Job:
+        from shotsmith.jobs.queue import model_key
+
+        job_id = job_id or self.new_job_id()
+        self.job_dir(job_id)  # validates the id
+        if self.store.active_count(owner) >= self.max_active_per_owner:
+            raise QueueFull(f"this key already has {self.max_active_per_owner} queued or running jobs; "
+                            "wait for some to finish")
+        job = self.store.create(job_id, owner, spec.model_dump(mode="json"), source=source, meta=meta,
+                                model=model_key(spec))
+        self._dispatch(job, spec)
+        return job
+
+    def get(self, owner: str, job_id: str) -> Job:
+        if not is_job_id(job_id):
+            raise JobNotFound(job_id)
+        return self.store.get(job_id, owner)
+
+    def list(self, owner: str, *, after: str | None = None, limit: int = 20, order: str = "desc") -> JobPage:
+        if after is not None and not is_job_id(after):
+            raise JobNotFound(after)
+        return self.store.list(owner, after=after, limit=limit, order=order)
+
+    def cancel(self, owner: str, job_id: str) -> Job:
+        if not is_job_id(job_id):
+            raise JobNotFound(job_id)
+        job = self.store.cancel(job_id, owner)
+        if job.status == "in_progress":
+            self._interrupt(job_id)
+        return job
+
+    def delete(self, owner: str, job_id: str) -> Job:
+        if not is_job_id(job_id):
+            raise JobNotFound(job_id)
+        job, purge_now = self.store.delete(job_id, owner)
+        if purge_now:
+            self._remove_dir(job_id)
+        else:
+            self._interrupt(job_id)
+        return job
+
+    def file_path(self, job: Job, name: str) -> Path:
+        if name not in job.file_names():
+            raise FileNotFoundError(name)
+        folder = self.job_dir(job.id).resolve()
+        path = (folder / name).resolve()
+        if path.parent != folder or not path.is_file():
+            raise FileNotFoundError(name)
+        return path
+
+    def _remove_dir(self, job_id: str) -> None:
+        try:
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        except JobNotFound:
+            pass

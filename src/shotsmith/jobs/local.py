@@ -9,14 +9,13 @@ write is idempotent, so a job run twice ends with one valid set of files.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 from pathlib import Path
 from typing import Callable
 
-from shotsmith.jobs.backend import JobBackend
-from shotsmith.jobs.records import Job, JobNotFound, JobPage, QueueFull, is_job_id, new_job_id
+from shotsmith.jobs.backend import StoreBackend
+from shotsmith.jobs.records import Job
 from shotsmith.jobs.store import JobStore
 from shotsmith.jobs.worker import run_job
 from shotsmith.spec import GenerationSpec
@@ -32,17 +31,15 @@ def default_studio():
     return Studio()
 
 
-class LocalBackend(JobBackend):
+class LocalBackend(StoreBackend):
     def __init__(self, home: Path, *, studio_factory: Callable[[], object] | None = None, run_worker: bool = True,
-                 preload: str | None = None, max_active_per_owner: int = 50, max_attempts: int = 3):
-        self.home = Path(home)
-        self.jobs_root = self.home / "jobs"
+                 preload: str | None = None, max_active_per_owner: int = 50, max_attempts: int = 3,
+                 db: str | None = None):
+        super().__init__(home, max_active_per_owner=max_active_per_owner, max_attempts=max_attempts)
+        self.db = db or str(self.home / "jobs.sqlite3")
         self.studio_factory = studio_factory or default_studio
         self.run_worker = run_worker
         self.preload = preload  # model name loaded before the first job, so the first job is not slow
-        self.max_active_per_owner = max_active_per_owner
-        self.max_attempts = max_attempts
-        self.store: JobStore | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -56,7 +53,7 @@ class LocalBackend(JobBackend):
 
     def start(self) -> None:
         self.jobs_root.mkdir(parents=True, exist_ok=True)
-        self.store = JobStore(self.home / "jobs.sqlite3")
+        self.store = JobStore(self.db)
         report = self.store.recover(self.max_attempts)
         for job_id in report["purged"]:
             self._remove_dir(job_id)
@@ -78,63 +75,13 @@ class LocalBackend(JobBackend):
         if self.store is not None:
             self.store.close()
 
-    # JobBackend --------------------------------------------------------------
+    # StoreBackend hooks -------------------------------------------------------
 
-    def new_job_id(self) -> str:
-        return new_job_id()
-
-    def job_dir(self, job_id: str) -> Path:
-        if not is_job_id(job_id):
-            raise JobNotFound(job_id)
-        return self.jobs_root / job_id
-
-    def submit(self, owner: str, spec: GenerationSpec, *, job_id: str | None = None, source: str = "native",
-               meta: dict | None = None) -> Job:
-        job_id = job_id or self.new_job_id()
-        self.job_dir(job_id)  # validates the id
-        if self.store.active_count(owner) >= self.max_active_per_owner:
-            raise QueueFull(f"this key already has {self.max_active_per_owner} queued or running jobs; "
-                            "wait for some to finish")
-        job = self.store.create(job_id, owner, spec.model_dump(mode="json"), source=source, meta=meta)
+    def _dispatch(self, job: Job, spec: GenerationSpec) -> None:
         self._wake.set()
-        return job
 
-    def get(self, owner: str, job_id: str) -> Job:
-        if not is_job_id(job_id):
-            raise JobNotFound(job_id)
-        return self.store.get(job_id, owner)
-
-    def list(self, owner: str, *, after: str | None = None, limit: int = 20, order: str = "desc") -> JobPage:
-        if after is not None and not is_job_id(after):
-            raise JobNotFound(after)
-        return self.store.list(owner, after=after, limit=limit, order=order)
-
-    def cancel(self, owner: str, job_id: str) -> Job:
-        if not is_job_id(job_id):
-            raise JobNotFound(job_id)
-        job = self.store.cancel(job_id, owner)
-        if job.status == "in_progress":
-            self._cancel_now.add(job_id)
-        return job
-
-    def delete(self, owner: str, job_id: str) -> Job:
-        if not is_job_id(job_id):
-            raise JobNotFound(job_id)
-        job, purge_now = self.store.delete(job_id, owner)
-        if purge_now:
-            self._remove_dir(job_id)
-        else:
-            self._cancel_now.add(job_id)
-        return job
-
-    def file_path(self, job: Job, name: str) -> Path:
-        if name not in job.file_names():
-            raise FileNotFoundError(name)
-        folder = self.job_dir(job.id).resolve()
-        path = (folder / name).resolve()
-        if path.parent != folder or not path.is_file():
-            raise FileNotFoundError(name)
-        return path
+    def _interrupt(self, job_id: str) -> None:
+        self._cancel_now.add(job_id)
 
     def health(self) -> dict:
         alive = bool(self._thread and self._thread.is_alive())
@@ -208,9 +155,3 @@ class LocalBackend(JobBackend):
         finally:
             self._cancel_now.discard(job.id)
             self._current = None
-
-    def _remove_dir(self, job_id: str) -> None:
-        try:
-            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
-        except JobNotFound:
-            pass

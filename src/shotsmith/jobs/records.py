@@ -46,6 +46,10 @@ class QueueFull(RuntimeError):
     """The owner already has the maximum number of queued or running jobs."""
 
 
+class QueueUnavailable(RuntimeError):
+    """The distributed queue could not take the job (broker unreachable)."""
+
+
 @dataclass(frozen=True)
 class JobError:
     code: str
@@ -95,6 +99,8 @@ class Job:
     finished_at: float | None = None
     attempts: int = 0
     cancel_requested: bool = False
+    worker: str | None = None  # the worker holding it while in progress
+    model: str | None = None  # the model it runs on (which workers may take it)
 
     @property
     def terminal(self) -> bool:
@@ -110,6 +116,7 @@ class Job:
     def to_dict(self) -> dict:
         data = asdict(self)
         data.pop("owner")
+        data.pop("worker")
         return data
 
 

@@ -72,21 +72,39 @@ def clip_output(clip, seed: int, folder: Path) -> ClipOutput:
                       duration=float(clip.duration))
 
 
-def run_job(store: JobStore, studio, job: Job, folder: Path, should_cancel: Callable[[], bool]) -> Job | None:
-    """Run a claimed job to a terminal state and record it. Never raises for a job's own failure."""
+def _local_inputs(spec: dict, folder: Path) -> dict:
+    """The spec with its staged input image found in this machine's job folder.
+
+    The server stages an uploaded image in the job folder and records its path; a
+    worker on another machine sees the same shared folder under its own mount point.
+    """
+    image = spec.get("image")
+    if image and not Path(image).is_file() and (folder / Path(image).name).is_file():
+        return {**spec, "image": str(folder / Path(image).name)}
+    return spec
+
+
+def run_job(store: JobStore, studio, job: Job, folder: Path, should_cancel: Callable[[], bool],
+            worker: str | None = None) -> Job | None:
+    """Run a claimed job to a terminal state and record it. Never raises for a job's own failure.
+
+    With `worker`, progress and the result are recorded only while that worker still
+    holds the job (see JobStore.claim); None means another worker took it over.
+    """
     from shotsmith.engine import Cancelled
     from shotsmith.spec import GenerationSpec
 
     started = time.perf_counter()
     try:
         # 1. Rebuild the validated spec (re-checks the staged input image)
-        spec = GenerationSpec.model_validate(job.spec)
+        spec = GenerationSpec.model_validate(_local_inputs(job.spec, folder))
         candidates = spec.candidates
 
         # 2. Generate, writing progress to the record and honouring cancel between steps
         def on_progress(p) -> None:
             percent = progress_percent(p.stage, p.step, p.total, p.candidate, candidates)
-            store.set_progress(job.id, progress=percent, step=p.step, total_steps=p.total, stage=p.stage)
+            store.set_progress(job.id, progress=percent, step=p.step, total_steps=p.total, stage=p.stage,
+                               worker=worker)
 
         folder.mkdir(parents=True, exist_ok=True)
         result = studio.generate(spec, folder / CLIP_NAME, on_progress, should_cancel)
@@ -95,17 +113,17 @@ def run_job(store: JobStore, studio, job: Job, folder: Path, should_cancel: Call
         outputs = [clip_output(clip, seed, folder) for clip, seed in zip(result.clips, result.seeds)]
         sheet = result.contact_sheet.name if result.contact_sheet else None
         timings = {k: round(float(v), 3) for k, v in result.timings.items()}
-        return store.finish(job.id, "completed", outputs=[o.__dict__ for o in outputs], seeds=list(result.seeds),
+        return store.finish(job.id, "completed", worker=worker, outputs=[o.__dict__ for o in outputs], seeds=list(result.seeds),
                             timings=timings, contact_sheet=sheet, enhanced_prompt=result.spec.enhanced_prompt,
                             error_code=None, error_message=None)
     except Cancelled as exc:
         log.info("job %s cancelled: %s", job.id, exc)
-        return store.finish(job.id, "cancelled", error=JobError("cancelled", f"cancelled by the client ({exc})"))
+        return store.finish(job.id, "cancelled", worker=worker, error=JobError("cancelled", f"cancelled by the client ({exc})"))
     except Exception as exc:  # a job's failure is recorded, never raised into the worker loop
         error = error_for(exc)
         if error.code == "internal_error":
             log.exception("job %s failed", job.id)
         else:
             log.warning("job %s failed: %s", job.id, error.message)
-        return store.finish(job.id, "failed", error=error,
+        return store.finish(job.id, "failed", worker=worker, error=error,
                             timings={"total": round(time.perf_counter() - started, 3)})
