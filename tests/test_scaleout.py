@@ -215,6 +215,9 @@ def test_two_workers_one_sigkilled_every_job_completes_exactly_once(tmp_path, po
     try:
         with server.client(KEY_A) as http:
             wait_until(lambda: len(server_health(server).get("remote", {})) == 2, 120, "both workers to register")
+            metrics = http.get("/metrics").text
+            assert "shotsmith_queue_workers 2" in metrics
+            assert 'shotsmith_queue_model_workers{model="cogvideox-shapes"} 2' in metrics
             ids = [http.post("/v1/videos", json={"prompt": PROMPT, "size": FAST_SIZE, "seed": 200 + i, "steps": 6,
                                                  "enhance": False}).json()["id"] for i in range(12)]
             # SIGKILL the first worker in the middle of a job's denoising loop

@@ -268,6 +268,17 @@ def metrics(owner: str = Depends(require_owner), svc: Services = Depends(service
               "# TYPE shotsmith_worker_ready gauge", f"shotsmith_worker_ready {int(bool(worker.get('ready')))}",
               "# HELP shotsmith_models_loaded Pipelines kept in memory.", "# TYPE shotsmith_models_loaded gauge",
               f"shotsmith_models_loaded {len(state.get('models_loaded', []))}"]
+    if "remote" in worker:  # serve --queue: the workers on other processes/machines
+        remote = worker["remote"]
+        lines += ["# HELP shotsmith_queue_workers Queue workers answering the server.",
+                  "# TYPE shotsmith_queue_workers gauge", f"shotsmith_queue_workers {len(remote)}",
+                  "# HELP shotsmith_queue_model_workers Queue workers serving each model.",
+                  "# TYPE shotsmith_queue_model_workers gauge"]
+        served: dict[str, int] = {}
+        for models in remote.values():
+            for model in models:
+                served[model] = served.get(model, 0) + 1
+        lines += [f'shotsmith_queue_model_workers{{model="{m}"}} {n}' for m, n in sorted(served.items())]
     return "\n".join(lines) + "\n"
 
 

@@ -27,7 +27,8 @@ WORKERS_REFRESH_S = 5.0  # how often the server asks the workers which queues th
 NO_WORKER_STAGE = "waiting_for_worker"
 
 
-def release_stale_jobs(store: JobStore, celery, lease_s: float, max_attempts: int) -> dict[str, list[str]]:
+def release_stale_jobs(store: JobStore, celery, lease_s: float, max_attempts: int,
+                       remove_dir=None) -> dict[str, list[str]]:
     """Take back every job whose worker went silent; put requeued ones on the queue again.
 
     Safe to run from any number of processes at once: `release_stale` succeeds for
@@ -39,6 +40,8 @@ def release_stale_jobs(store: JobStore, celery, lease_s: float, max_attempts: in
         if outcome is None:
             continue
         report.setdefault(outcome, []).append(job.id)
+        if outcome == "purged" and remove_dir is not None:
+            remove_dir(job.id)
         if outcome == "requeued":
             log.warning("job %s: worker %s stopped answering; the job goes back on the queue", job.id, job.worker)
             publish(celery, job.id, job.model or "")
@@ -137,7 +140,7 @@ class QueueBackend(StoreBackend):
             if now - last_release >= max(1.0, self.lease_s / 4):
                 last_release = now
                 try:
-                    release_stale_jobs(self.store, self.celery, self.lease_s, self.max_attempts)
+                    release_stale_jobs(self.store, self.celery, self.lease_s, self.max_attempts, self._remove_dir)
                 except Exception as exc:
                     log.warning("lease check failed: %s", exc)
             self._stop.wait(1.0)

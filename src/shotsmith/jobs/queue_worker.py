@@ -153,6 +153,7 @@ class QueueWorker:
         # Workers watch leases too, so a dead worker's job comes back even with no server running.
         while not self._stop.wait(max(1.0, self.lease_s / 4)):
             try:
-                release_stale_jobs(self.store, self.celery, self.lease_s, self.max_attempts)
+                release_stale_jobs(self.store, self.celery, self.lease_s, self.max_attempts,
+                                   lambda job_id: shutil.rmtree(self.jobs_root / job_id, ignore_errors=True))
             except Exception as exc:
                 log.warning("lease check failed: %s", exc)
