@@ -60,6 +60,9 @@ class ShapesRecipe:
     # about the object rather than the (easy) background.
     object_weight: float = 3.0
     ema_decay: float = 0.998
+    # I2V must reproduce the given first frame (PSNR >= 25 dB at native size): its
+    # latent frame counts this many times more in the loss.
+    i2v_first_frame_weight: float = 3.0
 
 
 def _to_video_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -326,8 +329,11 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
             cond = torch.cat([first, torch.zeros_like(x0[:, 1:])], dim=1)
             inp = torch.cat([noisy, cond], dim=2)
         pred = tr(hidden_states=inp, encoder_hidden_states=text, timestep=t, image_rotary_emb=rot).sample
-        if recipe.object_weight:
+        if recipe.object_weight or (i2v and recipe.i2v_first_frame_weight != 1):
             weight = 1 + recipe.object_weight * _object_mask(x0)
+            if i2v:
+                weight = weight.clone()
+                weight[:, :1] *= recipe.i2v_first_frame_weight
             loss = (weight * (pred - target) ** 2).mean() / weight.mean()
         else:
             loss = F.mse_loss(pred, target)
