@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shotsmith.api.cli import serve_command, worker_command
+from shotsmith.train.lora import train_lora_command
 from shotsmith.prompt.cli import enhance_command
 
 app = typer.Typer(help="shotsmith: idea in, finished clip out.", no_args_is_help=True, add_completion=False)
@@ -257,6 +258,9 @@ def gallery_export(
         fail(str(exc))
     print_summary(report)
     out.print(f"{out_dir / 'report.html'}", highlight=False)
+
+
+train_app.command("lora", help="Fine-tune a model on a folder of clips + captions (LoRA).")(train_lora_command)
 
 
 @train_app.command("shapes")

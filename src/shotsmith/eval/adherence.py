@@ -29,7 +29,14 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
-from shotsmith.train.world import BACKGROUND_WORDS, COLOUR_WORDS, MOTION_WORDS, SHAPE_WORDS
+from shotsmith.train.world import (
+    BACKGROUND_WORDS,
+    COLOUR_WORDS,
+    MOTION_WORDS,
+    NOVEL_COLOUR_WORDS,
+    NOVEL_SHAPE_WORDS,
+    SHAPE_WORDS,
+)
 
 __all__ = ["AdherenceResult", "SLOTS", "score", "aggregate", "slots_from_caption"]
 
@@ -155,6 +162,9 @@ _EXTRA_COLOURS = {
     "purple": ["violet", "plum", "lavender", "lilac", "magenta", "mauve", "amethyst", "indigo"],
     "white": ["ivory", "snow", "snowy", "pearl", "chalk", "milky", "pure white"],
     "black": ["jet", "ebony", "inky", "coal", "charcoal", "onyx", "pitch-black", "jet-black"],
+    # novel LoRA vocabulary; "magenta" stays purple as before, bare "rose" could be a verb
+    "pink": ["rose pink", "fuchsia", "flamingo pink", "salmon pink", "candy pink", "blush pink", "rosy",
+             "pinkish", "baby pink"],
 }
 _EXTRA_SHAPES = {
     "circle": ["orb", "sphere", "disk", "dot", "round shape", "round object", "circular shape", "bubble",
@@ -162,6 +172,8 @@ _EXTRA_SHAPES = {
     "square": ["crate", "tile", "square tile", "squared shape", "cube", "rectangle", "squares", "boxes",
                "blocks", "cubes", "crates"],
     "triangle": ["pyramid", "three-sided shape", "triangular", "triangles", "wedges", "pyramids"],
+    "star": ["stars", "five pointed star", "star-shaped", "star-shaped object", "starburst", "pentagram",
+             "five-point star"],
 }
 _EXTRA_MOTIONS = {
     "grows": [r"grow(?:s|ing)?(?: larger| bigger| in size)?", r"gets? (?:bigger|larger)(?: and (?:bigger|larger))?",
@@ -213,9 +225,9 @@ def _build() -> list[tuple[str, str, re.Pattern]]:
         table += [("background", name, p) for p in pats]
     for name, words in BACKGROUND_WORDS.items():
         table += [("background", name, _word_re(_ARTICLES.sub("", w))) for w in words]
-    for name, words in COLOUR_WORDS.items():
+    for name, words in {**COLOUR_WORDS, **NOVEL_COLOUR_WORDS}.items():
         table += [("colour", name, _word_re(w)) for w in set(words) | set(_EXTRA_COLOURS.get(name, []))]
-    for name, words in SHAPE_WORDS.items():
+    for name, words in {**SHAPE_WORDS, **NOVEL_SHAPE_WORDS}.items():
         table += [("shape", name, _word_re(w)) for w in set(words) | set(_EXTRA_SHAPES.get(name, []))]
     for name, words in MOTION_WORDS.items():
         table += [("motion", name, _word_re(w)) for w in set(words)]

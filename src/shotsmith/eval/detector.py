@@ -28,14 +28,17 @@ for 49 frames at 1440x960, most of it the downsampling):
    group is missing, near that group's track (colour flicker). Groups seen in fewer
    than a quarter of the frames are dropped; at most two (the largest) are kept.
    An object's colour is the palette colour nearest to the median of its core
-   (eroded) pixels over all frames.
+   (eroded) pixels over all frames. The candidates include the novel LoRA colour
+   (pink, ``world.NOVEL_COLOURS``), so a fine-tuned model's output can be judged.
 5. Per object and frame, a soft coverage ``alpha`` (projection of the pixel onto the
    background -> object colour segment) gives a sub-pixel area and centroid. Shape
    uses the frames where the object is largest and touches neither the frame border
    nor the other object: the ``alpha >= 0.5`` mask's fill of its bounding box
    (square ~1.0, circle ~0.79, triangle ~0.5), the mean coverage of the four corner
    boxes (a quarter of the box side; square ~0.9, circle ~0.3) and, for triangles
-   (drawn apex up), empty top corners and a centroid below the box centre.
+   (drawn apex up), empty top corners and a centroid below the box centre. A star
+   (the novel LoRA shape) is the only concave one: its soft area is ~0.65 of the
+   convex hull of its mask (others >= ~1.0), so solidity below 0.88 is a star.
 6. Motion follows the world's rules on the centroid track and area: start and end
    are medians over the first/last few frames where the object is seen, and their
    difference is rescaled to the whole track (exact for steady motion). A move of at
@@ -52,15 +55,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from shotsmith.train.world import BACKGROUNDS, CLASHES, COLOURS
+from shotsmith.train.world import ALL_COLOURS, BACKGROUNDS, CLASHES
 
 __all__ = ["Detection", "DetectedObject", "detect", "rgb_to_lab", "nearest_colour", "nearest_background"]
 
 MOVE_FRACTION = 0.25  # world rule: centroid moves by >= 1/4 of the frame side
 AREA_RATIO = 1.8  # world rule: grows/shrinks change the area by >= 1.8x
+STAR_SOLIDITY = 0.88  # soft area / convex hull area below this is a star (star ~0.6, others ~1)
 WORK_SHORT_SIDE = 64  # frames are downsampled to about this short side
 
-_COLOUR_NAMES = list(COLOURS)
+# The novel LoRA vocabulary (pink) is a candidate too, so a fine-tuned model can be judged.
+_COLOUR_NAMES = list(ALL_COLOURS)
 _BG_NAMES = list(BACKGROUNDS)
 
 
@@ -90,13 +95,13 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], -1)
 
 
-_COLOUR_LAB = rgb_to_lab(np.array([COLOURS[n] for n in _COLOUR_NAMES], dtype=np.uint8))
+_COLOUR_LAB = rgb_to_lab(np.array([ALL_COLOURS[n] for n in _COLOUR_NAMES], dtype=np.uint8))
 _BG_LAB = rgb_to_lab(np.array([BACKGROUNDS[n] for n in _BG_NAMES], dtype=np.uint8))
 _COLOUR_LAB2 = (_COLOUR_LAB ** 2).sum(-1).astype(np.float32)
 
 
 def nearest_colour(rgb) -> str:
-    """Name of the object colour (``COLOURS``) nearest to an sRGB triple."""
+    """Name of the object colour (``ALL_COLOURS``) nearest to an sRGB triple."""
     lab = rgb_to_lab(np.asarray(rgb, dtype=np.float32).reshape(1, 3))[0]
     return _COLOUR_NAMES[int(np.argmin(((_COLOUR_LAB - lab) ** 2).sum(-1)))]
 
@@ -203,6 +208,31 @@ def _erode(m: np.ndarray) -> np.ndarray:
     out = p[..., :, 0:w] & p[..., :, 1:w + 1] & p[..., :, 2:w + 2]
     p = np.pad(out, lead + [(1, 1), (0, 0)], mode="edge")
     return p[..., 0:h, :] & p[..., 1:h + 1, :] & p[..., 2:h + 2, :]
+
+
+def _hull_area(ys: np.ndarray, xs: np.ndarray) -> float:
+    """Area of the convex hull of pixel centres (monotone chain + shoelace)."""
+    pts = sorted(set(zip(xs.tolist(), ys.tolist())))
+    if len(pts) < 3:
+        return 0.0
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list = []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    upper: list = []
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    hull = lower[:-1] + upper[:-1]
+    x = np.array([p[0] for p in hull], dtype=np.float64)
+    y = np.array([p[1] for p in hull], dtype=np.float64)
+    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
 def _components(labels: np.ndarray) -> np.ndarray:
@@ -469,8 +499,10 @@ def _describe(g: np.ndarray, others: np.ndarray, small: np.ndarray, lab: np.ndar
             box = alpha[by0:by1 + 1, bx0:bx1 + 1]
             ctop = 0.5 * (box[:ch, :cw].mean() + box[:ch, -cw:].mean())
             cbot = 0.5 * (box[-ch:, :cw].mean() + box[-ch:, -cw:].mean())
+            solidity = area / max(_hull_area(hy, hx), 1.0)
             fills.append({"area": float(hard.sum()), "fill": float(fill), "offset": float(offset),
-                          "ctop": float(ctop), "cbot": float(cbot), "touches": bool(touches)})
+                          "ctop": float(ctop), "cbot": float(cbot), "solidity": float(solidity),
+                          "touches": bool(touches)})
 
     shape, shape_info = _classify_shape(fills)
     # Where the object touches the other one, its visible area (and a little its
@@ -488,9 +520,14 @@ def _classify_shape(fills: list[dict]) -> tuple[str, dict]:
     clean = [x for x in fills if not x["touches"]] or fills
     clean.sort(key=lambda x: -x["area"])
     top = clean[: max(3, len(clean) // 3)]
-    feats = {k: float(np.median([x[k] for x in top])) for k in ("fill", "offset", "ctop", "cbot")}
+    feats = {k: float(np.median([x[k] for x in top])) for k in ("fill", "offset", "ctop", "cbot", "solidity")}
     fill, offset = feats["fill"], feats["offset"]
     ctop, cbot = feats["ctop"], feats["cbot"]
+    # Stars are the only concave shape: their area is ~0.56 of their convex hull,
+    # while circles, squares and triangles fill theirs (>= ~1 with soft area over
+    # the hull of the hard mask's pixel centres).
+    if feats["solidity"] < STAR_SOLIDITY:
+        return "star", {k: round(v, 3) for k, v in feats.items()}
     # Triangles (apex up) have empty top corners, full-ish bottom corners, a centroid
     # below the box centre and fill ~0.5; two of the three cues are enough.
     votes = int(cbot - ctop > 0.3) + int(offset > 0.07) + int(fill < 0.68)

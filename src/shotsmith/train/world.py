@@ -91,6 +91,39 @@ MOOD_FILLER = [
 ]
 
 
+# Novel vocabulary the embedded model was never trained on, for LoRA fine-tuning
+# (`shotsmith train lora`, benchmarks/lora_demo.py). It is kept apart from
+# COLOURS/SHAPES so that `random_scene` and its captions (the base model's training
+# data) stay exactly reproducible.
+NOVEL_COLOURS: dict[str, tuple[int, int, int]] = {"pink": (255, 105, 180)}
+NOVEL_SHAPES = ("star",)
+NOVEL_COLOUR_WORDS = {"pink": ["pink", "hot pink", "bubblegum pink", "pink"]}
+NOVEL_SHAPE_WORDS = {"star": ["star", "five-pointed star", "star shape", "star"]}
+ALL_COLOURS = {**COLOURS, **NOVEL_COLOURS}
+ALL_SHAPES = SHAPES + NOVEL_SHAPES
+
+# A five-point star with inner/outer radius 0.45 and outer radius 1.5x the circle's
+# radius has about the circle's area (1.32 R^2 vs 3.14 r^2 -> R = 1.54 r).
+STAR_OUTER = 1.5
+STAR_INNER_RATIO = 0.45
+
+
+def star_points(px: float, py: float, r: float) -> list[tuple[float, float]]:
+    """Vertices of a five-point star (one point up) centred at (px, py), for radius-r objects."""
+    import math
+
+    outer, inner = STAR_OUTER * r, STAR_OUTER * r * STAR_INNER_RATIO
+    # Centre the star's bounding box vertically: its points reach 1.0 R up but only
+    # cos(36) = 0.81 R down, so shift it down by half the difference.
+    shift = outer * (1 - math.cos(math.pi / 5)) / 2
+    points = []
+    for k in range(10):
+        angle = -math.pi / 2 + k * math.pi / 5
+        radius = outer if k % 2 == 0 else inner
+        points.append((px + radius * math.cos(angle), py + shift + radius * math.sin(angle)))
+    return points
+
+
 @dataclass
 class ShapeObject:
     colour: str
@@ -198,8 +231,10 @@ def render(scene: Scene, frames: int = 25, width: int = 96, height: int = 64, su
         for obj in scene.objects:
             cx, cy, s = _object_at(obj, t)
             px, py, r = cx * W, cy * H, s * H
-            fill = COLOURS[obj.colour]
-            if obj.shape == "circle":
+            fill = COLOURS.get(obj.colour) or NOVEL_COLOURS[obj.colour]
+            if obj.shape == "star":
+                draw.polygon(star_points(px, py, r), fill=fill)
+            elif obj.shape == "circle":
                 draw.ellipse([px - r, py - r, px + r, py + r], fill=fill)
             elif obj.shape == "square":
                 q = r * 0.89  # same area as the circle of radius r
@@ -213,7 +248,9 @@ def render(scene: Scene, frames: int = 25, width: int = 96, height: int = 64, su
 
 def _object_phrase(obj: ShapeObject, rng: random.Random, with_size: bool = True) -> tuple[str, str]:
     size = rng.choice(SIZE_WORDS) if with_size and obj.motion not in ("grows", "shrinks") else ""
-    noun = f"{size}{rng.choice(COLOUR_WORDS[obj.colour])} {rng.choice(SHAPE_WORDS[obj.shape])}"
+    colour_words = COLOUR_WORDS.get(obj.colour) or NOVEL_COLOUR_WORDS[obj.colour]
+    shape_words = SHAPE_WORDS.get(obj.shape) or NOVEL_SHAPE_WORDS[obj.shape]
+    noun = f"{size}{rng.choice(colour_words)} {rng.choice(shape_words)}"
     return noun, rng.choice(MOTION_WORDS[obj.motion])
 
 
@@ -277,3 +314,20 @@ def scene_from_slots(slots: dict, rng: random.Random) -> Scene:
             obj.x0 = rng.uniform(0.12, 0.4) if i == 0 else rng.uniform(0.6, 0.88)
         scene.objects.append(obj)
     return scene
+
+
+def novel_scene(rng: random.Random, colour: str = "pink", shape: str = "star",
+                motions: tuple[str, ...] = MOTIONS) -> Scene:
+    """One object of a novel colour and/or shape over a random background.
+
+    `colour` and `shape` may each be a novel or a base value ("pink circle",
+    "red star"), so a LoRA can be taught either or both.
+    """
+    if colour not in ALL_COLOURS:
+        raise ValueError(f"colour: '{colour}' is not one of {', '.join(ALL_COLOURS)}")
+    if shape not in ALL_SHAPES:
+        raise ValueError(f"shape: '{shape}' is not one of {', '.join(ALL_SHAPES)}")
+    background = rng.choice([b for b in BACKGROUNDS if (colour, b) not in CLASHES])
+    obj = ShapeObject(colour=colour, shape=shape, motion=rng.choice(motions))
+    _place(obj, rng, None)
+    return Scene(background=background, objects=[obj])

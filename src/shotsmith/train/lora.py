@@ -1,0 +1,610 @@
+"""LoRA fine-tuning of a CogVideoX transformer (`shotsmith train lora`).
+
+Steps, all resumable:
+  1. Data: the training folder is scanned (`shotsmith.train.clips`); each usable clip
+     is brought to the model's native size and frame count, encoded once by the VAE
+     and its caption once by the text encoder. Both go to OUT/cache/ (one file per
+     clip, keyed by model, size, file and caption), so a second run, or a resumed
+     one, does not decode or encode anything again. Bad clips are reported by name
+     and skipped.
+  2. Training: peft LoRA adapters on the transformer's attention projections
+     (to_q, to_k, to_v, to_out.0), everything else frozen. v-prediction under the
+     model's own CogVideoX DDIM scheduler, as the embedded model was trained
+     (`shotsmith.train.shapes`), 10% empty captions so classifier-free guidance
+     keeps working, and optionally the object-weighted loss of the shapes recipe.
+     AdamW on the adapter weights only.
+  3. Every `checkpoint_every` steps (and on Ctrl-C) OUT/checkpoints/step-N.pt holds
+     the adapter, the optimiser, the step and the random state; a new run with the
+     same OUT continues from the newest one. Every `validate_every` steps a clip of
+     the validation prompt is written to OUT/validation/step-N.mp4.
+  4. The result is OUT/pytorch_lora_weights.safetensors, written by the pipeline
+     class's `save_lora_weights`, so plain diffusers loads it with
+     `pipe.load_lora_weights(OUT)`. OUT/lora.json records how it was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Optional
+
+import typer
+
+if TYPE_CHECKING:  # torch loads lazily: `shotsmith --help` should not pay for it
+    import numpy as np
+    import torch
+
+from shotsmith.train.clips import ClipError, DataError, load_clip, scan_folder, write_clip
+
+Log = Callable[[str], None]
+
+LORA_FILE = "pytorch_lora_weights.safetensors"
+INFO_FILE = "lora.json"
+TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
+KEEP_CHECKPOINTS = 2
+
+
+class TrainingError(ValueError):
+    """A setting or a checkpoint that training cannot go on with."""
+
+
+@dataclass
+class LoraRecipe:
+    rank: int = 32
+    alpha: float | None = None  # None: equal to rank (adapter scale 1)
+    steps: int = 400
+    lr: float = 5e-4
+    batch: int | None = None  # None: 4 for the embedded model, 1 for real ones
+    warmup: int = 20
+    checkpoint_every: int = 100
+    validate_every: int = 0  # 0: only after the last step
+    validation_prompt: str | None = None  # None: the first clip's caption
+    validation_seed: int = 0
+    empty_caption_rate: float = 0.1
+    # The shapes recipe's loss: error on pixels that differ from the frame's median
+    # background counts (1 + object_weight) times. None: 3.0 for the embedded model,
+    # 0 (plain MSE) for real video.
+    object_weight: float | None = None
+    gradient_checkpointing: bool | None = None  # None: on for real models on a GPU
+    minutes: float | None = None  # wall-clock cap for the training steps
+    seed: int = 0
+    threads: int | None = None  # torch CPU threads; None leaves torch's default
+
+    def check(self) -> None:
+        rules = [
+            ("rank", self.rank >= 1, "must be at least 1"),
+            ("steps", self.steps >= 1, "must be at least 1"),
+            ("lr", 0 < self.lr < 1, "must be between 0 and 1"),
+            ("batch", self.batch is None or self.batch >= 1, "must be at least 1"),
+            ("checkpoint-every", self.checkpoint_every >= 1, "must be at least 1"),
+            ("validate-every", self.validate_every >= 0, "must be 0 (only at the end) or more"),
+            ("minutes", self.minutes is None or self.minutes > 0, "must be above 0"),
+        ]
+        for name, ok, rule in rules:
+            if not ok:
+                raise TrainingError(f"{name}: {rule}")
+
+
+@dataclass
+class LoraResult:
+    path: Path  # the folder holding pytorch_lora_weights.safetensors
+    steps: int
+    clips: int
+    problems: list[str] = field(default_factory=list)
+    validation: list[Path] = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)  # cache, train
+    stopped_early: bool = False  # the time cap ended training before `steps`
+
+
+# ---------------------------------------------------------------- model
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_for_training(model: str | None):
+    """(entry, pipeline) on the CPU; real models in bfloat16 where a GPU will train them."""
+    from shotsmith.models.loader import load_pipeline
+    from shotsmith.models.registry import resolve
+
+    entry = resolve(model)
+    if _device() == "cuda" and not entry.embedded:
+        entry = replace(entry, dtype="bfloat16")  # fp16 training needs loss scaling; bf16 does not
+    # device="cpu": the loader then installs no offload hooks, which would fight the
+    # training loop; components move to the GPU one at a time below.
+    pipe = load_pipeline(entry, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    return entry, pipe
+
+
+def add_lora(transformer, rank: int, alpha: float | None) -> list[torch.nn.Parameter]:
+    """Freeze the transformer, add the adapter, return its (float32) trainable weights."""
+    from peft import LoraConfig
+
+    transformer.requires_grad_(False)
+    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=alpha or rank, init_lora_weights=True,
+                                       target_modules=list(TARGET_MODULES)))
+    params = [p for p in transformer.parameters() if p.requires_grad]
+    for p in params:  # adapters train in float32 even beside a bfloat16 transformer
+        p.data = p.data.float()
+    return params
+
+
+def _adapter_state(transformer) -> dict[str, torch.Tensor]:
+    return {k: p.detach().cpu().clone() for k, p in transformer.named_parameters() if p.requires_grad}
+
+
+def save_lora(pipe, transformer, out: Path) -> Path:
+    """OUT/pytorch_lora_weights.safetensors in diffusers' format (with the adapter's config)."""
+    import torch
+
+    from peft.utils import get_peft_model_state_dict
+
+    layers = {k: v.detach().to("cpu", torch.float32).contiguous()
+              for k, v in get_peft_model_state_dict(transformer).items()}
+    type(pipe).save_lora_weights(out, transformer_lora_layers=layers,
+                                 transformer_lora_adapter_metadata=transformer.peft_config["default"].to_dict())
+    return out / LORA_FILE
+
+
+# ---------------------------------------------------------------- cache
+
+
+def _cache_key(entry, source, width: int, height: int, frames: int) -> str:
+    stat = source.path.stat()
+    raw = json.dumps([entry.name, width, height, frames, source.name, stat.st_size, stat.st_mtime_ns,
+                      source.caption])
+    return hashlib.sha1(raw.encode()).hexdigest()[:20]
+
+
+def _text_key(entry, text: str) -> str:
+    return "text-" + hashlib.sha1(json.dumps([entry.name, text]).encode()).hexdigest()[:20]
+
+
+def _encode_text(pipe, entry, texts: list[str], device: str) -> torch.Tensor:
+    import torch
+
+    with torch.no_grad():
+        embeds, _ = pipe.encode_prompt(texts, do_classifier_free_guidance=False,
+                                       max_sequence_length=entry.text_limit, device=device)
+    return embeds.to("cpu", torch.float16)
+
+
+def _encode_video(pipe, frames: np.ndarray, device: str, i2v: bool) -> dict:
+    import torch
+
+    with torch.no_grad():
+        return _encode_video_no_grad(pipe, frames, device, i2v)
+
+
+def _encode_video_no_grad(pipe, frames: np.ndarray, device: str, i2v: bool) -> dict:
+    import torch
+
+    vae = pipe.vae
+    x = torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)[None]
+    x = x.to(device, vae.dtype)
+    sf = vae.config.scaling_factor
+    out = {"latents": (vae.encode(x).latent_dist.mean * sf)[0].permute(1, 0, 2, 3).to("cpu", torch.float16)}
+    if i2v:  # the I2V pipeline encodes the first frame on its own
+        out["image_latents"] = (vae.encode(x[:, :, :1]).latent_dist.mean * sf)[0].permute(1, 0, 2, 3).to(
+            "cpu", torch.float16)
+    return out
+
+
+def build_cache(pipe, entry, data_dir: Path, out: Path, validation_prompt: str | None, log: Log,
+                on_problem: Log) -> dict:
+    """Latents and caption embeddings of every usable clip, from OUT/cache where present."""
+    import torch
+
+    training = scan_folder(data_dir)
+    for problem in training.problems:
+        on_problem(problem)
+    cache_dir = out / "cache"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    device = _device()
+    i2v = entry.task == "i2v"
+    width, height, frames = entry.width, entry.height, entry.frames
+    items, todo = [], []
+    for source in training.clips:
+        key = _cache_key(entry, source, width, height, frames)
+        bad = cache_dir / f"{key}.bad"
+        if bad.exists():  # decoded before and refused: report it again without decoding
+            problem = f"{source.name}: {bad.read_text()}"
+            training.problems.append(problem)
+            on_problem(problem)
+        elif (cache_dir / f"{key}.pt").exists():
+            items.append((key, source))
+        else:
+            todo.append((key, source))
+    if todo:
+        log(f"encoding {len(todo)} clip(s) at {width}x{height}, {frames} frames "
+            f"({len(items)} already cached)")
+        pipe.vae.to(device)
+        pipe.text_encoder.to(device)
+        if entry.memory.get("vae_tiling") and device == "cuda":
+            pipe.vae.enable_tiling()
+        for key, source in todo:
+            try:
+                clip = load_clip(source, width, height, frames)
+            except ClipError as exc:
+                (cache_dir / f"{key}.bad").write_text(str(exc))
+                training.problems.append(f"{source.name}: {exc}")
+                on_problem(f"{source.name}: {exc}")
+                continue
+            record = _encode_video(pipe, clip, device, i2v)
+            record["embeds"] = _encode_text(pipe, entry, [source.caption], device)[0]
+            record["name"], record["caption"] = source.name, source.caption
+            torch.save(record, cache_dir / f"{key}.pt")
+            items.append((key, source))
+    training.problems = list(dict.fromkeys(training.problems))
+    if not items:
+        raise DataError(f"data: no usable clips in {data_dir} ({len(training.problems)} problem(s): "
+                        + "; ".join(training.problems[:5]) + (" ..." if len(training.problems) > 5 else "") + ")")
+    order = {s.name: i for i, s in enumerate(training.clips)}
+    items.sort(key=lambda item: order[item[1].name])
+    records = [torch.load(cache_dir / f"{key}.pt") for key, _ in items]
+    prompt = validation_prompt or records[0]["caption"]
+    texts = {"": None, prompt: None}
+    for text in texts:
+        path = cache_dir / f"{_text_key(entry, text)}.pt"
+        if not path.exists():
+            pipe.text_encoder.to(device)
+            torch.save(_encode_text(pipe, entry, [text], device)[0], path)
+        texts[text] = torch.load(path)
+    pipe.text_encoder.to("cpu")
+    data = {
+        "latents": torch.stack([r["latents"] for r in records]),
+        "embeds": torch.stack([r["embeds"] for r in records]),
+        "names": [r["name"] for r in records], "captions": [r["caption"] for r in records],
+        "empty": texts[""], "validation_prompt": prompt, "validation_embeds": texts[prompt],
+        "problems": training.problems, "layout": training.layout,
+    }
+    if i2v:
+        data["image_latents"] = torch.stack([r["image_latents"] for r in records])
+    return data
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _checkpoints(out: Path) -> list[Path]:
+    return sorted((out / "checkpoints").glob("step-*.pt"))
+
+
+def _save_checkpoint(out: Path, transformer, opt, step: int, elapsed: float, gen: torch.Generator,
+                     identity: dict) -> Path:
+    import torch
+
+    folder = out / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"step-{step:06d}.pt"
+    tmp = path.with_suffix(".tmp")
+    torch.save({"adapter": _adapter_state(transformer), "opt": opt.state_dict(), "step": step,
+                "elapsed": elapsed, "rng": gen.get_state(), "identity": identity}, tmp)
+    tmp.replace(path)  # a crash while writing leaves the previous checkpoint intact
+    for old in _checkpoints(out)[:-KEEP_CHECKPOINTS]:
+        old.unlink()
+    return path
+
+
+def _load_checkpoint(out: Path, identity: dict, log: Log) -> dict | None:
+    import torch
+
+    for path in reversed(_checkpoints(out)):
+        try:
+            state = torch.load(path, weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - a truncated file: fall back to the one before
+            log(f"{path.name}: unreadable checkpoint ({exc.__class__.__name__}), trying an older one")
+            continue
+        for key, value in identity.items():
+            if state["identity"].get(key) != value:
+                raise TrainingError(
+                    f"{key.replace('_', '-')}: the checkpoint {path} was made with {key} "
+                    f"{state['identity'].get(key)!r}, not {value!r}; use the same setting, "
+                    f"or --fresh to start over")
+        return state
+    return None
+
+
+# ---------------------------------------------------------------- training
+
+
+def _object_mask(x0: torch.Tensor, threshold: float = 0.3) -> torch.Tensor:
+    from shotsmith.train.shapes import _object_mask as mask
+
+    return mask(x0, threshold)
+
+
+def _pad_for_patch_t(latents: torch.Tensor, p_t: int | None) -> torch.Tensor:
+    """CogVideoX 1.5 needs a latent frame count divisible by patch_size_t: repeat the
+    first frame in front, as its pipelines do."""
+    import torch
+
+    if not p_t or latents.shape[1] % p_t == 0:
+        return latents
+    extra = p_t - latents.shape[1] % p_t
+    return torch.cat([latents[:, :1].expand(-1, extra, -1, -1, -1), latents], dim=1)
+
+
+def render_validation(pipe, entry, data: dict, seed: int, path: Path) -> Path:
+    """One clip of the validation prompt with the adapter as it is now."""
+    import torch
+
+    with torch.no_grad():
+        return _render_validation(pipe, entry, data, seed, path)
+
+
+def _render_validation(pipe, entry, data: dict, seed: int, path: Path) -> Path:
+    import torch
+
+    from shotsmith.engine.engine import decode
+
+    device = _device()
+    pipe.transformer.eval()
+    pipe.vae.to(device)
+    dtype = pipe.transformer.dtype
+    prompt_embeds = data["validation_embeds"][None].to(device, dtype)
+    negative = data["empty"][None].to(device, dtype)
+    text_encoder = pipe.text_encoder
+    pipe.text_encoder = None  # not needed (embeddings are cached); keeps _execution_device on the GPU
+    try:
+        call = dict(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative, height=entry.height,
+                    width=entry.width, num_frames=entry.frames, num_inference_steps=entry.steps,
+                    guidance_scale=entry.guidance, use_dynamic_cfg=False, output_type="latent",
+                    generator=torch.Generator(device="cpu").manual_seed(seed))
+        if entry.task == "i2v":
+            from PIL import Image
+
+            first = pipe.decode_latents(data["image_latents"][:1].to(device, pipe.vae.dtype))
+            frame = ((first[0, :, 0].float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0)
+            call["image"] = Image.fromarray(frame.cpu().numpy())
+        latents = pipe(**call).frames
+        frames = decode(pipe, latents, entry.frames)
+    finally:
+        pipe.text_encoder = text_encoder
+        pipe.transformer.train()
+    return write_clip(frames, path, entry.fps)
+
+
+def train_lora(data_dir: Path, out: Path, model: str | None = None, recipe: LoraRecipe | None = None,
+               log: Log = print, on_problem: Log | None = None, fresh: bool = False,
+               show_progress: bool = True, on_step: Callable[[int, float], None] | None = None) -> LoraResult:
+    """Fine-tune `model` on the clips in `data_dir`; the LoRA goes to `out`.
+
+    `on_step(step, loss)` is called after every optimisation step (progress for
+    callers other than the terminal; raising KeyboardInterrupt there stops the run
+    with a checkpoint, as Ctrl-C does).
+    """
+    import torch
+
+    from diffusers import CogVideoXDDIMScheduler
+
+    recipe = recipe or LoraRecipe()
+    recipe.check()
+    on_problem = on_problem or (lambda msg: log(f"skipped {msg}"))
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    out = Path(out)
+    if not Path(data_dir).is_dir():  # before loading a multi-GB model
+        raise DataError(f"data: folder {data_dir} does not exist")
+    if fresh:
+        for path in _checkpoints(out):
+            path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    entry, pipe = load_for_training(model)
+    data = build_cache(pipe, entry, Path(data_dir), out, recipe.validation_prompt, log, on_problem)
+    n_clips = len(data["names"])
+    cache_seconds = time.time() - started
+    log(f"{n_clips} clip(s) ready ({data['layout']} layout, {len(data['problems'])} skipped) "
+        f"in {cache_seconds:.0f}s")
+
+    device = _device()
+    transformer = pipe.transformer
+    with torch.random.fork_rng(devices=[]):  # lora_A's random init: the same for the same seed
+        torch.manual_seed(recipe.seed)
+        params = add_lora(transformer, recipe.rank, recipe.alpha)
+    transformer.to(device)
+    checkpointing = recipe.gradient_checkpointing
+    if checkpointing is None:
+        checkpointing = device == "cuda" and not entry.embedded
+    if checkpointing:
+        transformer.enable_gradient_checkpointing()
+    batch = recipe.batch or (4 if entry.embedded else 1)
+    object_weight = recipe.object_weight if recipe.object_weight is not None else (3.0 if entry.embedded else 0.0)
+    identity = {"model": entry.name, "rank": recipe.rank, "alpha": recipe.alpha or recipe.rank}
+
+    opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=1e-4)
+    gen = torch.Generator().manual_seed(recipe.seed)
+    step, elapsed = 0, 0.0
+    state = None if fresh else _load_checkpoint(out, identity, log)
+    if state is not None:
+        missing = set(_adapter_state(transformer)) - set(state["adapter"])
+        if missing:
+            raise TrainingError(f"checkpoint: {len(missing)} adapter weight(s) missing, e.g. {sorted(missing)[0]}")
+        transformer.load_state_dict(state["adapter"], strict=False)
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["rng"])
+        step, elapsed = state["step"], state["elapsed"]
+        log(f"resumed from checkpoint at step {step}")
+
+    sched = CogVideoXDDIMScheduler.from_config(pipe.scheduler.config)
+    alphas = sched.alphas_cumprod.float()
+    p_t = transformer.config.patch_size_t
+    latents_all = _pad_for_patch_t(data["latents"], p_t)
+    image_all = data.get("image_latents")
+    rotary = None
+    if transformer.config.use_rotary_positional_embeddings:
+        rotary = pipe._prepare_rotary_positional_embeddings(entry.height, entry.width, latents_all.shape[1],
+                                                            torch.device(device))
+    ofs = None
+    if getattr(transformer.config, "ofs_embed_dim", None):
+        ofs = torch.full((batch,), 2.0, device=device)  # what the 1.5 I2V pipeline passes
+    dtype = next(p.dtype for p in transformer.parameters() if not p.requires_grad)  # the frozen weights' dtype
+    validation: list[Path] = []
+    budget = recipe.minutes * 60 if recipe.minutes else math.inf
+    t0 = time.time() - elapsed
+    last_loss = float("nan")
+    stopped_early = False
+
+    def lr_at(s: int) -> float:
+        warm = min(1.0, (s + 1) / max(1, recipe.warmup))
+        return recipe.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / recipe.steps)))
+
+    def save_checkpoint() -> None:
+        _save_checkpoint(out, transformer, opt, step, time.time() - t0, gen, identity)
+
+    progress = _progress(show_progress)
+    transformer.train()
+    try:
+        with progress:
+            task = progress.add_task("training", total=recipe.steps, completed=step, loss="")
+            while step < recipe.steps:
+                if time.time() - t0 >= budget:
+                    stopped_early = True
+                    log(f"time cap of {recipe.minutes:g} min reached at step {step}")
+                    break
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step)
+                idx = torch.randint(0, n_clips, (batch,), generator=gen)
+                x0 = latents_all[idx].to(device, torch.float32)
+                text = data["embeds"][idx].float()
+                drop = torch.rand(batch, generator=gen) < recipe.empty_caption_rate
+                text[drop] = data["empty"].float()
+                t = torch.randint(0, sched.config.num_train_timesteps, (batch,), generator=gen)
+                noise = torch.randn(x0.shape, generator=gen).to(device)
+                a = alphas[t].view(-1, 1, 1, 1, 1).to(device)
+                noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+                target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v-prediction
+                model_input = noisy
+                if image_all is not None:
+                    first = image_all[idx].to(device, torch.float32)
+                    cond = torch.cat([first, torch.zeros_like(x0[:, first.shape[1]:])], dim=1)
+                    model_input = torch.cat([noisy, cond], dim=2)
+                pred = transformer(hidden_states=model_input.to(dtype), encoder_hidden_states=text.to(device, dtype),
+                                   timestep=t.to(device), image_rotary_emb=rotary, ofs=ofs,
+                                   return_dict=False)[0].float()
+                if object_weight:
+                    weight = 1 + object_weight * _object_mask(x0)
+                    loss = (weight * (pred - target) ** 2).mean() / weight.mean()
+                else:
+                    loss = torch.nn.functional.mse_loss(pred, target)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+                step += 1
+                last_loss = 0.9 * last_loss + 0.1 * loss.item() if step > 1 and math.isfinite(last_loss) \
+                    else loss.item()
+                progress.update(task, completed=step, loss=f"loss {last_loss:.4f}")
+                if on_step:
+                    on_step(step, loss.item())
+                if step % recipe.checkpoint_every == 0 or step == recipe.steps:
+                    save_checkpoint()
+                if recipe.validate_every and step % recipe.validate_every == 0 and step < recipe.steps:
+                    path = render_validation(pipe, entry, data, recipe.validation_seed,
+                                             out / "validation" / f"step-{step:06d}.mp4")
+                    validation.append(path)
+                    log(f"step {step}: loss {last_loss:.4f}, validation clip {path}")
+    except KeyboardInterrupt:
+        save_checkpoint()
+        log(f"interrupted at step {step}: checkpoint saved; run the same command again to resume")
+        raise
+    train_seconds = time.time() - t0
+    if stopped_early and step:
+        save_checkpoint()
+    transformer.eval()
+    path = render_validation(pipe, entry, data, recipe.validation_seed, out / "validation" / f"step-{step:06d}.mp4")
+    validation.append(path)
+    save_lora(pipe, transformer, out)
+    info = {
+        "model": entry.name, "base": entry.path or entry.hub_id, "task": entry.task, "rank": recipe.rank,
+        "alpha": recipe.alpha or recipe.rank, "target_modules": list(TARGET_MODULES), "steps": step,
+        "clips": n_clips, "skipped": data["problems"], "captions": data["captions"],
+        "validation_prompt": data["validation_prompt"], "recipe": asdict(recipe), "batch": batch,
+        "object_weight": object_weight, "train_seconds": round(train_seconds, 1),
+        "cache_seconds": round(cache_seconds, 1), "final_loss": round(last_loss, 5),
+        "size": {"width": entry.width, "height": entry.height, "frames": entry.frames, "fps": entry.fps},
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    log(f"LoRA written to {out / LORA_FILE} ({step} steps, {train_seconds:.0f}s training)")
+    return LoraResult(path=out, steps=step, clips=n_clips, problems=data["problems"], validation=validation,
+                      seconds={"cache": round(cache_seconds, 1), "train": round(train_seconds, 1)},
+                      stopped_early=stopped_early)
+
+
+def _progress(enabled: bool):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), disable=not enabled)
+
+
+# ---------------------------------------------------------------- command
+
+
+def train_lora_command(
+    data_dir: Path = typer.Argument(..., help="Clips + captions: prompts.txt/videos.txt, or clip.mp4 + clip.txt pairs"),
+    model: Optional[str] = typer.Option(None, help="Registry name or local diffusers folder (default: embedded)"),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for the cache, checkpoints, validation clips and the LoRA"),
+    rank: int = typer.Option(32, help="LoRA rank"),
+    steps: int = typer.Option(400, help="Optimisation steps"),
+    lr: float = typer.Option(5e-4, help="AdamW learning rate (warm-up, then cosine to 10%)"),
+    batch: Optional[int] = typer.Option(None, help="Clips per step (default 4 embedded, 1 real models)"),
+    checkpoint_every: int = typer.Option(100, help="Save a resumable checkpoint every N steps"),
+    validate_every: int = typer.Option(0, help="Write a validation clip every K steps (0: only at the end)"),
+    validation_prompt: Optional[str] = typer.Option(None, help="Prompt of the validation clips "
+                                                    "(default: the first caption)"),
+    minutes: Optional[float] = typer.Option(None, help="Cap on training minutes (counting resumed runs); "
+                                            "the LoRA is saved at the cap"),
+    seed: int = typer.Option(0),
+    threads: Optional[int] = typer.Option(None, help="CPU threads (1 is fastest on a busy 2-core machine)"),
+    fresh: bool = typer.Option(False, "--fresh", help="Ignore existing checkpoints in OUT and start over"),
+) -> None:
+    """Fine-tune a model with LoRA on your clips; resumes from OUT/checkpoints."""
+    from rich.console import Console
+
+    err, out = Console(stderr=True), Console()
+    quiet_libraries()
+    recipe = LoraRecipe(rank=rank, steps=steps, lr=lr, batch=batch, checkpoint_every=checkpoint_every,
+                        validate_every=validate_every, validation_prompt=validation_prompt, minutes=minutes,
+                        seed=seed, threads=threads)
+    from shotsmith.models.loader import ModelUnavailable
+    from shotsmith.models.registry import UnknownModel
+
+    try:
+        result = train_lora(data_dir, out_dir, model, recipe,
+                            log=lambda msg: err.print(msg, highlight=False),
+                            on_problem=lambda msg: err.print(f"[yellow]skipped[/] {msg}", highlight=False),
+                            fresh=fresh)
+    except (DataError, TrainingError, UnknownModel, ModelUnavailable) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+    out.print(str(result.path / LORA_FILE), highlight=False)
+
+
+def quiet_libraries() -> None:
+    """Library progress bars and warnings would break up the training progress bar."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
