@@ -3,23 +3,27 @@
 Reads like the pipeline's own `__call__`: resolve the model, pick seeds, encode the
 prompt once for all candidates, denoise each candidate (progress and cancel go
 through `callback_on_step_end`), decode, return frames with per-stage timings.
-Pipelines stay loaded between calls.
+Pipelines stay loaded between calls, and so do the last few text embeddings (the
+empty negative prompt is the same for nearly every request).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import torch
 
-from shotsmith.models.loader import load_pipeline
-from shotsmith.models.registry import ModelEntry
-from shotsmith.spec import MAX_SEED, GenerationSpec
+from shotsmith.models.loader import load_pipeline, set_cache
+from shotsmith.models.lora import LoraError, apply_lora, clear_lora
+from shotsmith.models.registry import ModelEntry, OptionError
+from shotsmith.spec import MAX_SEED, GenerationSpec, SpecError
 
 
 class Cancelled(Exception):
@@ -60,6 +64,19 @@ class RenderResult:
 ProgressFn = Callable[[Progress], None]
 CancelFn = Callable[[], bool]
 
+TEXT_CACHE_SIZE = 16  # embeddings kept per engine: 16 x 226 x 4096 bf16 is ~30 MB on a 5B model
+THREADS_ENV = "SHOTSMITH_THREADS"
+
+
+def threads_from_env() -> int | None:
+    """SHOTSMITH_THREADS: torch CPU threads for every render in this process (unset: per model)."""
+    text = os.environ.get(THREADS_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise OptionError(f"{THREADS_ENV}: '{text}' must be a whole number from 1 to 256")
+    return int(text)
+
 
 def pick_seeds(seed: int | None, count: int) -> list[int]:
     """Distinct seeds for the candidates; no seed means a random one."""
@@ -69,18 +86,45 @@ def pick_seeds(seed: int | None, count: int) -> list[int]:
 
 class Engine:
     def __init__(self, device: str | None = None, threads: int | None = None):
+        """threads: torch CPU threads for all renders (default $SHOTSMITH_THREADS, else each
+        model's own `threads`, else torch's default of one per core)."""
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if threads:
-            torch.set_num_threads(threads)
+        self.threads = threads or threads_from_env()
+        if self.threads:
+            torch.set_num_threads(self.threads)
         self._pipes: dict[tuple, object] = {}
         self._lock = threading.Lock()
+        # Renders take turns: the step cache is switched per request on a shared
+        # transformer, and two renders on one CPU would only compete for its cores.
+        self._render_lock = threading.Lock()
+        self._text_cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+
+    @staticmethod
+    def pipeline_key(entry: ModelEntry) -> tuple:
+        """What makes two entries need different loaded pipelines (load-time options only)."""
+        return (entry.name, entry.path, entry.dtype, tuple(sorted(entry.memory.items())), entry.compile)
 
     def pipeline(self, entry: ModelEntry):
-        key = (entry.name, entry.path, entry.dtype, tuple(sorted(entry.memory.items())))
+        key = self.pipeline_key(entry)
         with self._lock:
             if key not in self._pipes:
                 self._pipes[key] = load_pipeline(entry, self.device)
             return self._pipes[key]
+
+    @torch.inference_mode()
+    def text_embeddings(self, pipe, entry: ModelEntry, text: str) -> torch.Tensor:
+        """One prompt's embeddings, from the cache when this pipeline encoded it recently."""
+        key = (self.pipeline_key(entry), text, entry.text_limit)
+        cached = self._text_cache.get(key)
+        if cached is not None:
+            self._text_cache.move_to_end(key)
+            return cached
+        embeds, _ = pipe.encode_prompt(text, do_classifier_free_guidance=False, max_sequence_length=entry.text_limit,
+                                       device=pipe._execution_device)
+        self._text_cache[key] = embeds
+        if len(self._text_cache) > TEXT_CACHE_SIZE:
+            self._text_cache.popitem(last=False)
+        return embeds
 
     def loaded(self) -> list[str]:
         return [key[0] for key in self._pipes]
@@ -107,47 +151,65 @@ class Engine:
         pipe = self.pipeline(entry)
         timings["load"] = time.perf_counter() - t
 
-        # 3. Encode the prompt once for every candidate
+        # 3. Encode the prompt once for every candidate (and the negative once per process)
         report(Progress("text", 0, total))
         t = time.perf_counter()
         use_cfg = guidance > 1.0
-        prompt_embeds, negative_embeds = pipe.encode_prompt(
-            spec.model_prompt(), spec.negative_prompt if use_cfg else None, do_classifier_free_guidance=use_cfg,
-            max_sequence_length=entry.text_limit, device=pipe._execution_device,
-        )
+        prompt_embeds = self.text_embeddings(pipe, entry, spec.model_prompt())
+        negative_embeds = self.text_embeddings(pipe, entry, spec.negative_prompt) if use_cfg else None
         timings["text"] = time.perf_counter() - t
         image = _load_image(spec.image) if spec.image else None
 
-        # 4. Denoise and decode each candidate
-        candidates = []
-        for index, seed in enumerate(seeds):
-            done_before = index * steps
+        # One render at a time: threads and the step cache are set on shared state
+        with self._render_lock:
+            threads = self.threads or entry.threads
+            if threads and threads != torch.get_num_threads():
+                torch.set_num_threads(threads)
+            try:
+                set_cache(pipe, spec.cache_choice(entry))
+            except OptionError as exc:  # a request's own bad choice: the same error type as any other
+                raise SpecError("cache", str(exc)) from None
+            # The pipeline is shared between requests: the LoRA is switched on for this
+            # one and off for the next one that names none (adapters stay loaded for reuse).
+            try:
+                if spec.lora:
+                    apply_lora(pipe, spec.lora, spec.lora_scale, model=entry.name)
+                else:
+                    clear_lora(pipe)
+            except LoraError as exc:
+                field, _, message = str(exc).partition(": ")
+                raise SpecError(field if field in ("lora", "lora_scale") else "lora", message or str(exc)) from None
+            # 4. Denoise and decode each candidate
+            candidates = []
+            for index, seed in enumerate(seeds):
+                done_before = index * steps
 
-            def on_step(_pipe, i, _t, kwargs, done_before=done_before, index=index):
+                def on_step(_pipe, i, _t, kwargs, done_before=done_before, index=index):
+                    if cancelled():
+                        raise Cancelled(f"cancelled at step {done_before + i + 1} of {total}")
+                    report(Progress("denoise", done_before + i + 1, total, index))
+                    return kwargs
+
+                ctimes: dict[str, float] = {}
+                t = time.perf_counter()
+                call = dict(
+                    prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=height, width=width,
+                    num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
+                    generator=torch.Generator(device="cpu").manual_seed(seed), output_type="latent",
+                    callback_on_step_end=on_step, use_dynamic_cfg=False,
+                )
+                if image is not None:
+                    call["image"] = image
+                latents = pipe(**call).frames
+                _wait_for_device(latents)
+                ctimes["denoise"] = time.perf_counter() - t
                 if cancelled():
-                    raise Cancelled(f"cancelled at step {done_before + i + 1} of {total}")
-                report(Progress("denoise", done_before + i + 1, total, index))
-                return kwargs
-
-            ctimes: dict[str, float] = {}
-            t = time.perf_counter()
-            call = dict(
-                prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=height, width=width,
-                num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
-                generator=torch.Generator(device="cpu").manual_seed(seed), output_type="latent",
-                callback_on_step_end=on_step, use_dynamic_cfg=False,
-            )
-            if image is not None:
-                call["image"] = image
-            latents = pipe(**call).frames
-            ctimes["denoise"] = time.perf_counter() - t
-            if cancelled():
-                raise Cancelled(f"cancelled after denoising candidate {index + 1}")
-            report(Progress("decode", done_before + steps, total, index))
-            t = time.perf_counter()
-            frames = decode(pipe, latents, num_frames)
-            ctimes["decode"] = time.perf_counter() - t
-            candidates.append(Candidate(seed=seed, frames=frames, timings=ctimes))
+                    raise Cancelled(f"cancelled after denoising candidate {index + 1}")
+                report(Progress("decode", done_before + steps, total, index))
+                t = time.perf_counter()
+                frames = decode(pipe, latents, num_frames)  # ends on the CPU: no wait needed
+                ctimes["decode"] = time.perf_counter() - t
+                candidates.append(Candidate(seed=seed, frames=frames, timings=ctimes))
         return RenderResult(entry, candidates, steps, guidance, width, height, num_frames, timings)
 
 
@@ -160,7 +222,15 @@ def decode(pipe, latents: torch.Tensor, num_frames: int) -> np.ndarray:
         latents = latents[:, extra:]
     video = pipe.decode_latents(latents)  # (B, C, T, H, W) in [-1, 1]
     video = (video[0].float().clamp(-1, 1) + 1) * 127.5
-    return video.round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+    # uint8 before leaving the device (a quarter of float32's bytes); contiguous once here
+    # so the encoder can hand each frame's buffer to ffmpeg without another copy.
+    return video.round().to(torch.uint8).permute(1, 2, 3, 0).contiguous().cpu().numpy()
+
+
+def _wait_for_device(tensor: torch.Tensor) -> None:
+    """CUDA runs ahead of Python; wait for it so a stage's time is that stage's work."""
+    if tensor.is_cuda:
+        torch.cuda.synchronize(tensor.device)
 
 
 def _load_image(path: str):

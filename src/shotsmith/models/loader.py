@@ -1,4 +1,9 @@
-"""Load a diffusers CogVideoX pipeline for a registry entry, with its memory options."""
+"""Load a diffusers CogVideoX pipeline for a registry entry, with its runtime options.
+
+Load-time options: dtype, CPU offload, VAE slicing/tiling, torch.compile. The step cache
+is switched per request (`set_cache`), because a request may ask for another one and
+diffusers' cache hooks come off and go on in microseconds.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import logging
 import torch
 
 from shotsmith.models import embedded as emb
-from shotsmith.models.registry import ModelEntry, local_path
+from shotsmith.models.registry import CACHE_CHOICES, ModelEntry, OptionError, local_path, parse_cache
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +44,11 @@ def load_pipeline(entry: ModelEntry, device: str | None = None):
         if not (folder / "model_index.json").exists():
             raise ModelUnavailable(f"model: {entry.name} has no weights at {folder}")
         if _needs_packaged_text_encoder(folder):
-            _, kwargs["text_encoder"] = emb.load_text_encoder()
+            # Only the model: the folder has its own tokenizer (emb.load_text_encoder would
+            # also build one, only to throw it away).
+            from transformers import BertModel
+
+            kwargs["text_encoder"] = BertModel.from_pretrained(emb.text_encoder_dir()).eval()
         source = str(folder)
     elif entry.hub_id:
         source = entry.hub_id
@@ -54,6 +63,12 @@ def load_pipeline(entry: ModelEntry, device: str | None = None):
         ) from None
     pipe.set_progress_bar_config(disable=True)
     apply_memory_options(pipe, entry, device)
+    if (device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu":
+        route_conv3d_to_onednn(pipe.vae)
+    if entry.compile:
+        # In place (nn.Module.compile), so pipe.transformer keeps its config and cache API.
+        # Compilation happens on the first call; not fullgraph, so cache hooks may break graphs.
+        pipe.transformer.compile()
     return pipe
 
 
@@ -72,3 +87,83 @@ def apply_memory_options(pipe, entry: ModelEntry, device: str | None) -> None:
     if memory.get("vae_tiling"):
         pipe.vae.enable_tiling()
     log.info("loaded %s on %s (offload=%s)", entry.name, device, offload)
+
+
+def route_conv3d_to_onednn(module: torch.nn.Module) -> int:
+    """Run the module's float32 CPU Conv3d layers on oneDNN (torch.mkldnn_convolution).
+
+    PyTorch picks oneDNN for a convolution by a size test that reads only the first four
+    dimensions (N, C, T, H) of the input. A CogVideoX VAE decoding one clip has batch 1,
+    few channels and few frames, so nearly every Conv3d fails the test and runs on the
+    im2col fallback (`slow_conv3d_forward`), about 10x slower than oneDNN on the same
+    shapes (docs/performance.md). Same arithmetic, other summation order: outputs match
+    to ~1e-4. Other devices and dtypes keep the normal path. Returns the layers routed."""
+    routed = 0
+    for layer in module.modules():
+        if not isinstance(layer, torch.nn.Conv3d) or layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+            continue
+        layer._conv_forward = _onednn_conv_forward.__get__(layer)
+        routed += 1
+    return routed
+
+
+def _onednn_conv_forward(self: torch.nn.Conv3d, input: torch.Tensor, weight: torch.Tensor, bias):
+    if input.device.type != "cpu" or input.dtype != torch.float32 or weight.dtype != torch.float32:
+        return torch.nn.Conv3d._conv_forward(self, input, weight, bias)
+    return torch.mkldnn_convolution(input.contiguous(), weight, bias, self.padding, self.stride, self.dilation,
+                                    self.groups)
+
+
+def cache_config(choice: str, pipe):
+    """The diffusers cache config for a choice such as 'first-block:0.3' (None for 'none')."""
+    import diffusers.hooks as hooks
+
+    name, value = parse_cache(choice)
+    if name == "none":
+        return None
+    now = lambda: pipe.current_timestep  # noqa: E731 - the timestep-gated caches ask the pipeline
+    if name == "first-block":
+        return hooks.FirstBlockCacheConfig(threshold=value)
+    if name == "pyramid-attention":
+        return hooks.PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=value,
+                                                     current_timestep_callback=now)
+    if name == "faster-cache":
+        # The values diffusers documents for CogVideoX (hooks/faster_cache.py).
+        return hooks.FasterCacheConfig(
+            spatial_attention_block_skip_range=value, spatial_attention_timestep_skip_range=(-1, 681),
+            low_frequency_weight_update_timestep_range=(99, 641),
+            high_frequency_weight_update_timestep_range=(-1, 301),
+            spatial_attention_block_identifiers=["transformer_blocks"], attention_weight_callback=lambda _: 0.3,
+            tensor_format="BFCHW", current_timestep_callback=now, is_guidance_distilled=False)
+    if name == "taylorseer":
+        # Whole blocks are predicted: the default (every attention-like module) still runs
+        # each block's feed-forward and measured slower than no cache on CogVideoX.
+        return hooks.TaylorSeerCacheConfig(cache_interval=value, disable_cache_before_step=3,
+                                           taylor_factors_dtype=pipe.transformer.dtype,
+                                           cache_identifiers=[r"transformer_blocks\.\d+"])
+    raise AssertionError(f"cache choice {name} has no config (known: {', '.join(CACHE_CHOICES)})")
+
+
+def set_cache(pipe, choice: str) -> None:
+    """Put the step cache `choice` on the pipeline's transformer, replacing any other.
+
+    The cache's per-run state is cleared too: diffusers clears it at the end of a
+    pipeline call, which a cancelled run never reaches."""
+    transformer = pipe.transformer
+    current = getattr(pipe, "_shotsmith_cache", "none")
+    if current != choice:
+        if transformer.is_cache_enabled:
+            transformer.disable_cache()
+        pipe._shotsmith_cache = "none"
+        config = cache_config(choice, pipe)
+        if config is not None:
+            try:
+                transformer.enable_cache(config)
+            except Exception as exc:  # e.g. first-block needs at least two transformer blocks
+                if transformer.is_cache_enabled:
+                    transformer.disable_cache()
+                raise OptionError(f"cache: '{choice}' does not run on this model "
+                                  f"({type(exc).__name__}: {exc or 'no detail'}); pick another cache or none") from None
+        pipe._shotsmith_cache = choice
+    if transformer.is_cache_enabled:
+        transformer._reset_stateful_cache()

@@ -20,6 +20,84 @@ class UnknownModel(ValueError):
     pass
 
 
+class OptionError(ValueError):
+    """A bad per-model runtime option; the message names the field and the rule."""
+
+
+DTYPE_NAMES = ("float32", "float16", "bfloat16")
+CPU_OFFLOAD_MODES = ("none", "model", "sequential")
+MEMORY_FLAGS = ("vae_slicing", "vae_tiling")
+
+# Step caching through diffusers' `transformer.enable_cache`: choice name -> (diffusers config
+# class, the one knob a choice may set after a colon, its default, the knob's rule). All five
+# work on CogVideoXTransformer3DModel in diffusers 0.42.1 (benchmarks/RESULTS.md, "support");
+# MagCache is left out because it needs magnitude ratios calibrated per checkpoint.
+CACHE_CHOICES: dict[str, tuple[str, str | None, float | None, str]] = {
+    "none": ("", None, None, ""),
+    "first-block": ("FirstBlockCacheConfig", "threshold", 0.05, "a number in (0, 1]"),
+    "pyramid-attention": ("PyramidAttentionBroadcastConfig", "skip", 2, "a whole number from 2 to 10"),
+    "faster-cache": ("FasterCacheConfig", "skip", 2, "a whole number from 2 to 10"),
+    "taylorseer": ("TaylorSeerCacheConfig", "interval", 2, "a whole number from 2 to 10"),
+}
+
+
+def cache_choices_text() -> str:
+    return ", ".join(name if knob is None else f"{name}[:{knob.upper()}]"
+                     for name, (_, knob, _, _) in CACHE_CHOICES.items())
+
+
+def parse_cache(text: str, field: str = "cache") -> tuple[str, float | None]:
+    """'first-block:0.3' -> ('first-block', 0.3); 'taylorseer' -> ('taylorseer', 2).
+
+    The name picks a diffusers cache config; the optional value after a colon sets its
+    main knob (threshold, skip range or refresh interval)."""
+    if not isinstance(text, str):
+        raise OptionError(f"{field}: must be a text like 'first-block:0.3' (got {text!r})")
+    name, _, value = text.strip().lower().partition(":")
+    if name not in CACHE_CHOICES:
+        raise OptionError(f"{field}: '{text}' is not a cache choice (known: {cache_choices_text()})")
+    _, knob, default, rule = CACHE_CHOICES[name]
+    if knob is None:
+        if value:
+            raise OptionError(f"{field}: '{name}' takes no value (got '{text}')")
+        return name, None
+    if not value:
+        return name, default
+    try:
+        number = float(value)
+    except ValueError:
+        raise OptionError(f"{field}: the {knob} in '{text}' must be {rule}") from None
+    if knob == "threshold":
+        ok = 0 < number <= 1
+    else:
+        ok = number.is_integer() and 2 <= number <= 10
+        number = int(number) if ok else number
+    if not ok:
+        raise OptionError(f"{field}: the {knob} in '{text}' must be {rule}")
+    return name, number
+
+
+def check_options(memory: dict, dtype: str, cache: str, compile: bool, threads: int | None) -> None:
+    """Validate an entry's runtime options; OptionError names the first bad field."""
+    if dtype not in DTYPE_NAMES:
+        raise OptionError(f"dtype: '{dtype}' is not one of {', '.join(DTYPE_NAMES)}")
+    unknown = sorted(set(memory) - {"cpu_offload", *MEMORY_FLAGS})
+    if unknown:
+        raise OptionError(f"memory: unknown option(s) {', '.join(unknown)} (known: cpu_offload, "
+                          f"{', '.join(MEMORY_FLAGS)})")
+    if memory.get("cpu_offload", "none") not in CPU_OFFLOAD_MODES:
+        raise OptionError(f"cpu_offload: '{memory['cpu_offload']}' is not one of {', '.join(CPU_OFFLOAD_MODES)}")
+    for flag in MEMORY_FLAGS:
+        if not isinstance(memory.get(flag, False), bool):
+            raise OptionError(f"{flag}: must be true or false (got {memory[flag]!r})")
+    parse_cache(cache)
+    if not isinstance(compile, bool):
+        raise OptionError(f"compile: must be true or false (got {compile!r})")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 256):
+        raise OptionError(f"threads: must be a whole number from 1 to 256, or unset for torch's default "
+                          f"(got {threads!r})")
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
@@ -40,6 +118,13 @@ class ModelEntry:
     embedded: bool = False
     memory: dict = field(default_factory=dict)  # cpu_offload: none|model|sequential, vae_slicing, vae_tiling
     description: str = ""
+    # Runtime options (validated in __post_init__; see docs/performance.md for the measured defaults)
+    cache: str = "none"  # step cache, a CACHE_CHOICES name, optionally ':value'; a request may override it
+    compile: bool = False  # torch.compile the transformer at load (pays off only for long-lived GPU servers)
+    threads: int | None = None  # torch CPU threads while this model renders; None keeps torch's default
+
+    def __post_init__(self) -> None:
+        check_options(self.memory, self.dtype, self.cache, self.compile, self.threads)
 
     @property
     def frame_step(self) -> int:
@@ -69,13 +154,17 @@ def models_dir() -> Path:
 
 
 _GPU = {"cpu_offload": "model", "vae_slicing": True, "vae_tiling": True}
+# Measured on held-out captions (benchmarks/RESULTS.md, section 4): ~1.7x faster denoising, no
+# measurable adherence loss, and of the caches that fast the one that moves the clip least
+# (highest PSNR against no cache). Real checkpoints keep "none" until measured on their outputs.
+EMBEDDED_T2V_CACHE = "taylorseer"
 
 ENTRIES: dict[str, ModelEntry] = {
     e.name: e
     for e in [
         ModelEntry(emb.T2V_NAME, "t2v", "1.0", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
                    emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.T2V_NAME), max_frames=49,
-                   steps=20, guidance=6.0, embedded=True,
+                   steps=20, guidance=6.0, embedded=True, cache=EMBEDDED_T2V_CACHE,
                    description="Embedded shapes-world text-to-video model (ships with shotsmith)"),
         ModelEntry(emb.I2V_NAME, "i2v", "1.0", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
                    emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.I2V_NAME), max_frames=49,
@@ -161,3 +250,15 @@ def resolve(name: str | None, task: str | None = None) -> ModelEntry:
 
 def with_memory(entry: ModelEntry, **memory) -> ModelEntry:
     return replace(entry, memory={**entry.memory, **{k: v for k, v in memory.items() if v is not None}})
+
+
+def with_options(entry: ModelEntry, **options) -> ModelEntry:
+    """A copy of entry with runtime options changed (dtype, cache, compile, threads, cpu_offload,
+    vae_slicing, vae_tiling); None leaves an option as it is. Bad values raise OptionError."""
+    known = {"dtype", "cache", "compile", "threads", "cpu_offload", *MEMORY_FLAGS}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise OptionError(f"{unknown[0]}: not a model option (known: {', '.join(sorted(known))})")
+    memory = {k: options.pop(k) for k in ("cpu_offload", *MEMORY_FLAGS) if k in options}
+    top = {k: v for k, v in options.items() if v is not None}
+    return replace(with_memory(entry, **memory), **top)

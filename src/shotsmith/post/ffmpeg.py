@@ -167,7 +167,8 @@ def _feed(proc: subprocess.Popen, frames: Iterable[np.ndarray]) -> None:
     assert proc.stdin is not None
     try:
         for frame in frames:
-            proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+            # The array's own buffer (copied only if not already contiguous uint8), not tobytes()
+            proc.stdin.write(memoryview(np.ascontiguousarray(frame, dtype=np.uint8)))
         proc.stdin.close()
     except BrokenPipeError:
         # ffmpeg exited early; its exit code and stderr explain why, so fall through
