@@ -217,3 +217,66 @@ def test_detector_reads_the_novel_vocabulary():
         {"colour": "pink", "shape": "star", "motion": "right"}]
     with pytest.raises(ValueError, match="^shape: 'hexagon'"):
         world.novel_scene(rng, shape="hexagon")
+
+
+# A request names a LoRA: engine, CLI and API ------------------------------------------------------
+
+def _render(engine, model: str, **extra) -> np.ndarray:
+    from shotsmith.spec import build_spec
+
+    spec = build_spec(prompt="a red star moves", model=model, seed=3, steps=2, guidance=1.0, enhance=False,
+                      native_width=48, native_height=32, frames=9, **extra)
+    return engine.render(spec).candidates[0].frames
+
+
+def test_a_request_with_a_lora_changes_the_clip_and_the_next_one_without_is_the_base(trained, tiny_model_dirs):
+    from shotsmith.engine import Engine
+
+    result, _ = trained
+    engine, model = Engine(device="cpu"), str(tiny_model_dirs["t2v"])
+    base = _render(engine, model)
+    tuned = _render(engine, model, lora=str(result.path))
+    assert np.abs(tuned.astype(int) - base.astype(int)).max() > 0  # the adapter is used
+    assert np.array_equal(_render(engine, model, lora=str(result.path), lora_scale=0.0), base)
+    assert np.array_equal(_render(engine, model), base)  # the shared pipeline is back to the base model
+
+
+def test_bad_lora_requests_name_the_field(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+    from shotsmith.spec import SpecError, build_spec
+
+    monkeypatch.setenv("SHOTSMITH_LORAS", str(tmp_path / "loras"))
+    with pytest.raises(SpecError, match="^lora: no LoRA named 'nope'"):
+        build_spec(prompt="x", lora="nope")
+    with pytest.raises(SpecError, match="^lora_scale"):
+        build_spec(prompt="x", lora_scale=9)
+    run = CliRunner().invoke(app, ["generate", "a ball", "--lora", str(tmp_path / "missing"), "--no-enhance"])
+    assert run.exit_code == 2 and "lora:" in run.output and "does not exist" in run.output
+
+
+def test_the_api_lists_loras_and_takes_names_not_paths(trained, tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from shotsmith.api.app import create_app
+    from shotsmith.api.settings import Settings
+    from shotsmith.jobs import LocalBackend
+
+    result, _ = trained
+    loras = tmp_path / "loras"
+    (loras / "stars").mkdir(parents=True)
+    (loras / "stars" / LORA_FILE).write_bytes((result.path / LORA_FILE).read_bytes())
+    monkeypatch.setenv("SHOTSMITH_LORAS", str(loras))
+    settings = Settings(home=tmp_path / "home", worker=False)
+    app = create_app(settings, backend=LocalBackend(settings.home, run_worker=False))
+    with TestClient(app) as http:
+        assert [x["name"] for x in http.get("/api/v1/loras").json()] == ["stars"]
+        assert http.get("/api/v1/studio/config").json()["loras"] == ["stars"]
+        bad = http.post("/api/v1/jobs", json={"prompt": "a star", "lora": str(result.path)})
+        assert bad.status_code == 400 and "not a path" in bad.json()["error"]["message"]
+        unknown = http.post("/v1/videos", json={"prompt": "a star", "lora": "nope"})
+        assert unknown.status_code == 400 and "unknown LoRA 'nope' (known: stars)" in unknown.json()["error"]["message"]
+        ok = http.post("/api/v1/jobs", json={"prompt": "a star", "lora": "stars", "lora_scale": 0.5})
+        assert ok.status_code == 200 and ok.json()["spec"]["lora"] == "stars"
+        assert ok.json()["spec"]["lora_scale"] == 0.5

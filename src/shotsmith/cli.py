@@ -62,6 +62,10 @@ def generate(
     style: Optional[str] = typer.Option(None, help="Style preset for the prompt agent"),
     negative: str = typer.Option("", "--negative", help="Negative prompt"),
     enhance: bool = typer.Option(True, "--enhance/--no-enhance", help="Rewrite the prompt with the agent"),
+    lora: Optional[str] = typer.Option(None, help="LoRA: a name in $SHOTSMITH_LORAS or a folder from `train lora`"),
+    lora_scale: float = typer.Option(1.0, help="LoRA strength (0 = the base model)"),
+    cache: Optional[str] = typer.Option(None, help="Step cache: none, first-block[:T], pyramid-attention[:N], "
+                                                   "faster-cache[:N], taylorseer[:N] (default per model)"),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON"),
 ) -> None:
     """Make a clip (or several candidates) from a prompt and/or a first-frame image."""
@@ -74,7 +78,7 @@ def generate(
             prompt=prompt, negative_prompt=negative, image=str(image) if image else None, model=model, seed=seed,
             candidates=candidates, steps=steps, guidance=guidance, width=width, height=height, seconds=seconds,
             fps=fps, frames=frames, native_width=nw, native_height=nh, interpolation=interpolation, style=style,
-            enhance=enhance,
+            enhance=enhance, lora=lora, lora_scale=lora_scale, cache=cache,
         )
     except SpecError as exc:
         fail(str(exc))

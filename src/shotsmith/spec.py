@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shotsmith.models.registry import ModelEntry, UnknownModel, resolve
+from shotsmith.models.registry import ModelEntry, OptionError, UnknownModel, cache_choices_text, parse_cache, resolve
 
 MAX_PROMPT_CHARS = 4000
 MAX_SEED = 2**32 - 1
@@ -79,6 +79,11 @@ class GenerationSpec(BaseModel):
     enhance: bool = True
     enhance_backend: Literal["rules", "llm"] = "rules"
     enhanced_prompt: str | None = Field(None, description="Set by the prompt agent; used instead of prompt")
+    lora: str | None = Field(None, max_length=1000, description="LoRA adapter: a name in the LoRA folder "
+                             "($SHOTSMITH_LORAS) or a path to one (`shotsmith train lora --out`)")
+    lora_scale: float = Field(1.0, ge=-4.0, le=4.0, description="Strength of the LoRA (0 = the base model)")
+    cache: str | None = Field(None, max_length=64, description="Step cache for denoising (diffusers enable_cache): "
+                              f"{cache_choices_text()}; None uses the model's default")
 
     @field_validator("prompt", "negative_prompt")
     @classmethod
@@ -100,6 +105,30 @@ class GenerationSpec(BaseModel):
         if value is not None and value not in list_presets():
             raise ValueError(f"style '{value}' is not a preset (known: {', '.join(list_presets())})")
         return value
+
+    @field_validator("lora")
+    @classmethod
+    def _usable_lora(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from shotsmith.models.lora import LoraError, resolve_lora
+
+        try:
+            resolve_lora(value)
+        except LoraError as exc:
+            raise ValueError(str(exc).removeprefix("lora: ")) from None
+        return value.strip()
+
+    @field_validator("cache")
+    @classmethod
+    def _known_cache(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            name, knob = parse_cache(value)
+        except OptionError as exc:
+            raise ValueError(str(exc)) from None
+        return name if knob is None else f"{name}:{knob:g}"  # one spelling per setting, for records
 
     @field_validator("seconds")
     @classmethod
@@ -145,6 +174,10 @@ class GenerationSpec(BaseModel):
     def native_size(self, entry: ModelEntry | None = None) -> tuple[int, int]:
         entry = entry or self.entry()
         return self.native_width or entry.width, self.native_height or entry.height
+
+    def cache_choice(self, entry: ModelEntry | None = None) -> str:
+        """The step cache this request runs with: its own, else the model's default."""
+        return self.cache or (entry or self.entry()).cache
 
     def model_prompt(self) -> str:
         """The text the model reads: the enhanced prompt when the agent wrote one."""

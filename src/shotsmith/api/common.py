@@ -49,6 +49,25 @@ def model_name(name: str | None, settings: Settings, task: str, field: str = "mo
     return key
 
 
+def lora_name(name: str | None, field: str = "lora") -> str | None:
+    """A LoRA from the server's LoRA folder, by name. Never a path: no client string becomes a path."""
+    if name is None or not str(name).strip():
+        return None
+    from shotsmith.models.lora import LoraError, list_loras, loras_dir, resolve_lora
+
+    text = str(name).strip()
+    if os.sep in text or "/" in text or text.startswith(".") or text.endswith(".safetensors"):
+        raise ApiError("invalid", f"{field}: give the name of a LoRA on this server (GET /api/v1/loras), "
+                       "not a path", field)
+    try:
+        resolve_lora(text)
+    except LoraError as exc:
+        known = ", ".join(list_loras()) or f"none; put LoRA folders in {loras_dir()}"
+        message = str(exc) if "no LoRA named" not in str(exc) else f"{field}: unknown LoRA '{text[:80]}' (known: {known})"
+        raise ApiError("invalid", message, field) from None
+    return text
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shotsmith import __version__
 from shotsmith.api.auth import require_owner
 from shotsmith.api.common import (
-    Services, base_url, check_prompt, clip_seconds, model_name, output_size, services, submit_job,
+    Services, base_url, check_prompt, clip_seconds, lora_name, model_name, output_size, services, submit_job,
 )
 from shotsmith.api.errors import ApiError, openai_responses
 from shotsmith.api.media import image_from_reference, read_body
@@ -67,6 +67,10 @@ class JobRequest(BaseModel):
     style: str | None = None
     enhance: bool | None = None
     enhanced_prompt: str | None = Field(None, description="Use this prompt as is (skips the agent)")
+    lora: str | None = Field(None, description="LoRA name (GET /api/v1/loras)")
+    lora_scale: float | None = Field(None, description="LoRA strength, -4 to 4 (default 1)")
+    cache: str | None = Field(None, description="Step cache: none, first-block[:T], pyramid-attention[:N], "
+                                                "faster-cache[:N], taylorseer[:N] (default per model)")
 
     def to_spec(self, image: Path | None, svc: Services) -> GenerationSpec:
         check_prompt(self.prompt)
@@ -79,7 +83,8 @@ class JobRequest(BaseModel):
             model=name, seed=self.seed, candidates=self.candidates, steps=self.steps, guidance=self.guidance,
             width=width, height=height, seconds=clip_seconds(self.seconds, ENTRIES[name]), fps=self.fps,
             interpolation=self.interpolation, style=self.style, enhance=self.enhance,
-            enhanced_prompt=self.enhanced_prompt,
+            enhanced_prompt=self.enhanced_prompt, lora=lora_name(self.lora), lora_scale=self.lora_scale,
+            cache=self.cache,
         )
 
 
@@ -280,6 +285,25 @@ def metrics(owner: str = Depends(require_owner), svc: Services = Depends(service
                 served[model] = served.get(model, 0) + 1
         lines += [f'shotsmith_queue_model_workers{{model="{m}"}} {n}' for m, n in sorted(served.items())]
     return "\n".join(lines) + "\n"
+
+
+class LoraInfo(BaseModel):
+    name: str
+    model: str | None = Field(None, description="The model it was trained on")
+    rank: int | None = None
+    steps: int | None = None
+
+
+@router.get("/api/v1/loras", response_model=list[LoraInfo])
+def list_lora_adapters(owner: str = Depends(require_owner)) -> list[LoraInfo]:
+    """LoRA adapters on this server (the LoRA folder); pass a name as `lora` in a request."""
+    from shotsmith.models.lora import list_loras, resolve_lora
+
+    out = []
+    for name in list_loras():
+        info = resolve_lora(name).info
+        out.append(LoraInfo(name=name, model=info.get("model"), rank=info.get("rank"), steps=info.get("steps")))
+    return out
 
 
 @router.get("/api/v1/models", response_model=list[ModelInfo])

@@ -72,6 +72,7 @@ class StudioConfig(BaseModel):
     sizes: list[str]
     fps_choices: list[int]
     limits: dict
+    loras: list[str] = Field(default_factory=list, description="LoRA adapters on this server")
 
 
 class ClipLinks(BaseModel):
@@ -126,8 +127,11 @@ def studio_config(settings) -> StudioConfig:
               "max_candidates": _bound(fields["candidates"], "le"), "max_steps": _bound(fields["steps"], "le"),
               "max_guidance": _bound(fields["guidance"], "le"), "max_seed": MAX_SEED,
               "image_formats": list(IMAGE_FORMATS)}
+    from shotsmith.models.lora import list_loras
+
     return StudioConfig(version=__version__, auth=settings.auth_enabled, styles=styles, models=models,
-                        defaults=defaults, sizes=list(SIZES), fps_choices=list(FPS_CHOICES), limits=limits)
+                        defaults=defaults, sizes=list(SIZES), fps_choices=list(FPS_CHOICES), limits=limits,
+                        loras=list_loras())
 
 
 def _bound(field, name: str):

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shotsmith.api.common import check_prompt, clip_seconds, model_name, native_seconds, output_size
+from shotsmith.api.common import check_prompt, clip_seconds, lora_name, model_name, native_seconds, output_size
 from shotsmith.api.settings import Settings
 from shotsmith.jobs import Job
 from shotsmith.models.registry import ENTRIES
@@ -56,6 +56,9 @@ class VideoCreateRequest(BaseModel):
     interpolation: Literal["minterpolate", "blend", "none"] | None = Field(None, description="(shotsmith)")
     style: str | None = Field(None, description="(shotsmith) Style preset for the prompt agent")
     enhance: bool | None = Field(None, description="(shotsmith) Rewrite the prompt with the agent (default on)")
+    lora: str | None = Field(None, description="(shotsmith) LoRA name (GET /api/v1/loras)")
+    lora_scale: float | None = Field(None, description="(shotsmith) LoRA strength, -4 to 4 (default 1)")
+    cache: str | None = Field(None, description="(shotsmith) Step cache (default per model)")
 
     @field_validator("seconds", "size", mode="before")
     @classmethod
@@ -72,7 +75,8 @@ class VideoCreateRequest(BaseModel):
             prompt=self.prompt, negative_prompt=self.negative_prompt, image=str(image) if image else None,
             model=name, seed=self.seed, candidates=self.candidates, steps=self.steps, guidance=self.guidance,
             width=width, height=height, seconds=seconds, fps=self.fps, interpolation=self.interpolation,
-            style=self.style, enhance=self.enhance,
+            style=self.style, enhance=self.enhance, lora=lora_name(self.lora), lora_scale=self.lora_scale,
+            cache=self.cache,
         )
 
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shotsmith.api.common import check_prompt, clip_seconds, model_name, output_size
+from shotsmith.api.common import check_prompt, clip_seconds, lora_name, model_name, output_size
 from shotsmith.api.errors import ApiError
 from shotsmith.api.settings import Settings
 from shotsmith.jobs import Job
@@ -50,6 +50,9 @@ class VideoGenerationRequest(BaseModel):
     interpolation: Literal["minterpolate", "blend", "none"] | None = Field(None, description="(shotsmith)")
     style: str | None = Field(None, description="(shotsmith) Style preset for the prompt agent")
     enhance: bool | None = Field(None, description="(shotsmith) Rewrite the prompt with the agent (default on)")
+    lora: str | None = Field(None, description="(shotsmith) LoRA name (GET /api/v1/loras)")
+    lora_scale: float | None = Field(None, description="(shotsmith) LoRA strength, -4 to 4 (default 1)")
+    cache: str | None = Field(None, description="(shotsmith) Step cache (default per model)")
 
     def check(self) -> None:
         """The rules that come before any work: each error names its field."""
@@ -96,7 +99,8 @@ class VideoGenerationRequest(BaseModel):
             prompt=self.prompt or "", negative_prompt=self.negative_prompt, image=str(image) if image else None,
             model=name, seed=self.seed, candidates=self.candidates, steps=steps, guidance=self.guidance,
             width=width, height=height, seconds=seconds, fps=self.fps, interpolation=interpolation,
-            style=self.style, enhance=self.enhance,
+            style=self.style, enhance=self.enhance, lora=lora_name(self.lora), lora_scale=self.lora_scale,
+            cache=self.cache,
         )
 
 

@@ -11,9 +11,9 @@ const FIELD_OF = {
   scene: 'idea', content: 'idea', negative_prompt: 'negative', seed: 'seed', model: 'model', size: 'size',
   width: 'size', height: 'size', native_width: 'size', native_height: 'size', seconds: 'seconds',
   frames: 'seconds', fps: 'fps', steps: 'steps', guidance: 'guidance', interpolation: 'interpolation',
-  style: 'style', candidates: 'candidates', mode: 'form', backend: 'form',
+  style: 'style', candidates: 'candidates', mode: 'form', backend: 'form', lora: 'lora', lora_scale: 'lora-scale',
 };
-const ADVANCED = new Set(['negative', 'steps', 'guidance', 'interpolation']);
+const ADVANCED = new Set(['negative', 'steps', 'guidance', 'interpolation', 'lora', 'lora-scale']);
 const SOURCE_LABEL = {
   user: 'your words', preset: 'style preset', default: 'default', llm: 'LLM', omitted: 'left out to fit',
 };
@@ -78,6 +78,7 @@ export class CreateForm {
     for (const value of config.fps_choices) fps.append(h('option', { value }, String(value)));
     fps.value = String(config.defaults.fps);
     $('#interpolation').value = config.defaults.interpolation;
+    for (const name of config.loras || []) $('#lora').append(h('option', { value: name }, name));
     $('#auto-enhance').checked = config.defaults.enhance;
     $('#seed').placeholder = 'random';
     this.applyMode();
@@ -344,6 +345,14 @@ export class CreateForm {
     }
     const negative = $('#negative').value.trim();
     if (negative) body.negative_prompt = negative;
+    if ($('#lora').value) {
+      body.lora = $('#lora').value;
+      const scale = $('#lora-scale').value.trim();
+      if (scale !== '') {
+        if (Number.isNaN(Number(scale))) throw new ApiError('LoRA strength must be a number.', { field: 'lora_scale' });
+        body.lora_scale = Number(scale);
+      }
+    }
     if (mode === 'i2v') body.image = this.image.dataUrl;
     return body;
   }
@@ -376,6 +385,11 @@ export class CreateForm {
     $('#guidance').value = spec.guidance ?? '';
     $('#negative').value = spec.negative_prompt || '';
     $('#interpolation').value = spec.interpolation || 'minterpolate';
+    if (spec.lora && ![...$('#lora').options].some((o) => o.value === spec.lora)) {
+      $('#lora').append(h('option', { value: spec.lora }, spec.lora));
+    }
+    $('#lora').value = spec.lora || '';
+    $('#lora-scale').value = spec.lora_scale ?? 1;
     $('#auto-enhance').checked = spec.enhance !== false;
     $('#seed').value = keepSeed && job.seeds.length ? String(job.seeds[0]) : '';
     if (job.input_image_url) await this.setImageBlob(await fetchBlob(job.input_image_url), `first frame of ${job.id}`);
@@ -437,7 +451,7 @@ export async function remixRequest(job) {
   };
   const formula = job.enhanced_prompt || spec.enhanced_prompt;
   if (formula) body.enhanced_prompt = formula;
-  for (const key of ['seconds', 'steps', 'guidance', 'style', 'negative_prompt']) {
+  for (const key of ['seconds', 'steps', 'guidance', 'style', 'negative_prompt', 'lora', 'lora_scale']) {
     if (spec[key] !== null && spec[key] !== undefined && spec[key] !== '') body[key] = spec[key];
   }
   if (job.input_image_url) body.image = await readAsDataUrl(await fetchBlob(job.input_image_url));

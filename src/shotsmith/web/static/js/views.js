@@ -150,6 +150,7 @@ export class ResultView {
       ['Interpolation', spec.interpolation],
       ['Candidates', spec.candidates],
       ['Negative prompt', spec.negative_prompt || '—'],
+      ['LoRA', spec.lora ? `${spec.lora} at ${spec.lora_scale}` : 'none'],
       ['First frame', job.task === 'i2v' ? 'uploaded image' : '—'],
       ['Made', `${new Date(job.created_at * 1000).toLocaleString()} via ${job.source}`],
       ['Time taken', job.timings.total ? fmtSeconds(job.timings.total) : '—'],
