@@ -270,11 +270,11 @@ train_app.command("lora", help="Fine-tune a model on a folder of clips + caption
 @train_app.command("shapes")
 def train_shapes_cmd(
     out_dir: Path = typer.Option(..., "--out", help="Folder for checkpoints and the two model folders"),
-    minutes: float = typer.Option(120.0, help="Wall-clock cap for all phases (a phase stops early at its share)"),
+    minutes: float = typer.Option(155.0, help="Wall-clock cap for all phases (a phase stops early at its share)"),
     scenes: int = typer.Option(1200, help="Rendered training scenes (4 captions each)"),
     vae_steps: int = typer.Option(2400, help="VAE optimisation steps"),
-    t2v_steps: int = typer.Option(1800, help="Text-to-video transformer steps"),
-    i2v_steps: int = typer.Option(500, help="Image-to-video fine-tuning steps"),
+    t2v_steps: int = typer.Option(3600, help="Text-to-video transformer steps"),
+    i2v_steps: int = typer.Option(600, help="Image-to-video fine-tuning steps"),
     t2v_more_steps: int = typer.Option(0, help="Extra text-to-video steps after the I2V phase"),
     seed: int = typer.Option(0),
     threads: int = typer.Option(1, help="CPU threads (1 is fastest on a shared 2-core machine)"),

@@ -164,11 +164,11 @@ ENTRIES: dict[str, ModelEntry] = {
     for e in [
         ModelEntry(emb.T2V_NAME, "t2v", "1.0", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
                    emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.T2V_NAME), max_frames=49,
-                   steps=20, guidance=6.0, embedded=True, cache=EMBEDDED_T2V_CACHE,
+                   steps=20, guidance=1.5, embedded=True, cache=EMBEDDED_T2V_CACHE,
                    description="Embedded shapes-world text-to-video model (ships with shotsmith)"),
         ModelEntry(emb.I2V_NAME, "i2v", "1.0", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
                    emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.I2V_NAME), max_frames=49,
-                   steps=20, guidance=6.0, embedded=True,
+                   steps=20, guidance=1.0, embedded=True,
                    description="Embedded shapes-world image-to-video model (first-frame conditioned)"),
         ModelEntry("cogvideox-2b", "t2v", "1.0", 720, 480, 49, 8, dtype="float16", hub_id="THUDM/CogVideoX-2b",
                    memory=_GPU, description="CogVideoX-2B text-to-video"),

@@ -34,12 +34,12 @@ Log = Callable[[str], None]
 
 @dataclass
 class ShapesRecipe:
-    minutes: float = 120.0  # wall-clock cap for the three training phases together
+    minutes: float = 155.0  # wall-clock cap for the three training phases together
     vae_steps: int = 2400
     decoder_steps: int = 1500
     decoder_noise: float = 0.4  # max latent noise (in scaled units) the decoder learns to ignore
-    t2v_steps: int = 1800
-    i2v_steps: int = 500
+    t2v_steps: int = 3600
+    i2v_steps: int = 600
     t2v_more_steps: int = 0  # a second T2V phase after I2V (fresh warm-up, lr/2)
     scenes: int = 1200
     captions_per_scene: int = 4
