@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import shutil
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
 
@@ -63,19 +63,10 @@ OLD_SAMPLE = 20  # base-vocabulary held-out captions: every third line from the 
 
 
 def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import diffusers
     import peft
+    from run import machine as base_machine  # benchmarks/run.py: one description of the machine
 
-    return (f"{cpu}, {os.cpu_count()} cores (shared), Python {platform.python_version()}, torch {torch.__version__}, "
-            f"diffusers {diffusers.__version__}, peft {peft.__version__}, {torch.get_num_threads()} torch thread(s)")
+    return f"{base_machine()}, peft {peft.__version__}"
 
 
 def concept_rows(shape: str, colour: str | None) -> list[dict]:
@@ -180,7 +171,8 @@ def main() -> None:
     torch.set_num_threads(1)  # the machine is shared: one core for this run
     from shotsmith.engine import Engine
     from shotsmith.models.lora import apply_lora, clear_lora
-    from shotsmith.train.lora import LoraRecipe, quiet_libraries, train_lora
+    from shotsmith.quiet import quiet_libraries
+    from shotsmith.train.lora import LoraRecipe, train_lora
 
     quiet_libraries()
     novel = concept_rows(args.shape, args.colour)

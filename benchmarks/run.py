@@ -855,7 +855,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from shotsmith.cli import quiet_libraries
+    from shotsmith.quiet import quiet_libraries
 
     quiet_libraries()
     if args.gpu_5b_config:  # a GPU box: its own thread settings

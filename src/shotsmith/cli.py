@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -14,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shotsmith.api.cli import serve_command, worker_command
+from shotsmith.quiet import quiet_libraries
 from shotsmith.train.lora import train_lora_command
 from shotsmith.prompt.cli import enhance_command
 
@@ -30,17 +30,6 @@ def fail(message: str, code: int = 2) -> None:
     """One clear line on stderr and a non-zero exit; never a traceback."""
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
-
-
-def quiet_libraries() -> None:
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
 
 
 @app.command()

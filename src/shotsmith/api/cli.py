@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from shotsmith.api.settings import Settings, is_loopback
+from shotsmith.quiet import quiet_libraries, server_logging
 
 
 def serve_command(
@@ -27,9 +26,7 @@ def serve_command(
     log_level: str = typer.Option("info", help="debug | info | warning | error"),
 ) -> None:
     """Serve the OpenAI- and Zhipu-compatible video API with a local worker (or a queue)."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    server_logging(log_level)
     try:
         settings = Settings.from_env(home=home, worker=worker, preload=preload, queue_url=queue, db_url=db)
     except ValueError as exc:
@@ -42,7 +39,7 @@ def serve_command(
     if not settings.auth_enabled:
         typer.secho("WARNING: SHOTSMITH_API_KEYS is not set - authentication is OFF (listening on loopback only)",
                     fg="red", bold=True, err=True)
-    _quiet_libraries()
+    quiet_libraries()
 
     import uvicorn
 
@@ -51,18 +48,6 @@ def serve_command(
     app = create_app(settings)
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=10)
 
-
-def _quiet_libraries() -> None:
-    try:
-        import diffusers
-        import transformers
-
-        diffusers.utils.logging.set_verbosity_error()
-        diffusers.utils.logging.disable_progress_bar()
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def worker_command(
@@ -78,9 +63,7 @@ def worker_command(
     log_level: str = typer.Option("info", help="debug | info | warning | error"),
 ) -> None:
     """Take jobs from the queue for the given models; models stay loaded between jobs."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    server_logging(log_level)
     try:
         settings = Settings.from_env(home=home, queue_url=queue, db_url=db, lease_s=lease)
         if not settings.queue_url:
@@ -95,5 +78,5 @@ def worker_command(
     except (ValueError, LookupError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
-    _quiet_libraries()
+    quiet_libraries()
     worker.run()

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # torch loads lazily: `shotsmith --help` should not pay for i
     import numpy as np
     import torch
 
+from shotsmith.quiet import quiet_libraries
 from shotsmith.train.clips import ClipError, DataError, load_clip, scan_folder, write_clip
 
 Log = Callable[[str], None]
@@ -594,17 +595,3 @@ def train_lora_command(
     except KeyboardInterrupt:
         raise typer.Exit(130)
     out.print(str(result.path / LORA_FILE), highlight=False)
-
-
-def quiet_libraries() -> None:
-    """Library progress bars and warnings would break up the training progress bar."""
-    import os
-
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()

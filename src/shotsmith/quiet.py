@@ -1,0 +1,28 @@
+"""Keeping library chatter out of our output: progress bars and warnings from
+diffusers/transformers would break up our own progress bars and one-line errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+
+def quiet_libraries() -> None:
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import diffusers
+        import transformers
+    except ImportError:  # pragma: no cover
+        return
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def server_logging(level: str) -> None:
+    """Log lines with time and source, for the long-running `serve` and `worker` processes."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
