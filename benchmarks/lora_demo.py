@@ -137,10 +137,11 @@ def vae_round_trip(folder: Path, model: str) -> dict:
     return aggregate(results)
 
 
-def evaluate(engine, rows: list[dict], model: str, seed: int) -> dict:
+def evaluate(engine, rows: list[dict], model: str, seed: int, lora: str | None = None) -> dict:
+    """Through the product path: the request names the LoRA, the engine switches it on."""
     from shotsmith.eval.shapes_eval import run_shapes_eval
 
-    return run_shapes_eval(rows, model=model, engine=engine, seed=seed).summary
+    return run_shapes_eval(rows, model=model, engine=engine, seed=seed, lora=lora).summary
 
 
 def fmt(summary: dict) -> list[str]:
@@ -170,7 +171,6 @@ def main() -> None:
 
     torch.set_num_threads(1)  # the machine is shared: one core for this run
     from shotsmith.engine import Engine
-    from shotsmith.models.lora import apply_lora, clear_lora
     from shotsmith.quiet import quiet_libraries
     from shotsmith.train.lora import LoraRecipe, train_lora
 
@@ -202,15 +202,11 @@ def main() -> None:
     engine = Engine()
     from shotsmith.models.registry import resolve
 
-    pipe = engine.pipeline(resolve(args.model))
     t = time.time()
-    clear_lora(pipe)
     before = {"novel": evaluate(engine, novel, args.model, args.eval_seed),
               "old": evaluate(engine, old, args.model, args.eval_seed)}
-    apply_lora(pipe, str(lora_dir), 1.0, model=args.model)
-    after = {"novel": evaluate(engine, novel, args.model, args.eval_seed),
-             "old": evaluate(engine, old, args.model, args.eval_seed)}
-    clear_lora(pipe)
+    after = {"novel": evaluate(engine, novel, args.model, args.eval_seed, lora=str(lora_dir)),
+             "old": evaluate(engine, old, args.model, args.eval_seed, lora=str(lora_dir))}
     eval_seconds = time.time() - t
 
     info = json.loads((lora_dir / "lora.json").read_text())
@@ -247,7 +243,8 @@ def main() -> None:
         f"| {len(old)} base-vocabulary held-out captions | no | " + " | ".join(fmt(before["old"])) + " |",
         f"| {len(old)} base-vocabulary held-out captions | yes | " + " | ".join(fmt(after["old"])) + " |",
         "",
-        f"Evaluation: {engine_steps(args.model)} denoising steps per clip, guidance 6, seeds "
+        f"Evaluation: {engine_steps(args.model)} denoising steps per clip, guidance "
+        f"{resolve(args.model).guidance:g} (the model's default), seeds "
         f"{args.eval_seed}+i, {eval_seconds / 60:.1f} min for all {2 * (len(novel) + len(old))} clips.",
         "The held-out concept captions are in `benchmarks/lora_demo.py` (`NOVEL_HELDOUT`); the base-vocabulary "
         f"sample is every third line of `eval/data/heldout_captions.jsonl` (first {len(old)}).",
