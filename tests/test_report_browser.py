@@ -19,7 +19,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, require_browser
+from browser import launched_chromium, require_browser
 
 from shotsmith.eval.suite import SuiteOptions, load_suite, run_suite
 
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "report"
 
 require_browser()
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 SUITE = [
     {"id": "ball", "category": "shapes", "mode": "t2v", "prompt": "a red ball rolls to the right on green grass"},
@@ -52,11 +52,8 @@ def report_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched_chromium(ARTIFACTS) as chromium:
         yield chromium
-        chromium.close()
 
 
 def open_report(browser, url: str, **context_options):

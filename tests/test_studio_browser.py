@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, require_browser
+from browser import launched_chromium, require_browser
 
 from api_server import KEY_A, REPO, decode_video, start_server
 
@@ -25,7 +25,7 @@ ARTIFACTS = REPO / "test-artifacts" / "studio"
 PROMPT = "a red ball rolls to the right on green grass"
 
 require_browser()
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +39,8 @@ def live(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched_chromium(ARTIFACTS) as chromium:
         yield chromium
-        chromium.close()
 
 
 def open_page(browser, url: str, **context_options) -> tuple[Page, list[str]]:
