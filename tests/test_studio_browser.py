@@ -11,7 +11,6 @@ test-artifacts/studio/. Run with `pytest -m slow tests/test_studio_browser.py`.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import httpx
 import pytest
