@@ -26,6 +26,11 @@ err = Console(stderr=True)
 out = Console()
 
 
+def print_line(text: str) -> None:
+    """One line of output that scripts read (paths): never wrapped, never read as markup."""
+    out.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> None:
     """One clear line on stderr and a non-zero exit; never a traceback."""
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
@@ -105,13 +110,13 @@ def generate(
     if result.spec.enhanced_prompt and result.spec.enhanced_prompt != result.spec.prompt:
         err.print(f"[dim]enhanced prompt:[/] {result.spec.enhanced_prompt}", highlight=False)
     for clip, seed_used in zip(result.clips, result.seeds):
-        out.print(f"{clip.video}  seed={seed_used}  {clip.width}x{clip.height} {clip.fps:g}fps "
-                  f"{clip.duration:.2f}s", highlight=False)
+        print_line(f"{clip.video}  seed={seed_used}  {clip.width}x{clip.height} {clip.fps:g}fps "
+                   f"{clip.duration:.2f}s")
         for extra in (clip.gif, clip.cover, clip.sidecar):
             if extra:
-                out.print(f"  {extra}", highlight=False)
+                print_line(f"  {extra}")
     if result.contact_sheet:
-        out.print(f"{result.contact_sheet}  (contact sheet)", highlight=False)
+        print_line(f"{result.contact_sheet}  (contact sheet)")
     err.print(f"[dim]done in {result.timings['total']:.1f}s[/]")
 
 
@@ -188,7 +193,7 @@ def eval_cmd(
         except KeyboardInterrupt:
             fail(f"interrupted; the rows done so far are in {out_dir / 'report.html'}", 130)
     print_summary(report)
-    out.print(f"{out_dir / 'report.html'}", highlight=False)
+    print_line(str(out_dir / "report.html"))
     errors = [row for row in report.rows if row.error]
     for row in errors:
         err.print(f"[red]{row.id}:[/] {row.error['type']}: {row.error['message']}", highlight=False)
@@ -250,7 +255,7 @@ def gallery_export(
     except (GalleryError, ValueError) as exc:
         fail(str(exc))
     print_summary(report)
-    out.print(f"{out_dir / 'report.html'}", highlight=False)
+    print_line(str(out_dir / "report.html"))
 
 
 train_app.command("lora", help="Fine-tune a model on a folder of clips + captions (LoRA).")(train_lora_command)
@@ -276,7 +281,7 @@ def train_shapes_cmd(
                           i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, seed=seed, threads=threads)
     paths = train_shapes(out_dir, recipe, log=lambda msg: err.print(msg, highlight=False))
     for name, path in paths.items():
-        out.print(f"{name}: {path}")
+        print_line(f"{name}: {path}")
 
 
 app.command("enhance", help="Rewrite an idea into a full cinematic prompt (the prompt agent).")(enhance_command)
