@@ -58,6 +58,7 @@ def test_request_cache_is_stored_in_one_spelling_and_defaults_to_the_model():
     ({"cache": "fastest"}, "cache"), ({"compile": "yes"}, "compile"), ({"threads": 0}, "threads"),
     ({"threads": True}, "threads"), ({"dtype": "float8"}, "dtype"), ({"cpu_offload": "disk"}, "cpu_offload"),
     ({"vae_tiling": "on"}, "vae_tiling"), ({"warp_speed": 9}, "warp_speed"),
+    ({"first_frame_lock": 1}, "first_frame_lock"),
 ])
 def test_bad_model_options_name_the_field(options, field):
     with pytest.raises(OptionError, match=rf"^{field}: "):

@@ -270,6 +270,7 @@ def train_shapes_cmd(
     t2v_steps: int = typer.Option(3600, help="Text-to-video transformer steps"),
     i2v_steps: int = typer.Option(600, help="Image-to-video fine-tuning steps"),
     t2v_more_steps: int = typer.Option(0, help="Extra text-to-video steps after the I2V phase"),
+    i2v_more_steps: int = typer.Option(0, help="Extra image-to-video steps (continuing the I2V phase)"),
     seed: int = typer.Option(0),
     threads: int = typer.Option(1, help="CPU threads (1 is fastest on a shared 2-core machine)"),
 ) -> None:
@@ -278,7 +279,8 @@ def train_shapes_cmd(
     from shotsmith.train.shapes import ShapesRecipe, train_shapes
 
     recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
-                          i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, seed=seed, threads=threads)
+                          i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
+                          seed=seed, threads=threads)
     paths = train_shapes(out_dir, recipe, log=lambda msg: err.print(msg, highlight=False))
     for name, path in paths.items():
         print_line(f"{name}: {path}")

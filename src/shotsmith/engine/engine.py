@@ -184,10 +184,15 @@ class Engine:
             for index, seed in enumerate(seeds):
                 done_before = index * steps
 
-                def on_step(_pipe, i, _t, kwargs, done_before=done_before, index=index):
+                lock = (FirstFrameLock(pipe, image, height, width, seed, padding_frames(pipe, num_frames))
+                        if image is not None and entry.first_frame_lock else None)
+
+                def on_step(_pipe, i, t, kwargs, done_before=done_before, index=index, lock=lock):
                     if cancelled():
                         raise Cancelled(f"cancelled at step {done_before + i + 1} of {total}")
                     report(Progress("denoise", done_before + i + 1, total, index))
+                    if lock is not None:
+                        kwargs["latents"] = lock(kwargs["latents"], t)
                     return kwargs
 
                 ctimes: dict[str, float] = {}
@@ -213,13 +218,52 @@ class Engine:
         return RenderResult(entry, candidates, steps, guidance, width, height, num_frames, timings)
 
 
+class FirstFrameLock:
+    """Holds an I2V clip's first latent frame to the given image while denoising.
+
+    In CogVideoX's causal VAE the first latent frame encodes the first video frame
+    alone, so the image's own latent is what that frame should end as. After each
+    step the first frame is set to that latent noised to the level of the step the
+    scheduler just reached (the same noise every step, as on a DDIM path); after the
+    last step it is the image's latent exactly. The other frames are denoised
+    alongside it, so they follow on from the image (replacement as in RePaint).
+    """
+
+    def __init__(self, pipe, image, height: int, width: int, seed: int, offset: int = 0):
+        pixels = pipe.video_processor.preprocess(image, height=height, width=width)
+        vae = pipe.vae
+        pixels = pixels.to(device=vae.device, dtype=vae.dtype).unsqueeze(2)  # (B, C, 1, H, W)
+        with torch.no_grad():
+            latent = vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
+        self.latent = latent.permute(0, 2, 1, 3, 4)  # (B, 1, C, h, w), the pipeline's layout
+        self.noise = torch.randn(self.latent.shape, generator=torch.Generator().manual_seed(seed),
+                                 dtype=torch.float32).to(self.latent)
+        self.scheduler = pipe.scheduler
+        self.offset = offset  # CogVideoX 1.5 pads latent frames in front of the first one
+
+    def __call__(self, latents: torch.Tensor, timestep) -> torch.Tensor:
+        sched = self.scheduler
+        prev = int(timestep) - sched.config.num_train_timesteps // sched.num_inference_steps
+        alpha = sched.alphas_cumprod[prev] if prev >= 0 else sched.final_alpha_cumprod
+        alpha = alpha.to(device=latents.device, dtype=torch.float32)
+        first = alpha.sqrt() * self.latent.float() + (1 - alpha).sqrt() * self.noise.float()
+        latents = latents.clone()
+        latents[:, self.offset:self.offset + 1] = first.to(latents.dtype)
+        return latents
+
+
+def padding_frames(pipe, num_frames: int) -> int:
+    """Latent frames CogVideoX 1.5 adds in front to make their count a multiple of p_t (0 for 1.0)."""
+    p_t = pipe.transformer.config.patch_size_t
+    if not p_t:
+        return 0
+    latent_frames = (num_frames - 1) // pipe.vae_scale_factor_temporal + 1
+    return (p_t - latent_frames % p_t) % p_t
+
+
 def decode(pipe, latents: torch.Tensor, num_frames: int) -> np.ndarray:
     """Latents (B, F, C, H, W) -> uint8 frames (T, H, W, 3) of the first video."""
-    p_t = pipe.transformer.config.patch_size_t
-    if p_t:  # CogVideoX 1.5 pads the latent frames to a multiple of p_t; drop the padding
-        latent_frames = (num_frames - 1) // pipe.vae_scale_factor_temporal + 1
-        extra = (p_t - latent_frames % p_t) % p_t
-        latents = latents[:, extra:]
+    latents = latents[:, padding_frames(pipe, num_frames):]
     video = pipe.decode_latents(latents)  # (B, C, T, H, W) in [-1, 1]
     video = (video[0].float().clamp(-1, 1) + 1) * 127.5
     # uint8 before leaving the device (a quarter of float32's bytes); contiguous once here

@@ -122,9 +122,15 @@ class ModelEntry:
     cache: str = "none"  # step cache, a CACHE_CHOICES name, optionally ':value'; a request may override it
     compile: bool = False  # torch.compile the transformer at load (pays off only for long-lived GPU servers)
     threads: int | None = None  # torch CPU threads while this model renders; None keeps torch's default
+    # I2V: hold the first latent frame to the given image's latent (noised to each step's
+    # level) while denoising, so the clip starts on the image even where the transformer
+    # alone would drift from it (engine.FirstFrameLock).
+    first_frame_lock: bool = False
 
     def __post_init__(self) -> None:
         check_options(self.memory, self.dtype, self.cache, self.compile, self.threads)
+        if not isinstance(self.first_frame_lock, bool):
+            raise OptionError(f"first_frame_lock: must be true or false (got {self.first_frame_lock!r})")
 
     @property
     def frame_step(self) -> int:
@@ -168,7 +174,7 @@ ENTRIES: dict[str, ModelEntry] = {
                    description="Embedded shapes-world text-to-video model (ships with shotsmith)"),
         ModelEntry(emb.I2V_NAME, "i2v", "1.0", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
                    emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.I2V_NAME), max_frames=49,
-                   steps=20, guidance=1.0, embedded=True,
+                   steps=20, guidance=1.0, embedded=True, first_frame_lock=True,
                    description="Embedded shapes-world image-to-video model (first-frame conditioned)"),
         ModelEntry("cogvideox-2b", "t2v", "1.0", 720, 480, 49, 8, dtype="float16", hub_id="THUDM/CogVideoX-2b",
                    memory=_GPU, description="CogVideoX-2B text-to-video"),
@@ -254,8 +260,8 @@ def with_memory(entry: ModelEntry, **memory) -> ModelEntry:
 
 def with_options(entry: ModelEntry, **options) -> ModelEntry:
     """A copy of entry with runtime options changed (dtype, cache, compile, threads, cpu_offload,
-    vae_slicing, vae_tiling); None leaves an option as it is. Bad values raise OptionError."""
-    known = {"dtype", "cache", "compile", "threads", "cpu_offload", *MEMORY_FLAGS}
+    vae_slicing, vae_tiling, first_frame_lock); None leaves an option as it is. Bad values raise OptionError."""
+    known = {"dtype", "cache", "compile", "threads", "cpu_offload", "first_frame_lock", *MEMORY_FLAGS}
     unknown = sorted(set(options) - known)
     if unknown:
         raise OptionError(f"{unknown[0]}: not a model option (known: {', '.join(sorted(known))})")

@@ -41,6 +41,7 @@ class ShapesRecipe:
     t2v_steps: int = 3600
     i2v_steps: int = 600
     t2v_more_steps: int = 0  # a second T2V phase after I2V (fresh warm-up, lr/2)
+    i2v_more_steps: int = 0  # a second I2V phase (from the first I2V weights, fresh warm-up, lr/2)
     scenes: int = 1200
     captions_per_scene: int = 4
     seed: int = 0
@@ -302,7 +303,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     alphas = sched.alphas_cumprod.float()
     rot = _rotary(tr, data["latents"].shape[1])
     # A later phase over the same data draws other batches and noise than the first one.
-    gen = torch.Generator().manual_seed(recipe.seed + step + (100_000 if name == "transformer_more" else 0))
+    gen = torch.Generator().manual_seed(recipe.seed + step + (100_000 if name.endswith("_more") else 0))
     n_caps = len(data["owners"])
     budget = minutes * 60
     t0, last_save = time.time() - elapsed, time.time()
@@ -402,9 +403,15 @@ def train_shapes(out: Path, recipe: ShapesRecipe, log: Log = print) -> dict[str,
     i2v_share = 1 - recipe.vae_share - recipe.t2v_share
     i2v = train_transformer(recipe, data, ck, log, name="transformer_i2v", i2v=True, init=t2v,
                             steps=recipe.i2v_steps, minutes=recipe.minutes * i2v_share, lr=recipe.lr)
-    if recipe.t2v_more_steps:  # more T2V after I2V, so the two can run side by side on two cores
+    # Second phases continue from the first ones' (averaged) weights. Each is its own
+    # checkpoint, so two processes over copies of one checkpoint folder can run the
+    # T2V and I2V continuations side by side on two cores.
+    if recipe.t2v_more_steps:
         t2v = train_transformer(recipe, data, ck, log, name="transformer_more", i2v=False, init=t2v,
                                 steps=recipe.t2v_more_steps, minutes=recipe.minutes, lr=recipe.lr / 2)
+    if recipe.i2v_more_steps:
+        i2v = train_transformer(recipe, data, ck, log, name="transformer_i2v_more", i2v=True, init=i2v,
+                                steps=recipe.i2v_more_steps, minutes=recipe.minutes, lr=recipe.lr / 2)
     paths = export(out, vae, t2v, i2v, recipe, log)
     log(f"train shapes finished in {(time.time() - started) / 60:.1f} min")
     return paths
