@@ -271,6 +271,7 @@ def train_shapes_cmd(
     i2v_steps: int = typer.Option(600, help="Image-to-video fine-tuning steps"),
     t2v_more_steps: int = typer.Option(0, help="Extra text-to-video steps after the I2V phase"),
     i2v_more_steps: int = typer.Option(0, help="Extra image-to-video steps (continuing the I2V phase)"),
+    t_focus_share: float = typer.Option(0.0, help="Share of the extra T2V steps drawn from high noise (t 550-950)"),
     seed: int = typer.Option(0),
     threads: int = typer.Option(1, help="CPU threads (1 is fastest on a shared 2-core machine)"),
 ) -> None:
@@ -280,7 +281,7 @@ def train_shapes_cmd(
 
     recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
                           i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
-                          seed=seed, threads=threads)
+                          t_focus_share=t_focus_share, seed=seed, threads=threads)
     paths = train_shapes(out_dir, recipe, log=lambda msg: err.print(msg, highlight=False))
     for name, path in paths.items():
         print_line(f"{name}: {path}")
