@@ -66,9 +66,8 @@ class ShapesRecipe:
     i2v_first_frame_weight: float = 3.0
     # Share of the second T2V phase's samples drawn from the high-noise range where a
     # clip's layout and motion are decided (the rest stay uniform over all timesteps).
-    # The one-step denoising of a noisy training clip reads its motion at t=500 (85%)
-    # but generation from pure noise fixes a static blob by t~700: the text-to-layout
-    # step is what the model learns slowest.
+    # An experiment, off by default: at 0.6 it scored below the uniform phase
+    # (docs/training.md), so the shipped model was trained without it.
     t_focus_share: float = 0.0
     t_focus_range: tuple[int, int] = (550, 950)
 
