@@ -44,3 +44,30 @@ def test_recipe_writes_loadable_t2v_and_i2v_folders_and_resumes(tmp_path):
     same = CogVideoXPipeline.from_pretrained(paths["cogvideox-shapes"], text_encoder=text_encoder)
     for a, b in zip(t2v.transformer.parameters(), same.transformer.parameters()):
         assert torch.equal(a, b)
+
+
+def test_recipe_with_absolute_positions_runs_at_other_sizes_in_plain_diffusers(tmp_path):
+    from diffusers import CogVideoXPipeline
+
+    from shotsmith.models.embedded import load_text_encoder
+
+    recipe = ShapesRecipe(scenes=8, vae_steps=2, decoder_steps=2, t2v_steps=2, i2v_steps=2, batch=2,
+                          positions="sincos")
+    paths = train_shapes(tmp_path, recipe, log=lambda _: None)
+    _, text_encoder = load_text_encoder()
+    pipe = CogVideoXPipeline.from_pretrained(paths["cogvideox-shapes"], text_encoder=text_encoder)
+    assert not pipe.transformer.config.use_rotary_positional_embeddings
+    video = pipe("a red ball moves right", height=32, width=48, num_frames=9, num_inference_steps=2,
+                 output_type="np").frames[0]
+    assert video.shape == (9, 32, 48, 3)
+
+
+def test_train_shapes_refuses_an_unknown_position_layout(tmp_path):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+
+    result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path), "--positions", "learned"])
+    assert result.exit_code == 2
+    assert "--positions: 'learned' is not one of rotary, sincos" in result.output
+    assert not (tmp_path / "checkpoints").exists()

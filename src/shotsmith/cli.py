@@ -272,16 +272,20 @@ def train_shapes_cmd(
     t2v_more_steps: int = typer.Option(0, help="Extra text-to-video steps after the I2V phase"),
     i2v_more_steps: int = typer.Option(0, help="Extra image-to-video steps (continuing the I2V phase)"),
     t_focus_share: float = typer.Option(0.0, help="Share of the extra T2V steps drawn from high noise (t 550-950)"),
+    positions: str = typer.Option("rotary", help="Transformer positions: rotary (as shipped) or sincos (absolute)"),
     seed: int = typer.Option(0),
     threads: int = typer.Option(1, help="CPU threads (1 is fastest on a shared 2-core machine)"),
 ) -> None:
     """Train the embedded shapes-world model (T2V + I2V); resumes from OUT/checkpoints."""
     quiet_libraries()
+    from shotsmith.models.embedded import POSITIONS
     from shotsmith.train.shapes import ShapesRecipe, train_shapes
 
+    if positions not in POSITIONS:
+        fail(f"--positions: '{positions}' is not one of {', '.join(POSITIONS)}")
     recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
                           i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
-                          t_focus_share=t_focus_share, seed=seed, threads=threads)
+                          t_focus_share=t_focus_share, positions=positions, seed=seed, threads=threads)
     paths = train_shapes(out_dir, recipe, log=lambda msg: err.print(msg, highlight=False))
     for name, path in paths.items():
         print_line(f"{name}: {path}")

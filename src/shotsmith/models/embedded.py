@@ -35,7 +35,14 @@ VAE_CONFIG = dict(
 VAE_SPATIAL = 4  # 2 ** (len(block_out_channels) - 1)
 
 
-def transformer_config(i2v: bool = False) -> dict:
+POSITIONS = ("rotary", "sincos")
+
+
+def transformer_config(i2v: bool = False, positions: str = "rotary") -> dict:
+    """The embedded transformer's config. `positions`: "rotary" (relative, as shipped) or
+    "sincos" (CogVideoX-2B's absolute 3D sin-cos embeddings, recomputed for any size)."""
+    if positions not in POSITIONS:
+        raise ValueError(f"positions: '{positions}' is not one of {', '.join(POSITIONS)}")
     return dict(
         num_attention_heads=4,
         attention_head_dim=32,
@@ -48,7 +55,7 @@ def transformer_config(i2v: bool = False) -> dict:
         sample_height=NATIVE_HEIGHT // VAE_SPATIAL,
         sample_frames=NATIVE_FRAMES,
         patch_size=2,
-        use_rotary_positional_embeddings=True,
+        use_rotary_positional_embeddings=positions == "rotary",
         max_text_seq_length=226,
     )
 

@@ -70,6 +70,11 @@ class ShapesRecipe:
     # (docs/training.md), so the shipped model was trained without it.
     t_focus_share: float = 0.0
     t_focus_range: tuple[int, int] = (550, 950)
+    # Transformer position embeddings: "rotary" (the shipped model) or "sincos" (absolute,
+    # CogVideoX-2B's layout). The shipped model's generations put the object at one place
+    # in every frame at high noise; absolute positions are the next thing to try
+    # (docs/training.md, "Where it fails").
+    positions: str = "rotary"
 
 
 def _to_video_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -276,7 +281,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     if ck.done(name):
         return CogVideoXTransformer3DModel.from_pretrained(path)
     torch.manual_seed(recipe.seed + (7 if i2v else 3))
-    tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v))
+    tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v, positions=recipe.positions))
     state_file = ck.path(f"{name}.state.pt")
     elapsed, step = 0.0, 0
     opt = torch.optim.AdamW(tr.parameters(), lr=lr, weight_decay=0.01)
@@ -307,7 +312,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
             ema = state["ema"]
     sched = CogVideoXDDIMScheduler(**emb.SCHEDULER_CONFIG)
     alphas = sched.alphas_cumprod.float()
-    rot = _rotary(tr, data["latents"].shape[1])
+    rot = _rotary(tr, data["latents"].shape[1]) if tr.config.use_rotary_positional_embeddings else None
     # A later phase over the same data draws other batches and noise than the first one.
     gen = torch.Generator().manual_seed(recipe.seed + step + (100_000 if name.endswith("_more") else 0))
     n_caps = len(data["owners"])
