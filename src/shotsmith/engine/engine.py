@@ -179,13 +179,15 @@ class Engine:
             except LoraError as exc:
                 field, _, message = str(exc).partition(": ")
                 raise SpecError(field if field in ("lora", "lora_scale") else "lora", message or str(exc)) from None
-            # 4. Denoise and decode each candidate
+            # 4. Denoise and decode each candidate (the image's latent is the same for all of them)
+            image_latent = (encode_first_frame(pipe, image, height, width)
+                            if image is not None and entry.first_frame_lock else None)
             candidates = []
             for index, seed in enumerate(seeds):
                 done_before = index * steps
 
-                lock = (FirstFrameLock(pipe, image, height, width, seed, padding_frames(pipe, num_frames))
-                        if image is not None and entry.first_frame_lock else None)
+                lock = (FirstFrameLock(image_latent, pipe.scheduler, seed, padding_frames(pipe, num_frames))
+                        if image_latent is not None else None)
 
                 def on_step(_pipe, i, t, kwargs, done_before=done_before, index=index, lock=lock):
                     if cancelled():
@@ -229,16 +231,11 @@ class FirstFrameLock:
     alongside it, so they follow on from the image (replacement as in RePaint).
     """
 
-    def __init__(self, pipe, image, height: int, width: int, seed: int, offset: int = 0):
-        pixels = pipe.video_processor.preprocess(image, height=height, width=width)
-        vae = pipe.vae
-        pixels = pixels.to(device=vae.device, dtype=vae.dtype).unsqueeze(2)  # (B, C, 1, H, W)
-        with torch.no_grad():
-            latent = vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
-        self.latent = latent.permute(0, 2, 1, 3, 4)  # (B, 1, C, h, w), the pipeline's layout
-        self.noise = torch.randn(self.latent.shape, generator=torch.Generator().manual_seed(seed),
-                                 dtype=torch.float32).to(self.latent)
-        self.scheduler = pipe.scheduler
+    def __init__(self, latent: torch.Tensor, scheduler, seed: int, offset: int = 0):
+        self.latent = latent  # (B, 1, C, h, w), from encode_first_frame
+        self.noise = torch.randn(latent.shape, generator=torch.Generator().manual_seed(seed),
+                                 dtype=torch.float32).to(latent)
+        self.scheduler = scheduler
         self.offset = offset  # CogVideoX 1.5 pads latent frames in front of the first one
 
     def __call__(self, latents: torch.Tensor, timestep) -> torch.Tensor:
@@ -250,6 +247,16 @@ class FirstFrameLock:
         latents = latents.clone()
         latents[:, self.offset:self.offset + 1] = first.to(latents.dtype)
         return latents
+
+
+@torch.no_grad()
+def encode_first_frame(pipe, image, height: int, width: int) -> torch.Tensor:
+    """The image's latent as the clip's first latent frame: (1, 1, C, h, w), the pipeline's layout."""
+    pixels = pipe.video_processor.preprocess(image, height=height, width=width)
+    vae = pipe.vae
+    pixels = pixels.to(device=vae.device, dtype=vae.dtype).unsqueeze(2)  # (B, C, 1, H, W)
+    latent = vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
+    return latent.permute(0, 2, 1, 3, 4)
 
 
 def padding_frames(pipe, num_frames: int) -> int:
