@@ -278,11 +278,13 @@ def train_shapes_cmd(
 ) -> None:
     """Train the embedded shapes-world model (T2V + I2V); resumes from OUT/checkpoints."""
     quiet_libraries()
-    from shotsmith.models.embedded import POSITIONS
+    from shotsmith.models.embedded import check_positions
     from shotsmith.train.shapes import ShapesRecipe, train_shapes
 
-    if positions not in POSITIONS:
-        fail(f"--positions: '{positions}' is not one of {', '.join(POSITIONS)}")
+    try:
+        check_positions(positions, field="--positions")
+    except ValueError as exc:
+        fail(str(exc))
     recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
                           i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
                           t_focus_share=t_focus_share, positions=positions, seed=seed, threads=threads)

@@ -38,11 +38,16 @@ VAE_SPATIAL = 4  # 2 ** (len(block_out_channels) - 1)
 POSITIONS = ("rotary", "sincos")
 
 
+def check_positions(positions: str, field: str = "positions") -> None:
+    """ValueError naming `field` unless `positions` is a known position layout."""
+    if positions not in POSITIONS:
+        raise ValueError(f"{field}: '{positions}' is not one of {', '.join(POSITIONS)}")
+
+
 def transformer_config(i2v: bool = False, positions: str = "rotary") -> dict:
     """The embedded transformer's config. `positions`: "rotary" (relative, as shipped) or
     "sincos" (CogVideoX-2B's absolute 3D sin-cos embeddings, recomputed for any size)."""
-    if positions not in POSITIONS:
-        raise ValueError(f"positions: '{positions}' is not one of {', '.join(POSITIONS)}")
+    check_positions(positions)
     return dict(
         num_attention_heads=4,
         attention_head_dim=32,
