@@ -71,3 +71,31 @@ def test_train_shapes_refuses_an_unknown_position_layout(tmp_path):
     assert result.exit_code == 2
     assert "--positions: 'learned' is not one of rotary, sincos" in result.output
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_t2v_phase_can_start_from_a_trained_model_with_other_positions(tmp_path):
+    from diffusers import CogVideoXTransformer3DModel
+
+    from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR
+
+    shipped = CogVideoXTransformer3DModel.from_pretrained(WEIGHTS_DIR / T2V_NAME / "transformer")
+    recipe = ShapesRecipe(scenes=8, vae_steps=2, decoder_steps=2, t2v_steps=0, i2v_steps=0, batch=2,
+                          positions="sincos", t2v_init=str(WEIGHTS_DIR / T2V_NAME))
+    paths = train_shapes(tmp_path, recipe, log=lambda _: None)
+    started = CogVideoXTransformer3DModel.from_pretrained(paths[T2V_NAME] / "transformer")
+    assert not started.config.use_rotary_positional_embeddings
+    for (name, a), b in zip(shipped.named_parameters(), started.parameters()):
+        assert torch.equal(a, b), name
+
+
+def test_train_shapes_refuses_a_t2v_init_that_is_not_a_model_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"),
+                                      "--t2v-init", str(tmp_path / "empty")])
+    assert result.exit_code == 2
+    assert "--t2v-init:" in result.output and "not a diffusers pipeline folder" in result.output
+    assert not (tmp_path / "out").exists()

@@ -273,21 +273,25 @@ def train_shapes_cmd(
     i2v_more_steps: int = typer.Option(0, help="Extra image-to-video steps (continuing the I2V phase)"),
     t_focus_share: float = typer.Option(0.0, help="Share of the extra T2V steps drawn from high noise (t 550-950)"),
     positions: str = typer.Option("rotary", help="Transformer positions: rotary (as shipped) or sincos (absolute)"),
+    t2v_init: Optional[Path] = typer.Option(None, help="Start the T2V phase from this trained model folder"),
     seed: int = typer.Option(0),
     threads: int = typer.Option(1, help="CPU threads (1 is fastest on a shared 2-core machine)"),
 ) -> None:
     """Train the embedded shapes-world model (T2V + I2V); resumes from OUT/checkpoints."""
     quiet_libraries()
     from shotsmith.models.embedded import check_positions
-    from shotsmith.train.shapes import ShapesRecipe, train_shapes
+    from shotsmith.train.shapes import ShapesRecipe, train_shapes, transformer_folder
 
     try:
         check_positions(positions, field="--positions")
+        if t2v_init is not None:
+            transformer_folder(t2v_init, field="--t2v-init")
     except ValueError as exc:
         fail(str(exc))
     recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
                           i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
-                          t_focus_share=t_focus_share, positions=positions, seed=seed, threads=threads)
+                          t_focus_share=t_focus_share, positions=positions, seed=seed, threads=threads,
+                          t2v_init=str(t2v_init) if t2v_init else None)
     paths = train_shapes(out_dir, recipe, log=lambda msg: err.print(msg, highlight=False))
     for name, path in paths.items():
         print_line(f"{name}: {path}")

@@ -75,6 +75,10 @@ class ShapesRecipe:
     # in every frame at high noise; absolute positions are the next thing to try
     # (docs/training.md, "Where it fails").
     positions: str = "rotary"
+    # Start the first T2V phase from another trained transformer (a diffusers pipeline
+    # or transformer folder) instead of random weights: e.g. to move the shipped rotary
+    # model to absolute positions without relearning text, colour and background.
+    t2v_init: str | None = None
 
 
 def _to_video_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -405,6 +409,22 @@ def export(out: Path, vae, transformer, transformer_i2v, recipe: ShapesRecipe, l
     return paths
 
 
+def transformer_folder(folder: str | Path, field: str = "t2v_init") -> Path:
+    """The transformer folder inside a pipeline folder (or the folder itself); ValueError naming `field`."""
+    path = Path(folder)
+    if (path / "transformer").is_dir():
+        path = path / "transformer"
+    if not (path / "config.json").is_file():
+        raise ValueError(f"{field}: {folder} is not a diffusers pipeline folder or transformer folder")
+    return path
+
+
+def _load_transformer(folder: str):
+    from diffusers import CogVideoXTransformer3DModel
+
+    return CogVideoXTransformer3DModel.from_pretrained(transformer_folder(folder))
+
+
 def train_shapes(out: Path, recipe: ShapesRecipe, log: Log = print) -> dict[str, Path]:
     torch.set_num_threads(recipe.threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -414,6 +434,7 @@ def train_shapes(out: Path, recipe: ShapesRecipe, log: Log = print) -> dict[str,
     data = build_dataset(recipe, vae, ck, log)
     vae = refine_decoder(recipe, vae, ck, log)  # after the data: the encoder's latents are final
     t2v = train_transformer(recipe, data, ck, log, name="transformer", i2v=False, steps=recipe.t2v_steps,
+                            init=_load_transformer(recipe.t2v_init) if recipe.t2v_init else None,
                             minutes=recipe.minutes * recipe.t2v_share, lr=recipe.lr)
     i2v_share = 1 - recipe.vae_share - recipe.t2v_share
     i2v = train_transformer(recipe, data, ck, log, name="transformer_i2v", i2v=True, init=t2v,
