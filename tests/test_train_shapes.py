@@ -99,3 +99,14 @@ def test_train_shapes_refuses_a_t2v_init_that_is_not_a_model_folder(tmp_path):
     assert result.exit_code == 2
     assert "--t2v-init:" in result.output and "not a diffusers pipeline folder" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_train_shapes_refuses_a_negative_object_weight(tmp_path):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+
+    result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"), "--object-weight", "-1"])
+    assert result.exit_code == 2
+    assert "--object-weight" in result.output
+    assert not (tmp_path / "out").exists()

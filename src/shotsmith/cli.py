@@ -274,6 +274,7 @@ def train_shapes_cmd(
     t_focus_share: float = typer.Option(0.0, help="Share of the extra T2V steps drawn from high noise (t 550-950)"),
     positions: str = typer.Option("rotary", help="Transformer positions: rotary (as shipped) or sincos (absolute)"),
     t2v_init: Optional[Path] = typer.Option(None, help="Start the T2V phase from this trained model folder"),
+    object_weight: float = typer.Option(3.0, min=0.0, help="Extra loss weight on object latents (0 = plain MSE)"),
     seed: int = typer.Option(0),
     threads: int = typer.Option(1, help="CPU threads (1 is fastest on a shared 2-core machine)"),
 ) -> None:
@@ -291,7 +292,7 @@ def train_shapes_cmd(
     recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
                           i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
                           t_focus_share=t_focus_share, positions=positions, seed=seed, threads=threads,
-                          t2v_init=str(t2v_init) if t2v_init else None)
+                          t2v_init=str(t2v_init) if t2v_init else None, object_weight=object_weight)
     paths = train_shapes(out_dir, recipe, log=lambda msg: err.print(msg, highlight=False))
     for name, path in paths.items():
         print_line(f"{name}: {path}")
