@@ -71,9 +71,8 @@ class ShapesRecipe:
     t_focus_share: float = 0.0
     t_focus_range: tuple[int, int] = (550, 950)
     # Transformer position embeddings: "rotary" (the shipped model) or "sincos" (absolute,
-    # CogVideoX-2B's layout). The shipped model's generations put the object at one place
-    # in every frame at high noise; absolute positions are the next thing to try
-    # (docs/training.md, "Where it fails").
+    # CogVideoX-2B's layout). Tried against the shipped model's static objects: sin-cos
+    # positions did not make them move (docs/training.md, "Tried in the fourth session").
     positions: str = "rotary"
     # Start the first T2V phase from another trained transformer (a diffusers pipeline
     # or transformer folder) instead of random weights: e.g. to move the shipped rotary
@@ -434,7 +433,8 @@ def train_shapes(out: Path, recipe: ShapesRecipe, log: Log = print) -> dict[str,
     data = build_dataset(recipe, vae, ck, log)
     vae = refine_decoder(recipe, vae, ck, log)  # after the data: the encoder's latents are final
     t2v = train_transformer(recipe, data, ck, log, name="transformer", i2v=False, steps=recipe.t2v_steps,
-                            init=_load_transformer(recipe.t2v_init) if recipe.t2v_init else None,
+                            init=_load_transformer(recipe.t2v_init)
+                            if recipe.t2v_init and not ck.done("transformer") else None,
                             minutes=recipe.minutes * recipe.t2v_share, lr=recipe.lr)
     i2v_share = 1 - recipe.vae_share - recipe.t2v_share
     i2v = train_transformer(recipe, data, ck, log, name="transformer_i2v", i2v=True, init=t2v,
