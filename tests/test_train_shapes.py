@@ -46,17 +46,18 @@ def test_recipe_writes_loadable_t2v_and_i2v_folders_and_resumes(tmp_path):
         assert torch.equal(a, b)
 
 
-def test_recipe_with_absolute_positions_runs_at_other_sizes_in_plain_diffusers(tmp_path):
+def test_recipe_with_absolute_positions_and_another_snr_shift_runs_in_plain_diffusers(tmp_path):
     from diffusers import CogVideoXPipeline
 
     from shotsmith.models.embedded import load_text_encoder
 
     recipe = ShapesRecipe(scenes=8, vae_steps=2, decoder_steps=2, t2v_steps=2, i2v_steps=2, batch=2,
-                          positions="sincos")
+                          positions="sincos", snr_shift=1.0)
     paths = train_shapes(tmp_path, recipe, log=lambda _: None)
     _, text_encoder = load_text_encoder()
     pipe = CogVideoXPipeline.from_pretrained(paths["cogvideox-shapes"], text_encoder=text_encoder)
     assert not pipe.transformer.config.use_rotary_positional_embeddings
+    assert pipe.scheduler.config.snr_shift_scale == 1.0  # sampled with the noise levels it was trained on
     video = pipe("a red ball moves right", height=32, width=48, num_frames=9, num_inference_steps=2,
                  output_type="np").frames[0]
     assert video.shape == (9, 32, 48, 3)
@@ -110,3 +111,35 @@ def test_train_shapes_refuses_a_negative_object_weight(tmp_path):
     assert result.exit_code == 2
     assert "--object-weight" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_train_shapes_refuses_a_zero_snr_shift(tmp_path):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+
+    result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"), "--snr-shift", "0"])
+    assert result.exit_code == 2
+    assert "--snr-shift" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_device_names_are_checked_before_anything_runs(tmp_path):
+    import pytest
+
+    from shotsmith.train.shapes import check_device
+
+    assert check_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"^device: 'banana' is not a torch device"):
+        check_device("banana")
+    with pytest.raises(ValueError, match=r"^device: 'meta' is not supported"):
+        check_device("meta")
+    if not torch.cuda.is_available():
+        from typer.testing import CliRunner
+
+        from shotsmith.cli import app
+
+        result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"), "--device", "cuda"])
+        assert result.exit_code == 2
+        assert "--device: 'cuda' asked for, but this torch sees no CUDA device" in result.output
+        assert not (tmp_path / "out").exists()

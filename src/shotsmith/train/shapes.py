@@ -74,10 +74,34 @@ class ShapesRecipe:
     # CogVideoX-2B's layout). Tried against the shipped model's static objects: sin-cos
     # positions did not make them move (docs/training.md, "Tried in the fourth session").
     positions: str = "rotary"
+    # CogVideoX divides the signal-to-noise ratio by this (3.0 for CogVideoX-2B at 720x480).
+    # Our latents have ~26x fewer positions, so the same SNR hides more of a clip; a
+    # smaller shift moves the range where the layout is decided to more of the steps.
+    snr_shift: float = 3.0
     # Start the first T2V phase from another trained transformer (a diffusers pipeline
     # or transformer folder) instead of random weights: e.g. to move the shipped rotary
     # model to absolute positions without relearning text, colour and background.
     t2v_init: str | None = None
+    # Where the models train ("cpu", "cuda", "cuda:1"). Every random draw stays on the
+    # CPU generator and is moved over, so a run's batches and noise do not depend on it.
+    # The measured recipe ran on the CPU; no CUDA device was at hand to time it on.
+    device: str = "cpu"
+
+
+def check_device(device: str, field: str = "device") -> torch.device:
+    """The torch device named by `device`; ValueError naming `field` if torch cannot use it."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"{field}: '{device}' is not a torch device (use cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{field}: '{device}' asked for, but this torch sees no CUDA device")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"{field}: '{device}' does not exist ({torch.cuda.device_count()} CUDA devices)")
+    elif dev.type != "cpu":
+        raise ValueError(f"{field}: '{device}' is not supported (use cpu, cuda or cuda:N)")
+    return dev
 
 
 def _to_video_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -116,7 +140,8 @@ def train_vae(recipe: ShapesRecipe, ck: _Checkpoints, log: Log):
         return AutoencoderKLCogVideoX.from_pretrained(path)
     torch.manual_seed(recipe.seed)
     rng = random.Random(recipe.seed)
-    vae = AutoencoderKLCogVideoX(**emb.VAE_CONFIG)
+    dev = torch.device(recipe.device)
+    vae = AutoencoderKLCogVideoX(**emb.VAE_CONFIG).to(dev)
     opt = torch.optim.AdamW(vae.parameters(), lr=recipe.vae_lr, weight_decay=0.0)
     budget = recipe.minutes * 60 * recipe.vae_share
     start, step = time.time(), 0
@@ -124,7 +149,7 @@ def train_vae(recipe: ShapesRecipe, ck: _Checkpoints, log: Log):
         frac = step / recipe.vae_steps
         for g in opt.param_groups:
             g["lr"] = recipe.vae_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-        x = _crop_batch(rng)
+        x = _crop_batch(rng).to(dev)
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample()).sample
         kl = post.kl().mean() / x[0].numel()
@@ -140,14 +165,14 @@ def train_vae(recipe: ShapesRecipe, ck: _Checkpoints, log: Log):
     # Scale latents to unit variance, as CogVideoX's scaling_factor does.
     with torch.no_grad():
         clips = [world.render(world.random_scene(rng, 0.3)) for _ in range(16)]
-        z = vae.encode(torch.stack([_to_video_tensor(c) for c in clips])).latent_dist.mean
+        z = vae.encode(torch.stack([_to_video_tensor(c) for c in clips]).to(dev)).latent_dist.mean
         vae.register_to_config(scaling_factor=float(1.0 / z.std()))
         rec = vae.decode(z[:4]).sample.clamp(-1, 1)
-        x = torch.stack([_to_video_tensor(c) for c in clips[:4]])
+        x = torch.stack([_to_video_tensor(c) for c in clips[:4]]).to(dev)
         mse = F.mse_loss((rec + 1) / 2, (x + 1) / 2).item()
     log(f"vae done: {step} steps, scaling_factor {vae.config.scaling_factor:.3f}, "
         f"25-frame reconstruction PSNR {10 * math.log10(1 / mse):.1f} dB")
-    vae.save_pretrained(path)
+    vae.to("cpu").save_pretrained(path)
     ck.mark("vae")
     return vae
 
@@ -166,7 +191,8 @@ def refine_decoder(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log):
         return AutoencoderKLCogVideoX.from_pretrained(path)
     torch.manual_seed(recipe.seed + 11)
     rng = random.Random(recipe.seed + 11)
-    vae.train()
+    dev = torch.device(recipe.device)
+    vae.to(dev).train()
     for p in vae.parameters():
         p.requires_grad_(False)
     for p in vae.decoder.parameters():
@@ -177,10 +203,10 @@ def refine_decoder(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log):
     for step in range(1, recipe.decoder_steps + 1):
         for g in opt.param_groups:
             g["lr"] = recipe.vae_lr / 3 * 0.5 * (1 + math.cos(math.pi * step / recipe.decoder_steps))
-        x = _crop_batch(rng)
+        x = _crop_batch(rng).to(dev)
         with torch.no_grad():
             z = vae.encode(x).latent_dist.mean
-            sigma = torch.rand(z.shape[0], 1, 1, 1, 1) * recipe.decoder_noise / sf
+            sigma = (torch.rand(z.shape[0], 1, 1, 1, 1) * recipe.decoder_noise / sf).to(dev)
             z = z + sigma * torch.randn_like(z)
         rec = vae.decode(z).sample
         loss = F.mse_loss(rec, x) + 0.5 * F.l1_loss(rec, x)
@@ -195,11 +221,11 @@ def refine_decoder(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log):
         p.requires_grad_(True)
     with torch.no_grad():
         clips = [world.render(world.random_scene(rng, 0.3)) for _ in range(4)]
-        x = torch.stack([_to_video_tensor(c) for c in clips])
+        x = torch.stack([_to_video_tensor(c) for c in clips]).to(dev)
         rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
         mse = F.mse_loss((rec + 1) / 2, (x + 1) / 2).item()
     log(f"decoder done: 25-frame reconstruction PSNR {10 * math.log10(1 / mse):.1f} dB ({time.time() - start:.0f}s)")
-    vae.save_pretrained(path)
+    vae.to("cpu").save_pretrained(path)
     ck.mark("vae_refined")
     return vae
 
@@ -211,7 +237,10 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
         return torch.load(path)
     from diffusers import CogVideoXPipeline
 
+    dev = torch.device(recipe.device)
     tokenizer, text_encoder = emb.load_text_encoder()
+    vae.to(dev)
+    text_encoder.to(dev)
     pipe = CogVideoXPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
                              transformer=None, scheduler=None)
     rng = random.Random(recipe.seed + 1)
@@ -221,9 +250,9 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
     for i in range(0, recipe.scenes, 8):
         batch = [world.random_scene(rng) for _ in range(min(8, recipe.scenes - i))]
         frames = [world.render(s) for s in batch]
-        x = torch.stack([_to_video_tensor(f) for f in frames])
-        latents.append((vae.encode(x).latent_dist.mean * sf).permute(0, 2, 1, 3, 4).half())
-        firsts.append((vae.encode(x[:, :, :1]).latent_dist.mean * sf).permute(0, 2, 1, 3, 4).half())
+        x = torch.stack([_to_video_tensor(f) for f in frames]).to(dev)
+        latents.append((vae.encode(x).latent_dist.mean * sf).permute(0, 2, 1, 3, 4).half().cpu())
+        firsts.append((vae.encode(x[:, :, :1]).latent_dist.mean * sf).permute(0, 2, 1, 3, 4).half().cpu())
         caps = []
         for j, s in enumerate(batch):
             cs = world.captions_for(s, rng, plain=recipe.captions_per_scene // 2,
@@ -231,11 +260,13 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
             caps += cs
             owners += [i + j] * len(cs)
             scenes.append(s.to_dict())
-        e, _ = pipe.encode_prompt(caps, do_classifier_free_guidance=False, max_sequence_length=226, device="cpu")
-        embeds.append(e.half())
+        e, _ = pipe.encode_prompt(caps, do_classifier_free_guidance=False, max_sequence_length=226, device=dev)
+        embeds.append(e.half().cpu())
         if (i // 8) % 20 == 0:
             log(f"data {i + len(batch)}/{recipe.scenes} scenes ({time.time() - start:.0f}s)")
-    empty, _ = pipe.encode_prompt("", do_classifier_free_guidance=False, max_sequence_length=226, device="cpu")
+    empty, _ = pipe.encode_prompt("", do_classifier_free_guidance=False, max_sequence_length=226, device=dev)
+    empty = empty.cpu()
+    vae.to("cpu")
     data = {
         "latents": torch.cat(latents), "first_latents": torch.cat(firsts),
         "embeds": torch.cat(embeds), "owners": torch.tensor(owners), "empty": empty[0].half(),
@@ -284,12 +315,13 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     if ck.done(name):
         return CogVideoXTransformer3DModel.from_pretrained(path)
     torch.manual_seed(recipe.seed + (7 if i2v else 3))
-    tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v, positions=recipe.positions))
+    dev = torch.device(recipe.device)
+    tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v, positions=recipe.positions)).to(dev)
     state_file = ck.path(f"{name}.state.pt")
     elapsed, step = 0.0, 0
     opt = torch.optim.AdamW(tr.parameters(), lr=lr, weight_decay=0.01)
     if state_file.exists():
-        state = torch.load(state_file)
+        state = torch.load(state_file, map_location=dev)
         tr.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         elapsed, step = state["elapsed"], state["step"]
@@ -313,9 +345,11 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         ema = {k: v.detach().clone() for k, v in tr.state_dict().items()}
         if state_file.exists() and "ema" in state:
             ema = state["ema"]
-    sched = CogVideoXDDIMScheduler(**emb.SCHEDULER_CONFIG)
+    sched = CogVideoXDDIMScheduler(**emb.scheduler_config(recipe.snr_shift))
     alphas = sched.alphas_cumprod.float()
     rot = _rotary(tr, data["latents"].shape[1]) if tr.config.use_rotary_positional_embeddings else None
+    if rot is not None:
+        rot = tuple(r.to(dev) for r in rot)
     # A later phase over the same data draws other batches and noise than the first one.
     gen = torch.Generator().manual_seed(recipe.seed + step + (100_000 if name.endswith("_more") else 0))
     n_caps = len(data["owners"])
@@ -340,11 +374,12 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
             t = torch.where(focus, torch.randint(lo, hi, (recipe.batch,), generator=gen), t)
         noise = torch.randn(x0.shape, generator=gen)
         a = alphas[t].view(-1, 1, 1, 1, 1)
+        x0, text, noise, a, t = x0.to(dev), text.to(dev), noise.to(dev), a.to(dev), t.to(dev)
         noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
         target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v-prediction
         inp = noisy
         if i2v:
-            first = data["first_latents"][owner].float()
+            first = data["first_latents"][owner].float().to(dev)
             cond = torch.cat([first, torch.zeros_like(x0[:, 1:])], dim=1)
             inp = torch.cat([noisy, cond], dim=2)
         pred = tr(hidden_states=inp, encoder_hidden_states=text, timestep=t, image_rotary_emb=rot).sample
@@ -375,7 +410,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
             last_save = time.time()
     if ema is not None:  # ship the averaged weights: smoother samples than the last step's
         tr.load_state_dict(ema)
-    tr.eval()
+    tr.to("cpu").eval()
     tr.save_pretrained(path)
     ck.mark(name)
     log(f"{name} done: {step} steps in {time.time() - t0:.0f}s")
@@ -394,7 +429,7 @@ def export(out: Path, vae, transformer, transformer_i2v, recipe: ShapesRecipe, l
         if folder.exists():
             shutil.rmtree(folder)
         pipe = cls(tokenizer=tokenizer, text_encoder=None, vae=vae, transformer=tr,
-                   scheduler=CogVideoXDDIMScheduler(**emb.SCHEDULER_CONFIG))
+                   scheduler=CogVideoXDDIMScheduler(**emb.scheduler_config(recipe.snr_shift)))
         pipe.save_pretrained(folder)
         index = json.loads((folder / "model_index.json").read_text())
         index["text_encoder"] = ["transformers", "BertModel"]
