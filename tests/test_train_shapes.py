@@ -134,6 +134,9 @@ def test_train_device_names_are_checked_before_anything_runs(tmp_path):
         check_device("banana")
     with pytest.raises(ValueError, match=r"^device: 'meta' is not supported"):
         check_device("meta")
+    with pytest.raises(ValueError, match=r"^device: 'banana' is not a torch device"):
+        train_shapes(tmp_path / "py", ShapesRecipe(device="banana"), log=lambda _: None)
+    assert not (tmp_path / "py").exists()
     if not torch.cuda.is_available():
         from typer.testing import CliRunner
 

@@ -460,6 +460,7 @@ def _load_transformer(folder: str):
 
 
 def train_shapes(out: Path, recipe: ShapesRecipe, log: Log = print) -> dict[str, Path]:
+    check_device(recipe.device)  # before anything is written
     torch.set_num_threads(recipe.threads)
     out.mkdir(parents=True, exist_ok=True)
     ck = _Checkpoints(out)
