@@ -75,8 +75,8 @@ class ShapesRecipe:
     # positions did not make them move (docs/training.md, "Tried in the fourth session").
     positions: str = "rotary"
     # CogVideoX divides the signal-to-noise ratio by this (3.0 for CogVideoX-2B at 720x480).
-    # Our latents have ~26x fewer positions, so the same SNR hides more of a clip; a
-    # smaller shift moves the range where the layout is decided to more of the steps.
+    # Our latents have ~26x fewer positions, so a smaller shift seemed worth trying; 1.0
+    # scored the same as 3.0 (docs/training.md, "Fifth session"), so 3.0 stays.
     snr_shift: float = 3.0
     # Start the first T2V phase from another trained transformer (a diffusers pipeline
     # or transformer folder) instead of random weights: e.g. to move the shipped rotary
