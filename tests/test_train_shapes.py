@@ -146,3 +146,113 @@ def test_train_device_names_are_checked_before_anything_runs(tmp_path):
         assert result.exit_code == 2
         assert "--device: 'cuda' asked for, but this torch sees no CUDA device" in result.output
         assert not (tmp_path / "out").exists()
+
+
+def test_canonical_layout_starts_each_object_where_its_motion_says_and_seeds_still_vary():
+    from shotsmith.eval.adherence import score
+    from shotsmith.eval.detector import detect
+
+    rng = random.Random(11)
+    for _ in range(200):
+        scene = world.random_scene(rng, two_objects_share=0.5, layout="canonical")
+        for obj in scene.objects:
+            if obj.motion == "right":
+                assert obj.x0 < 0.35
+            elif obj.motion == "left":
+                assert obj.x0 > 0.65
+            elif obj.motion == "down":
+                assert obj.y0 < 0.4
+            elif obj.motion == "up":
+                assert obj.y0 > 0.6
+        if len(scene.objects) == 2:
+            a, b = scene.objects
+            assert abs(a.x0 - b.x0) > 0.25 or abs(a.y0 - b.y0) > 0.25  # separate lanes
+    # The detector reads what the canonical world renders.
+    results = []
+    for _ in range(12):
+        scene = world.random_scene(rng, two_objects_share=0.5, layout="canonical")
+        results.append(score(scene.slots(), detect(world.render(scene))).overall)
+    assert min(results) == 1.0
+    # Two scenes with the same slots still differ (size, travel, small offsets).
+    r1, r2 = random.Random(5), random.Random(6)
+    clips = []
+    for r in (r1, r2):
+        while True:
+            scene = world.random_scene(r, 0.0, layout="canonical")
+            if scene.objects[0].motion == "right":
+                break
+        clips.append(world.render(scene).astype(int))
+    assert np.abs(clips[0] - clips[1]).mean() > 0.5
+    import pytest
+
+    with pytest.raises(ValueError, match="layout: 'grid' is not one of random, canonical"):
+        world.random_scene(rng, layout="grid")
+
+
+def test_wide_captions_say_what_the_scene_holds():
+    from shotsmith.eval.adherence import slots_from_caption
+
+    rng = random.Random(2)
+    wordings = set()
+    for _ in range(150):
+        scene = world.random_scene(rng, two_objects_share=0.4, layout="canonical")
+        for text in world.captions_for(scene, rng, plain=2, cinematic=2, wide=True):
+            assert slots_from_caption(text) == scene.slots(), text
+            wordings.add(text.lower())
+    assert len(wordings) > 500  # few alike
+
+
+def test_v2_recipe_patch_4_and_48_text_tokens_loads_in_plain_diffusers_and_sets_the_text_limit(tmp_path):
+    from diffusers import CogVideoXPipeline
+
+    from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR, load_text_encoder
+    from shotsmith.models.registry import entry_from_folder
+    from shotsmith.train.shapes import export_snapshot
+
+    recipe = ShapesRecipe(scenes=8, t2v_steps=3, i2v_steps=0, batch=2, patch_size=4, text_tokens=48,
+                          layout="canonical", captions="wide", two_objects_share=0.5, lr=2.4e-3, warmup_steps=2,
+                          vae_init=str(WEIGHTS_DIR / T2V_NAME))
+    logs: list[str] = []
+    paths = train_shapes(tmp_path, recipe, log=logs.append)
+    assert list(paths) == [T2V_NAME]  # no I2V phase asked for: no I2V folder
+    assert not any("vae step" in line for line in logs)  # the given VAE is reused
+    data = torch.load(tmp_path / "checkpoints" / "data.pt")
+    assert data["embeds"].shape[1] == 48 and len(data["captions"]) == len(data["owners"])
+    _, text_encoder = load_text_encoder()
+    pipe = CogVideoXPipeline.from_pretrained(paths[T2V_NAME], text_encoder=text_encoder)
+    assert pipe.transformer.config.patch_size == 4 and pipe.transformer.config.max_text_seq_length == 48
+    assert entry_from_folder(paths[T2V_NAME]).text_limit == 48
+    video = pipe("a red ball moves right", height=64, width=96, num_frames=9, num_inference_steps=2,
+                 max_sequence_length=48, output_type="np").frames[0]
+    assert video.shape == (9, 64, 96, 3)
+    # The averaged weights of the saved state export as the same folder.
+    snap = export_snapshot(tmp_path, recipe, tmp_path / "snap", log=lambda _: None)
+    again = CogVideoXPipeline.from_pretrained(snap, text_encoder=text_encoder)
+    for a, b in zip(pipe.transformer.parameters(), again.transformer.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_train_shapes_refuses_bad_v2_options_before_anything_runs(tmp_path):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+
+    for args, message in ((["--patch-size", "3"], "--patch-size: 3 is not one of 2, 4"),
+                          (["--text-tokens", "500"], "--text-tokens: 500 is not in 8-226"),
+                          (["--layout", "grid"], "--layout: 'grid' is not one of random, canonical"),
+                          (["--captions", "long"], "--captions: 'long' is not one of base, wide")):
+        result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"), *args])
+        assert result.exit_code == 2, args
+        assert message in result.output
+        assert not (tmp_path / "out").exists()
+
+
+def test_embedded_entries_read_their_text_limit_from_the_folder(tmp_path):
+    import json
+
+    from shotsmith.models.embedded import folder_text_limit
+
+    assert folder_text_limit(tmp_path) == 226  # no folder config: the old default
+    (tmp_path / "transformer").mkdir()
+    (tmp_path / "transformer" / "config.json").write_text(json.dumps({"max_text_seq_length": 32}))
+    assert folder_text_limit(tmp_path) == 32

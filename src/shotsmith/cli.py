@@ -279,24 +279,48 @@ def train_shapes_cmd(
     seed: int = typer.Option(0),
     threads: int = typer.Option(1, help="CPU threads (1 is fastest on a shared 2-core machine)"),
     device: str = typer.Option("cpu", help="Where to train: cpu, cuda or cuda:N"),
+    layout: str = typer.Option("random", help="Start positions: random, or canonical (set by the motion, "
+                                              "separate lanes for two objects)"),
+    captions: str = typer.Option("base", help="Caption wording: base (the first models') or wide"),
+    two_objects_share: float = typer.Option(0.25, min=0.0, max=1.0, help="Share of scenes with two objects"),
+    patch_size: int = typer.Option(2, help="Transformer patch size: 2 or 4 (4x fewer video tokens)"),
+    text_tokens: int = typer.Option(226, help="Caption tokens the model reads (8-226; the pipeline follows)"),
+    lr: float = typer.Option(6e-4, min=0.0, help="Peak learning rate (cosine over steps or time, whichever ends "
+                                                  "first)"),
+    warmup_steps: int = typer.Option(100, min=0, help="Learning-rate warm-up steps"),
+    vae_init: Optional[Path] = typer.Option(None, help="Reuse this trained VAE (pipeline or vae folder); skips "
+                                                       "the VAE phases"),
+    t2v_minutes: Optional[float] = typer.Option(None, help="Wall-clock cap of the T2V phase (default: a share "
+                                                           "of --minutes)"),
+    snapshot: Optional[Path] = typer.Option(None, help="Export the T2V phase's averaged weights saved so far "
+                                                       "(its 5-minute checkpoint) to this folder, and stop"),
 ) -> None:
     """Train the embedded shapes-world model (T2V + I2V); resumes from OUT/checkpoints."""
     quiet_libraries()
     from shotsmith.models.embedded import check_positions
-    from shotsmith.train.shapes import ShapesRecipe, check_device, train_shapes, transformer_folder
+    from shotsmith.train.shapes import (ShapesRecipe, check_device, check_recipe, export_snapshot, train_shapes,
+                                        transformer_folder)
 
+    recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
+                          i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
+                          t_focus_share=t_focus_share, positions=positions, seed=seed, threads=threads,
+                          t2v_init=str(t2v_init) if t2v_init else None, object_weight=object_weight, snr_shift=snr_shift,
+                          device=device, layout=layout, captions=captions, two_objects_share=two_objects_share,
+                          patch_size=patch_size, text_tokens=text_tokens, lr=lr, warmup_steps=warmup_steps,
+                          vae_init=str(vae_init) if vae_init else None, t2v_minutes=t2v_minutes)
     try:
         check_positions(positions, field="--positions")
         check_device(device, field="--device")
         if t2v_init is not None:
             transformer_folder(t2v_init, field="--t2v-init")
+        check_recipe(recipe)
     except ValueError as exc:
-        fail(str(exc))
-    recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
-                          i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
-                          t_focus_share=t_focus_share, positions=positions, seed=seed, threads=threads,
-                          t2v_init=str(t2v_init) if t2v_init else None, object_weight=object_weight, snr_shift=snr_shift,
-                          device=device)
+        name, _, rest = str(exc).partition(":")
+        fail(f"{name}:{rest}" if name.startswith("--") else f"--{name.replace('_', '-')}:{rest}")
+    if snapshot is not None:
+        path = export_snapshot(out_dir, recipe, snapshot, log=lambda msg: err.print(msg, highlight=False))
+        print_line(f"snapshot: {path}")
+        return
     paths = train_shapes(out_dir, recipe, log=lambda msg: err.print(msg, highlight=False))
     for name, path in paths.items():
         print_line(f"{name}: {path}")

@@ -44,9 +44,12 @@ def check_positions(positions: str, field: str = "positions") -> None:
         raise ValueError(f"{field}: '{positions}' is not one of {', '.join(POSITIONS)}")
 
 
-def transformer_config(i2v: bool = False, positions: str = "rotary") -> dict:
+def transformer_config(i2v: bool = False, positions: str = "rotary", patch_size: int = 2,
+                       text_tokens: int = 226) -> dict:
     """The embedded transformer's config. `positions`: "rotary" (relative, as shipped) or
-    "sincos" (CogVideoX-2B's absolute 3D sin-cos embeddings, recomputed for any size)."""
+    "sincos" (CogVideoX-2B's absolute 3D sin-cos embeddings, recomputed for any size).
+    `patch_size` 4 gives 4x fewer video tokens than 2; `text_tokens` is the caption length
+    it reads (`max_text_seq_length`, which the registry's `text_limit` follows)."""
     check_positions(positions)
     return dict(
         num_attention_heads=4,
@@ -59,10 +62,24 @@ def transformer_config(i2v: bool = False, positions: str = "rotary") -> dict:
         sample_width=NATIVE_WIDTH // VAE_SPATIAL,
         sample_height=NATIVE_HEIGHT // VAE_SPATIAL,
         sample_frames=NATIVE_FRAMES,
-        patch_size=2,
+        patch_size=patch_size,
         use_rotary_positional_embeddings=positions == "rotary",
-        max_text_seq_length=226,
+        max_text_seq_length=text_tokens,
     )
+
+
+def folder_text_limit(folder: str | Path, default: int = 226) -> int:
+    """The caption tokens a pipeline folder's transformer was trained to read.
+
+    Its transformer config's `max_text_seq_length` (226 for the first models, fewer for
+    the v2 ones); `default` when the folder or the field is missing."""
+    import json
+
+    try:
+        config = json.loads((Path(folder) / "transformer" / "config.json").read_text())
+        return int(config.get("max_text_seq_length", default))
+    except (OSError, ValueError):
+        return default
 
 
 SCHEDULER_CONFIG = dict(

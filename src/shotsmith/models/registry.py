@@ -171,10 +171,12 @@ ENTRIES: dict[str, ModelEntry] = {
         ModelEntry(emb.T2V_NAME, "t2v", "1.0", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
                    emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.T2V_NAME), max_frames=49,
                    steps=20, guidance=1.5, embedded=True, cache=EMBEDDED_T2V_CACHE,
+                   text_limit=emb.folder_text_limit(emb.WEIGHTS_DIR / emb.T2V_NAME),
                    description="Embedded shapes-world text-to-video model (ships with shotsmith)"),
         ModelEntry(emb.I2V_NAME, "i2v", "1.0", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
                    emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.I2V_NAME), max_frames=49,
                    steps=20, guidance=1.0, embedded=True, first_frame_lock=True,
+                   text_limit=emb.folder_text_limit(emb.WEIGHTS_DIR / emb.I2V_NAME),
                    description="Embedded shapes-world image-to-video model (first-frame conditioned)"),
         ModelEntry("cogvideox-2b", "t2v", "1.0", 720, 480, 49, 8, dtype="float16", hub_id="THUDM/CogVideoX-2b",
                    memory=_GPU, description="CogVideoX-2B text-to-video"),
@@ -234,6 +236,7 @@ def entry_from_folder(folder: Path) -> ModelEntry:
         height=tcfg.get("sample_height", 60) * spatial, frames=frames, fps=fps, dtype="float32",
         path=str(folder), max_frames=max(frames, 49 if family == "1.0" else 161),
         fixed_size=task == "i2v" and family == "1.0" and tcfg.get("use_learned_positional_embeddings", False),
+        text_limit=emb.folder_text_limit(folder),
         description=f"local folder ({pipeline})",
     )
 

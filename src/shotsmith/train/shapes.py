@@ -86,6 +86,42 @@ class ShapesRecipe:
     # CPU generator and is moved over, so a run's batches and noise do not depend on it.
     # The measured recipe ran on the CPU; no CUDA device was at hand to time it on.
     device: str = "cpu"
+    # v2 world and design (docs/training.md, "Sixth session"; shared/docs/MODEL_PROBES.md):
+    # "canonical" starts each object where its motion says (+-4 px, separate lanes for two
+    # objects) instead of anywhere; "wide" captions use the wider wording of world.py.
+    layout: str = "random"
+    captions: str = "base"
+    two_objects_share: float = 0.25
+    # 2: 672 video tokens per clip (the first models); 4: 168, about 4x cheaper steps.
+    patch_size: int = 2
+    # Caption tokens the transformer reads (the pipeline's max_sequence_length); captions
+    # are at most ~60 MiniLM tokens, the rest of 226 is padding. Written into the exported
+    # transformer config (max_text_seq_length), which the registry reads as text_limit.
+    text_tokens: int = 226
+    warmup_steps: int = 100
+    # Reuse a trained VAE (a pipeline folder with vae/, or a vae folder) instead of
+    # training one: skips the VAE and decoder phases.
+    vae_init: str | None = None
+    # Wall-clock cap of the first T2V phase in minutes (default: minutes x t2v_share).
+    t2v_minutes: float | None = None
+
+
+PATCH_SIZES = (2, 4)
+CAPTION_VOCABULARIES = ("base", "wide")
+
+
+def check_recipe(recipe: "ShapesRecipe") -> None:
+    """ValueError naming the field when a v2 option is out of range (before anything is written)."""
+    if recipe.layout not in world.LAYOUTS:
+        raise ValueError(f"layout: '{recipe.layout}' is not one of {', '.join(world.LAYOUTS)}")
+    if recipe.captions not in CAPTION_VOCABULARIES:
+        raise ValueError(f"captions: '{recipe.captions}' is not one of {', '.join(CAPTION_VOCABULARIES)}")
+    if recipe.patch_size not in PATCH_SIZES:
+        raise ValueError(f"patch_size: {recipe.patch_size} is not one of 2, 4")
+    if not 8 <= recipe.text_tokens <= 226:
+        raise ValueError(f"text_tokens: {recipe.text_tokens} is not in 8-226")
+    if not 0 <= recipe.two_objects_share <= 1:
+        raise ValueError(f"two_objects_share: {recipe.two_objects_share} is not in 0-1")
 
 
 def check_device(device: str, field: str = "device") -> torch.device:
@@ -245,10 +281,11 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
                              transformer=None, scheduler=None)
     rng = random.Random(recipe.seed + 1)
     sf = vae.config.scaling_factor
-    latents, firsts, embeds, owners, scenes = [], [], [], [], []
+    latents, firsts, embeds, owners, scenes, texts = [], [], [], [], [], []
     start = time.time()
     for i in range(0, recipe.scenes, 8):
-        batch = [world.random_scene(rng) for _ in range(min(8, recipe.scenes - i))]
+        batch = [world.random_scene(rng, recipe.two_objects_share, layout=recipe.layout)
+                 for _ in range(min(8, recipe.scenes - i))]
         frames = [world.render(s) for s in batch]
         x = torch.stack([_to_video_tensor(f) for f in frames]).to(dev)
         latents.append((vae.encode(x).latent_dist.mean * sf).permute(0, 2, 1, 3, 4).half().cpu())
@@ -256,21 +293,25 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
         caps = []
         for j, s in enumerate(batch):
             cs = world.captions_for(s, rng, plain=recipe.captions_per_scene // 2,
-                                    cinematic=recipe.captions_per_scene - recipe.captions_per_scene // 2)
+                                    cinematic=recipe.captions_per_scene - recipe.captions_per_scene // 2,
+                                    wide=recipe.captions == "wide")
             caps += cs
+            texts += cs
             owners += [i + j] * len(cs)
             scenes.append(s.to_dict())
-        e, _ = pipe.encode_prompt(caps, do_classifier_free_guidance=False, max_sequence_length=226, device=dev)
+        e, _ = pipe.encode_prompt(caps, do_classifier_free_guidance=False, max_sequence_length=recipe.text_tokens,
+                                  device=dev)
         embeds.append(e.half().cpu())
         if (i // 8) % 20 == 0:
             log(f"data {i + len(batch)}/{recipe.scenes} scenes ({time.time() - start:.0f}s)")
-    empty, _ = pipe.encode_prompt("", do_classifier_free_guidance=False, max_sequence_length=226, device=dev)
+    empty, _ = pipe.encode_prompt("", do_classifier_free_guidance=False, max_sequence_length=recipe.text_tokens,
+                                  device=dev)
     empty = empty.cpu()
     vae.to("cpu")
     data = {
         "latents": torch.cat(latents), "first_latents": torch.cat(firsts),
         "embeds": torch.cat(embeds), "owners": torch.tensor(owners), "empty": empty[0].half(),
-        "scenes": scenes,
+        "scenes": scenes, "captions": texts,
     }
     torch.save(data, path)
     ck.mark("data")
@@ -316,7 +357,9 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         return CogVideoXTransformer3DModel.from_pretrained(path)
     torch.manual_seed(recipe.seed + (7 if i2v else 3))
     dev = torch.device(recipe.device)
-    tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v, positions=recipe.positions)).to(dev)
+    tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v, positions=recipe.positions,
+                                                              patch_size=recipe.patch_size,
+                                                              text_tokens=recipe.text_tokens)).to(dev)
     state_file = ck.path(f"{name}.state.pt")
     elapsed, step = 0.0, 0
     opt = torch.optim.AdamW(tr.parameters(), lr=lr, weight_decay=0.01)
@@ -357,8 +400,10 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     t0, last_save = time.time() - elapsed, time.time()
     tr.train()
     while step < steps and time.time() - t0 < budget:
-        frac = step / steps
-        warm = min(1.0, (step + 1) / 100)
+        # Cosine over whichever limit comes first, steps or wall time, so a time-capped
+        # run still ends at the low learning rate.
+        frac = min(1.0, max(step / steps, (time.time() - t0) / budget))
+        warm = min(1.0, (step + 1) / max(recipe.warmup_steps, 1))
         for g in opt.param_groups:
             g["lr"] = lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
         idx = torch.randint(0, n_caps, (recipe.batch,), generator=gen)
@@ -408,6 +453,9 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
             torch.save({"model": tr.state_dict(), "opt": opt.state_dict(), "elapsed": time.time() - t0,
                         "step": step, "ema": ema}, state_file)
             last_save = time.time()
+    if steps:  # the final state too, so a finished phase can be snapshotted or continued
+        torch.save({"model": tr.state_dict(), "opt": opt.state_dict(), "elapsed": time.time() - t0,
+                    "step": step, "ema": ema}, state_file)
     if ema is not None:  # ship the averaged weights: smoother samples than the last step's
         tr.load_state_dict(ema)
     tr.to("cpu").eval()
@@ -418,13 +466,16 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
 
 
 def export(out: Path, vae, transformer, transformer_i2v, recipe: ShapesRecipe, log: Log) -> dict[str, Path]:
-    """Write the two diffusers folders (text encoder left to its own package)."""
+    """Write the two diffusers folders (text encoder left to its own package); the I2V
+    one only when there is an I2V transformer."""
     from diffusers import CogVideoXDDIMScheduler, CogVideoXImageToVideoPipeline, CogVideoXPipeline
 
     tokenizer, _ = emb.load_text_encoder()
     paths = {}
     for name, cls, tr in ((emb.T2V_NAME, CogVideoXPipeline, transformer),
                           (emb.I2V_NAME, CogVideoXImageToVideoPipeline, transformer_i2v)):
+        if tr is None:
+            continue
         folder = out / name
         if folder.exists():
             shutil.rmtree(folder)
@@ -441,6 +492,38 @@ def export(out: Path, vae, transformer, transformer_i2v, recipe: ShapesRecipe, l
         paths[name] = folder
         log(f"wrote {folder}")
     return paths
+
+
+def _load_vae(folder: str | Path):
+    from diffusers import AutoencoderKLCogVideoX
+
+    path = Path(folder)
+    if (path / "vae").is_dir():
+        path = path / "vae"
+    if not (path / "config.json").is_file():
+        raise ValueError(f"vae_init: {folder} is not a diffusers pipeline folder or VAE folder")
+    return AutoencoderKLCogVideoX.from_pretrained(path).eval()
+
+
+def export_snapshot(out: Path, recipe: ShapesRecipe, dest: Path, name: str = "transformer",
+                    log: Log = print) -> Path:
+    """Export the averaged (EMA) weights of a running or stopped T2V phase as a T2V folder.
+
+    Reads `OUT/checkpoints/<name>.state.pt` (written every 5 minutes while training), so a
+    long run can be judged, or shipped, without stopping it. Returns the folder.
+    """
+    from diffusers import CogVideoXTransformer3DModel
+
+    ck = _Checkpoints(out)
+    state = torch.load(ck.path(f"{name}.state.pt"), map_location="cpu")
+    tr = CogVideoXTransformer3DModel(**emb.transformer_config(positions=recipe.positions,
+                                                              patch_size=recipe.patch_size,
+                                                              text_tokens=recipe.text_tokens))
+    tr.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
+    tr.eval()
+    vae = _load_vae(recipe.vae_init) if recipe.vae_init else _load_vae(ck.path("vae_refined"))
+    log(f"snapshot of {name} at step {state['step']} ({state['elapsed']:.0f}s)")
+    return export(dest, vae, tr, None, recipe, log)[emb.T2V_NAME]
 
 
 def transformer_folder(folder: str | Path, field: str = "t2v_init") -> Path:
@@ -461,20 +544,26 @@ def _load_transformer(folder: str):
 
 def train_shapes(out: Path, recipe: ShapesRecipe, log: Log = print) -> dict[str, Path]:
     check_device(recipe.device)  # before anything is written
+    check_recipe(recipe)
+    vae_init = _load_vae(recipe.vae_init) if recipe.vae_init else None
     torch.set_num_threads(recipe.threads)
     out.mkdir(parents=True, exist_ok=True)
     ck = _Checkpoints(out)
     started = time.time()
-    vae = train_vae(recipe, ck, log)
+    vae = vae_init if vae_init is not None else train_vae(recipe, ck, log)
     data = build_dataset(recipe, vae, ck, log)
-    vae = refine_decoder(recipe, vae, ck, log)  # after the data: the encoder's latents are final
+    if vae_init is None:
+        vae = refine_decoder(recipe, vae, ck, log)  # after the data: the encoder's latents are final
+    t2v_minutes = recipe.t2v_minutes if recipe.t2v_minutes is not None else recipe.minutes * recipe.t2v_share
     t2v = train_transformer(recipe, data, ck, log, name="transformer", i2v=False, steps=recipe.t2v_steps,
                             init=_load_transformer(recipe.t2v_init)
                             if recipe.t2v_init and not ck.done("transformer") else None,
-                            minutes=recipe.minutes * recipe.t2v_share, lr=recipe.lr)
+                            minutes=t2v_minutes, lr=recipe.lr)
     i2v_share = 1 - recipe.vae_share - recipe.t2v_share
-    i2v = train_transformer(recipe, data, ck, log, name="transformer_i2v", i2v=True, init=t2v,
-                            steps=recipe.i2v_steps, minutes=recipe.minutes * i2v_share, lr=recipe.lr)
+    i2v = None  # no I2V phase asked for (and none trained before): only the T2V folder is written
+    if recipe.i2v_steps or recipe.i2v_more_steps or ck.done("transformer_i2v"):
+        i2v = train_transformer(recipe, data, ck, log, name="transformer_i2v", i2v=True, init=t2v,
+                                steps=recipe.i2v_steps, minutes=recipe.minutes * i2v_share, lr=recipe.lr)
     # Second phases continue from the first ones' (averaged) weights. Each is its own
     # checkpoint, so two processes over copies of one checkpoint folder can run the
     # T2V and I2V continuations side by side on two cores.

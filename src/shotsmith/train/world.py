@@ -40,54 +40,80 @@ MOTIONS = ("left", "right", "up", "down", "still", "grows", "shrinks")
 CLASHES = {("green", "grass"), ("black", "night")}
 
 # Training wording. Held-out paraphrases used to judge the model live in
-# shotsmith/eval/data/heldout_captions.jsonl and must not be added here.
+# shotsmith/eval/data/heldout_captions.jsonl and must not be added here (nor the LoRA
+# held-out wording in benchmarks/lora_demo.py). `random_scene` captions draw from the
+# first words of each list only (three colour words, four of the others, six size
+# words: the wording of the models trained before the v2 world, `wide=False`);
+# `wide=True` draws from the whole lists.
 COLOUR_WORDS = {
-    "red": ["red", "crimson", "red"],
-    "orange": ["orange", "tangerine", "orange"],
-    "yellow": ["yellow", "lemon yellow", "yellow"],
-    "green": ["green", "emerald", "green"],
-    "blue": ["blue", "cobalt blue", "blue"],
-    "purple": ["purple", "violet", "purple"],
-    "white": ["white", "snow-white", "white"],
-    "black": ["black", "jet-black", "black"],
+    "red": ["red", "crimson", "red", "red", "bright red", "cherry red", "deep red", "tomato red"],
+    "orange": ["orange", "tangerine", "orange", "orange", "bright orange", "pumpkin orange", "deep orange",
+               "carrot orange"],
+    "yellow": ["yellow", "lemon yellow", "yellow", "yellow", "bright yellow", "sunny yellow", "mustard yellow",
+               "banana yellow"],
+    "green": ["green", "emerald", "green", "green", "bright green", "leaf green", "deep green", "lime green"],
+    "blue": ["blue", "cobalt blue", "blue", "blue", "bright blue", "royal blue", "deep blue", "ocean blue"],
+    "purple": ["purple", "violet", "purple", "purple", "bright purple", "grape purple", "deep purple", "mauve"],
+    "white": ["white", "snow-white", "white", "white", "bright white", "pure white", "milky white", "chalk white"],
+    "black": ["black", "jet-black", "black", "black", "coal black", "pitch black", "inky black", "dark black"],
 }
 SHAPE_WORDS = {
-    "circle": ["circle", "ball", "disc", "round dot"],
-    "square": ["square", "box", "block", "cube"],
-    "triangle": ["triangle", "triangle", "wedge", "triangular shape"],
+    "circle": ["circle", "ball", "disc", "round dot", "sphere", "round shape", "dot", "orb"],
+    "square": ["square", "box", "block", "cube", "square shape", "crate", "tile", "square block"],
+    "triangle": ["triangle", "triangle", "wedge", "triangular shape", "pyramid", "three-sided shape",
+                 "triangular block", "arrowhead"],
 }
 MOTION_WORDS = {
-    "left": ["moves left", "rolls to the left", "slides leftward", "travels to the left"],
-    "right": ["moves right", "rolls to the right", "slides rightward", "travels to the right"],
-    "up": ["moves up", "rises", "floats upward", "climbs up"],
-    "down": ["moves down", "falls", "sinks downward", "drops down"],
-    "still": ["stays still", "sits motionless", "does not move", "rests in place"],
-    "grows": ["grows", "gets bigger", "expands", "grows larger"],
-    "shrinks": ["shrinks", "gets smaller", "contracts", "shrinks away"],
+    "left": ["moves left", "rolls to the left", "slides leftward", "travels to the left", "goes left",
+             "moves to the left side", "heads left", "slides over to the left", "rolls left", "shifts left"],
+    "right": ["moves right", "rolls to the right", "slides rightward", "travels to the right", "goes right",
+              "moves to the right side", "heads right", "slides over to the right", "rolls right", "shifts right"],
+    "up": ["moves up", "rises", "floats upward", "climbs up", "goes up", "moves upward", "lifts upward",
+           "rises toward the top", "floats up", "bounces up"],
+    "down": ["moves down", "falls", "sinks downward", "drops down", "goes down", "moves downward",
+             "falls toward the bottom", "sinks down", "slides down", "drops"],
+    "still": ["stays still", "sits motionless", "does not move", "rests in place", "stays put", "is still",
+              "stays in one place", "remains still", "sits still", "waits without moving"],
+    "grows": ["grows", "gets bigger", "expands", "grows larger", "grows bigger", "becomes larger",
+              "gets larger", "expands outward", "grows in size", "becomes bigger"],
+    "shrinks": ["shrinks", "gets smaller", "contracts", "shrinks away", "shrinks down", "becomes smaller",
+                "gets tinier", "shrinks in size", "becomes tiny", "contracts inward"],
 }
 BACKGROUND_WORDS = {
-    "sky": ["the blue sky", "a clear sky", "the sky", "a bright daytime sky"],
-    "grass": ["green grass", "a grassy lawn", "the grass", "a green meadow"],
-    "night": ["a dark night", "the night sky", "a night background", "darkness at night"],
-    "sand": ["sand", "a sandy beach", "desert sand", "the sand"],
-    "gray studio": ["a gray studio", "a plain grey backdrop", "a gray studio background", "a neutral gray studio"],
+    "sky": ["the blue sky", "a clear sky", "the sky", "a bright daytime sky", "a light blue sky",
+            "a sunny sky", "an open sky", "a wide blue sky"],
+    "grass": ["green grass", "a grassy lawn", "the grass", "a green meadow", "a lawn", "a field of grass",
+              "short green grass", "a grassy field"],
+    "night": ["a dark night", "the night sky", "a night background", "darkness at night", "a dark blue night",
+              "the night", "a midnight background", "a dark evening sky"],
+    "sand": ["sand", "a sandy beach", "desert sand", "the sand", "a beach", "a sandy desert", "beige sand",
+             "the desert"],
+    "gray studio": ["a gray studio", "a plain grey backdrop", "a gray studio background", "a neutral gray studio",
+                    "a grey background", "a plain gray wall", "a gray backdrop", "a grey studio"],
 }
-SIZE_WORDS = ["", "", "small ", "little ", "large ", "big "]
+SIZE_WORDS = ["", "", "small ", "little ", "large ", "big ", "", "tiny ", "medium-sized ", "single "]
+BASE_WORDS = 4  # the older captions' share of the shape, motion and background lists
 
 # Cinematic filler of the kind the prompt agent writes, so the model learns to
 # find the content inside long prompts.
 CAMERA_FILLER = [
     "Static wide shot.", "A locked-off medium shot.", "Slow steady camera, eye level.",
     "Wide establishing shot.", "Close framing, fixed camera.", "Cinematic tracking shot.",
+    # wider wording ("wide" vocabulary only)
+    "Fixed camera on a tripod.", "Front view, fixed camera.", "A simple static frame.",
+    "Medium shot from eye level.", "A steady, level frame.",
 ]
 LIGHT_FILLER = [
     "Soft even lighting.", "Flat diffuse light with no harsh shadows.", "Bright clean light.",
     "Gentle studio lighting.", "Warm natural light.",
+    "Even light from the front.", "Clean, shadowless light.", "Soft daylight.", "Balanced neutral light.",
 ]
 MOOD_FILLER = [
     "The mood is calm and playful, minimalist style.", "Clean graphic look, crisp detail, 4K.",
     "Simple and cheerful atmosphere.", "Minimalist animation style with bold colours.",
     "A quiet, orderly mood with smooth motion.", "Vivid colours and a tidy composition.",
+    "Flat 2D animation, simple shapes.", "High quality, smooth and clear.", "A playful, friendly feel.",
+    "Crisp edges, flat colours, clean design.", "Smooth motion and a calm tone.",
 ]
 
 
@@ -182,7 +208,87 @@ def _place(obj: ShapeObject, rng: random.Random, lane: tuple[float, float] | Non
         obj.y0 = rng.uniform(max(ylo, 0) + min(big, 0.3) + 0.03, min(yhi, 1) - min(big, 0.3) - 0.03)
 
 
-def random_scene(rng: random.Random, two_objects_share: float = 0.25) -> Scene:
+LAYOUTS = ("random", "canonical")
+JITTER_PX = 4.0  # canonical layout: start offset, in native pixels, either way
+
+
+def _clamp(v: float, lo: float, hi: float) -> float:
+    return min(max(v, lo), hi) if lo <= hi else (lo + hi) / 2
+
+
+def _canonical_place(obj: ShapeObject, rng: random.Random, centre: tuple[float, float]) -> None:
+    """Start where the motion says (a right-mover on the left, ...), around `centre`, +-4 px.
+
+    Size, travel and growth are drawn as in `_place`; only the start position is fixed
+    by the motion, so the model does not have to average over all the places an object
+    might start (the static smear that the first models drew).
+    """
+    aspect = 1.5
+    obj.size = rng.uniform(0.13, 0.19)
+    if obj.motion in ("left", "right"):
+        obj.travel = rng.uniform(0.40, 0.55)
+    elif obj.motion in ("up", "down"):
+        obj.travel = rng.uniform(0.38, 0.48)
+    elif obj.motion in ("grows", "shrinks"):
+        obj.scale = rng.uniform(1.9, 2.4)
+        obj.size = rng.uniform(0.10, 0.13)
+    jx, jy = rng.uniform(-JITTER_PX, JITTER_PX) / 96, rng.uniform(-JITTER_PX, JITTER_PX) / 64
+    half_w = obj.size / aspect
+    cx, cy = centre
+    if obj.motion == "right":
+        obj.x0 = _clamp(0.22 + jx, half_w + 0.02, 1 - half_w - 0.02 - obj.travel)
+        obj.y0 = cy + jy
+    elif obj.motion == "left":
+        obj.x0 = _clamp(0.78 + jx, half_w + 0.02 + obj.travel, 1 - half_w - 0.02)
+        obj.y0 = cy + jy
+    elif obj.motion == "down":
+        obj.x0 = cx + jx
+        obj.y0 = _clamp(0.26 + jy, obj.size + 0.03, 1 - obj.size - 0.03 - obj.travel)
+    elif obj.motion == "up":
+        obj.x0 = cx + jx
+        obj.y0 = _clamp(0.74 + jy, obj.size + 0.03 + obj.travel, 1 - obj.size - 0.03)
+    else:
+        big = obj.size * (obj.scale if obj.motion in ("grows", "shrinks") else 1.0)
+        obj.x0 = _clamp(cx + jx, big / aspect + 0.02, 1 - big / aspect - 0.02)
+        obj.y0 = _clamp(cy + jy, min(big, 0.3) + 0.02, 1 - min(big, 0.3) - 0.02)
+
+
+def _canonical_centres(motions: list[str]) -> list[tuple[float, float]]:
+    """Lane centres (x, y) for one or two objects, set by their motions.
+
+    One object: the frame's middle line. Two: horizontal movers take the upper/lower
+    half, vertical movers the left/right half, a still object the half away from the
+    other; with one horizontal and one vertical mover, the horizontal one takes the
+    half where the vertical one ends and the vertical one the side where the
+    horizontal one starts, so their paths cross at different times (apart throughout).
+    """
+    if len(motions) == 1:
+        return [(0.5, 0.5)]
+    horiz = {"left", "right"}
+    vert = {"up", "down"}
+    a, b = motions
+    if a in horiz and b in horiz:
+        return [(0.5, 0.27), (0.5, 0.73)]
+    if a in vert and b in vert:
+        return [(0.27, 0.5), (0.73, 0.5)]
+    if (a in horiz and b in vert) or (a in vert and b in horiz):
+        h, v = (a, b) if a in horiz else (b, a)
+        h_y = 0.27 if v == "up" else 0.73  # the half where the vertical mover ends ...
+        v_x = 0.25 if h == "right" else 0.75  # ... and the side where the horizontal one starts
+        hc, vc = (0.5, h_y), (v_x, 0.5)
+        return [hc, vc] if a in horiz else [vc, hc]
+    if a in horiz or b in horiz:  # one horizontal mover, one still object: upper/lower halves
+        return [(0.5, 0.27), (0.5, 0.73)]
+    if a in vert or b in vert:  # one vertical mover, one still object: left/right halves
+        return [(0.27, 0.5), (0.73, 0.5)]
+    return [(0.3, 0.5), (0.7, 0.5)]  # two still objects
+
+
+def random_scene(rng: random.Random, two_objects_share: float = 0.25, layout: str = "random") -> Scene:
+    """A random scene. `layout`: "random" start positions (the first models' world) or
+    "canonical" (start set by the motion, +-4 px, separate lanes for two objects)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: '{layout}' is not one of {', '.join(LAYOUTS)}")
     background = rng.choice(list(BACKGROUNDS))
     count = 2 if rng.random() < two_objects_share else 1
     scene = Scene(background=background)
@@ -192,6 +298,9 @@ def random_scene(rng: random.Random, two_objects_share: float = 0.25) -> Scene:
         used.add(colour)
         motions = MOTIONS if count == 1 else ("left", "right", "still", "up", "down")
         obj = ShapeObject(colour=colour, shape=rng.choice(SHAPES), motion=rng.choice(motions))
+        if layout == "canonical":
+            scene.objects.append(obj)
+            continue
         lane = None if count == 1 else ((0.0, 0.5) if i == 0 else (0.5, 1.0))
         if count == 2 and obj.motion in ("up", "down"):
             lane = None
@@ -199,6 +308,10 @@ def random_scene(rng: random.Random, two_objects_share: float = 0.25) -> Scene:
         if count == 2 and obj.motion in ("up", "down"):
             obj.x0 = rng.uniform(0.12, 0.4) if i == 0 else rng.uniform(0.6, 0.88)
         scene.objects.append(obj)
+    if layout == "canonical":
+        centres = _canonical_centres([o.motion for o in scene.objects])
+        for obj, centre in zip(scene.objects, centres):
+            _canonical_place(obj, rng, centre)
     return scene
 
 
@@ -246,24 +359,29 @@ def render(scene: Scene, frames: int = 25, width: int = 96, height: int = 64, su
     return out
 
 
-def _object_phrase(obj: ShapeObject, rng: random.Random, with_size: bool = True) -> tuple[str, str]:
-    size = rng.choice(SIZE_WORDS) if with_size and obj.motion not in ("grows", "shrinks") else ""
+def _words(words: list[str], wide: bool, base: int = BASE_WORDS) -> list[str]:
+    return words if wide else words[:base]
+
+
+def _object_phrase(obj: ShapeObject, rng: random.Random, with_size: bool = True,
+                   wide: bool = False) -> tuple[str, str]:
+    size = rng.choice(_words(SIZE_WORDS, wide, 6)) if with_size and obj.motion not in ("grows", "shrinks") else ""
     colour_words = COLOUR_WORDS.get(obj.colour) or NOVEL_COLOUR_WORDS[obj.colour]
     shape_words = SHAPE_WORDS.get(obj.shape) or NOVEL_SHAPE_WORDS[obj.shape]
-    noun = f"{size}{rng.choice(colour_words)} {rng.choice(shape_words)}"
-    return noun, rng.choice(MOTION_WORDS[obj.motion])
+    noun = f"{size}{rng.choice(_words(colour_words, wide, 3))} {rng.choice(_words(shape_words, wide))}"
+    return noun, rng.choice(_words(MOTION_WORDS[obj.motion], wide))
 
 
 def _article(phrase: str) -> str:
     return "an" if phrase[0] in "aeiou" else "a"
 
 
-def caption(scene: Scene, rng: random.Random) -> str:
-    """One plain caption in a random word order."""
-    bg = rng.choice(BACKGROUND_WORDS[scene.background])
+def caption(scene: Scene, rng: random.Random, wide: bool = False) -> str:
+    """One plain caption in a random word order (`wide`: the v2 world's wider wording)."""
+    bg = rng.choice(_words(BACKGROUND_WORDS[scene.background], wide))
     parts = []
     for obj in scene.objects:
-        noun, verb = _object_phrase(obj, rng)
+        noun, verb = _object_phrase(obj, rng, wide=wide)
         parts.append((noun, verb))
     if len(parts) == 1:
         (noun, verb), = parts
@@ -276,6 +394,19 @@ def caption(scene: Scene, rng: random.Random) -> str:
             f"{bg} with {a} {noun} that {verb}",
             f"against {bg}, {a} {noun} {verb}",
         ]
+        if wide:
+            templates += [
+                f"the {noun} {verb} in front of {bg}",
+                f"{a} {noun} that {verb}, {bg} behind it",
+                f"a video of {a} {noun} that {verb} on {bg}",
+                f"{bg}. {a.capitalize()} {noun} {verb}",
+                f"in front of {bg} {a} {noun} {verb}",
+                f"{a} {noun} {verb} with {bg} in the background",
+                f"one {noun} {verb} on {bg}",
+                f"animation: {a} {noun} {verb}, background {bg}",
+                f"watch {a} {noun} as it {verb} on {bg}",
+                f"{a} {noun} on {bg}; it {verb}",
+            ]
     else:
         (n1, v1), (n2, v2) = parts
         a1, a2 = _article(n1), _article(n2)
@@ -285,21 +416,36 @@ def caption(scene: Scene, rng: random.Random) -> str:
             f"two shapes over {bg}: {a1} {n1} {v1}, {a2} {n2} {v2}",
             f"{a1} {n1} {v1}; beside it {a2} {n2} {v2}, against {bg}",
         ]
+        if wide:
+            templates += [
+                f"{a1} {n1} and {a2} {n2} on {bg}: the {n1} {v1} and the {n2} {v2}",
+                f"in front of {bg}, {a1} {n1} {v1} as {a2} {n2} {v2}",
+                f"two objects on {bg}. {a1.capitalize()} {n1} {v1}. {a2.capitalize()} {n2} {v2}",
+                f"{a1} {n1} {v1} while {a2} {n2} {v2}, with {bg} behind them",
+                f"{bg} with {a1} {n1} that {v1} and {a2} {n2} that {v2}",
+                f"a pair of shapes on {bg}: {a1} {n1} {v1}, {a2} {n2} {v2}",
+            ]
     text = rng.choice(templates)
     return text[0].upper() + text[1:]
 
 
-def cinematic_caption(scene: Scene, rng: random.Random) -> str:
+def cinematic_caption(scene: Scene, rng: random.Random, wide: bool = False) -> str:
     """A caption wrapped in the kind of filler that the prompt agent adds."""
-    core = caption(scene, rng)
-    pieces = [rng.choice(CAMERA_FILLER), rng.choice(LIGHT_FILLER), core + ".", rng.choice(MOOD_FILLER)]
+    core = caption(scene, rng, wide=wide)
+    camera = rng.choice(_words(CAMERA_FILLER, wide, 6))
+    light = rng.choice(_words(LIGHT_FILLER, wide, 5))
+    mood = rng.choice(_words(MOOD_FILLER, wide, 6))
+    pieces = [camera, light, core + ".", mood]
     if rng.random() < 0.5:
         pieces = [pieces[0], core + ",", pieces[1].lower(), pieces[3]]
+    if wide and rng.random() < 0.3:
+        pieces = [core + ".", camera, light, mood]  # the content first, filler after
     return " ".join(pieces)
 
 
-def captions_for(scene: Scene, rng: random.Random, plain: int = 2, cinematic: int = 2) -> list[str]:
-    return [caption(scene, rng) for _ in range(plain)] + [cinematic_caption(scene, rng) for _ in range(cinematic)]
+def captions_for(scene: Scene, rng: random.Random, plain: int = 2, cinematic: int = 2, wide: bool = False) -> list[str]:
+    return ([caption(scene, rng, wide=wide) for _ in range(plain)]
+            + [cinematic_caption(scene, rng, wide=wide) for _ in range(cinematic)])
 
 
 def scene_from_slots(slots: dict, rng: random.Random) -> Scene:
