@@ -2,7 +2,8 @@
 
 One ffmpeg process does scale + interpolate + encode, reading raw RGB frames from
 stdin, so frames never touch the disk as images and a super-resolution model can
-stream its output straight into the encoder.
+stream its output straight into the encoder. ffmpeg is started through
+`shotsmith.procs.popen`, so it dies with the server or worker that started it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from shotsmith import procs
 
 from .settings import PostError, PostSettings
 
@@ -108,7 +111,8 @@ def encode_video(
 def _metadata_args(metadata: dict) -> list[str]:
     # The full record goes in `comment` as JSON (what read_clip_metadata returns);
     # title/description carry the prompt for players and file browsers that show them.
-    comment = json.dumps(metadata, default=str, sort_keys=True)
+    # ensure_ascii=False: an emoji is one character here, not a 12-character escape pair
+    comment = json.dumps(metadata, default=str, sort_keys=True, ensure_ascii=False)
     if len(comment) > MAX_METADATA_CHARS:
         raise PostError(f"metadata is {len(comment)} characters as JSON; at most "
                         f"{MAX_METADATA_CHARS} fit in the MP4 comment tag")
@@ -146,15 +150,14 @@ def run_ffmpeg(args: list[str], step: str, stdin_frames: Iterable[np.ndarray] | 
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
     with tempfile.TemporaryFile() as err:
         stdin = subprocess.PIPE if stdin_frames is not None else subprocess.DEVNULL
-        proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err)
+        proc = procs.popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err)
         try:
             if stdin_frames is not None:
                 _feed(proc, stdin_frames)
             code = proc.wait()
         except BaseException:
-            # Our side failed (e.g. the SR model raised): don't leave ffmpeg running.
-            proc.kill()
-            proc.wait()
+            # Our side failed (e.g. the SR model raised, or a KeyboardInterrupt): don't leave ffmpeg running.
+            procs.kill(proc)
             raise
         if code != 0:
             err.seek(0)
