@@ -6,7 +6,9 @@
   Content-Length or by counting the bytes of a chunked upload.
 - `image_from_*`: bytes, data URLs, base64 and http(s) URLs -> a decoded RGB
   image, with byte and pixel limits checked before decoding (no decompression
-  bombs) and only a few raster formats allowed.
+  bombs) and only a few raster formats allowed. URLs are downloaded by api/fetch.py:
+  async routes call `prefetch_images` first, so no download holds a thread-pool
+  thread that /healthz and the list routes need.
 - `save_input_image`: the server writes the image under the job folder itself;
   nothing the client sends becomes a path.
 """
@@ -16,13 +18,8 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import ipaddress
 import json
 import re
-import socket
-import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
 from pathlib import Path
 
@@ -30,12 +27,14 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from shotsmith.api.errors import ApiError, contract_of, error_body
+from shotsmith.api.fetch import fetch_image_blocking, prefetched
 from shotsmith.api.settings import Settings
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 INPUT_IMAGE_NAME = "input.png"
 MAX_FORM_FIELDS = 64
 _NESTED_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\[([A-Za-z_][A-Za-z0-9_]*)\]$")
+_BASE64_TEXT = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,",
                        re.IGNORECASE)
 
@@ -212,6 +211,12 @@ def _b64decode(text: str, settings: Settings, field: str) -> bytes:
         raise ApiError("invalid", f"{field}: not valid base64", field) from None
 
 
+def _looks_like_base64(text: str) -> bool:
+    """Only base64 characters, in whole 4-character groups: '/9j/4AAQ...' is data, '/etc/passwd' is not."""
+    compact = re.sub(r"\s+", "", text)
+    return len(compact) >= 8 and len(compact) % 4 == 0 and _BASE64_TEXT.fullmatch(compact) is not None
+
+
 def image_from_reference(ref: str, settings: Settings, field: str):
     """An image given as a data URL, plain base64 or an http(s) URL -> RGB image."""
     ref = ref.strip()
@@ -228,57 +233,19 @@ def image_from_reference(ref: str, settings: Settings, field: str):
     lowered = ref[:8].lower()
     if lowered.startswith("http://") or lowered.startswith("https://"):
         return image_from_bytes(fetch_image(ref, settings, field), settings, field)
+    if _looks_like_base64(ref):  # before the path check: a JPEG's base64 starts with '/9j/'
+        return image_from_bytes(_b64decode(ref, settings, field), settings, field)
     if "://" in ref[:16] or ref.startswith(("/", ".", "~", "file:")):
         raise ApiError("invalid", f"{field}: must be an http(s) URL, a data:image/...;base64 URL or base64 "
                        "image data", field)
     return image_from_bytes(_b64decode(ref, settings, field), settings, field)
 
 
-def _check_host(host: str, port: int, settings: Settings, field: str) -> None:
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        raise ApiError("invalid", f"{field}: cannot resolve host '{host}'", field) from None
-    if settings.allow_private_image_urls:
-        return
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise ApiError("invalid", f"{field}: host '{host}' is a private or local address; send the image "
-                           "itself (data URL) instead", field)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
 def fetch_image(url: str, settings: Settings, field: str) -> bytes:
-    """Download an image_url with a size cap, a timeout, no redirects, and public hosts only."""
-    if not settings.fetch_image_urls:
-        raise ApiError("invalid", f"{field}: this server does not download URLs; send a data:image/...;base64 "
-                       "URL", field)
-    parts = urllib.parse.urlsplit(url)
-    if not parts.hostname:
-        raise ApiError("invalid", f"{field}: URL has no host", field)
-    try:
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    except ValueError:
-        raise ApiError("invalid", f"{field}: URL has an invalid port", field) from None
-    _check_host(parts.hostname, port, settings, field)
-    opener = urllib.request.build_opener(_NoRedirect)
-    request = urllib.request.Request(url, headers={"User-Agent": "shotsmith", "Accept": "image/*"})
-    try:
-        with opener.open(request, timeout=settings.image_fetch_timeout_s) as response:
-            data = response.read(settings.max_image_bytes + 1)
-    except urllib.error.HTTPError as exc:
-        raise ApiError("invalid", f"{field}: downloading the URL gave HTTP {exc.code}", field) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ApiError("invalid", f"{field}: could not download the URL ({reason})", field) from None
-    if len(data) > settings.max_image_bytes:
-        raise ApiError("too_large", f"{field}: image is over the {settings.max_image_bytes} byte limit", field)
-    return data
+    """Download an image_url: the bytes `prefetch_images` already fetched for this request,
+    else a download here (same deadline, size cap and address check; api/fetch.py)."""
+    data = prefetched(url)
+    return data if data is not None else fetch_image_blocking(url, settings, field)
 
 
 def save_input_image(img, folder: Path) -> Path:

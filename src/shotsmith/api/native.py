@@ -24,6 +24,7 @@ from shotsmith.api.common import (
     Services, base_url, check_prompt, clip_seconds, lora_name, model_name, output_size, services, submit_job,
 )
 from shotsmith.api.errors import ApiError, openai_responses
+from shotsmith.api.fetch import prefetch_images
 from shotsmith.api.media import image_from_reference, read_body
 from shotsmith.api.schema import request_body
 from shotsmith.jobs import STATUSES, Job
@@ -326,6 +327,7 @@ async def create(request: Request, owner: str = Depends(require_owner),
                  svc: Services = Depends(services)) -> JobObject:
     """Queue a generation with every option (candidates, seed, steps, style...)."""
     body = await read_body(request, max_file_bytes=0)
+    await prefetch_images(request, owner, body, "image")  # on the event loop, not a pool thread
     job = await run_in_threadpool(create_job, svc, owner, body)
     return JobObject.from_job(job, base_url(request, svc.settings))
 

@@ -7,19 +7,17 @@ error, timeout, an answer that is empty, not text, cut off, over the token limit
 that drops the user's facts) raises `LLMUnavailable` with a one-line reason; the caller
 then uses the rule backend and reports that reason.
 
-Uses only the standard library (urllib), so the backend adds no dependency.
+Talks HTTP through httpx, the client the server's image downloads use too.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
-import socket
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
+
+import httpx
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -160,21 +158,19 @@ def _post(config: LLMConfig, body: dict) -> dict:
     url = endpoint(config.base_url or "")
     if not url.startswith(("http://", "https://")):
         raise LLMUnavailable(f"the LLM base URL must start with http:// or https://, got {config.base_url!r}")
-    request = urllib.request.Request(url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=config.timeout) as response:
-            raw = response.read(MAX_RESPONSE_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        detail = exc.read(300).decode("utf-8", "replace") if exc.fp else ""
-        detail = " ".join(detail.split())[:200]
-        raise LLMUnavailable(f"the LLM endpoint answered HTTP {exc.code}" + (f": {detail}" if detail else "")) from exc
-    except (TimeoutError, socket.timeout) as exc:
+        with httpx.Client(timeout=config.timeout, headers={"User-Agent": "shotsmith"}) as client:
+            with client.stream("POST", url, content=json.dumps(body).encode("utf-8"), headers=headers) as response:
+                if response.status_code >= 400:
+                    detail = " ".join(_read_capped(response, 300).decode("utf-8", "replace").split())[:200]
+                    raise LLMUnavailable(f"the LLM endpoint answered HTTP {response.status_code}"
+                                         + (f": {detail}" if detail else ""))
+                raw = _read_capped(response, MAX_RESPONSE_BYTES + 1)
+    except httpx.TimeoutException as exc:
         raise LLMUnavailable(f"no answer from the LLM endpoint within {config.timeout:g} s") from exc
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-            raise LLMUnavailable(f"no answer from the LLM endpoint within {config.timeout:g} s") from exc
-        raise LLMUnavailable(f"cannot reach the LLM endpoint {url}: {exc.reason}") from exc
-    except (OSError, http.client.HTTPException) as exc:
+    except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
+        raise LLMUnavailable(f"cannot reach the LLM endpoint {url}: {exc}") from exc
+    except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
         raise LLMUnavailable(f"the LLM request failed: {exc}") from exc
     if len(raw) > MAX_RESPONSE_BYTES:
         raise LLMUnavailable("the LLM answer is too large")
@@ -182,6 +178,16 @@ def _post(config: LLMConfig, body: dict) -> dict:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LLMUnavailable("the LLM endpoint did not answer with JSON") from exc
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """At most `limit` bytes of the body: a huge answer is not read into memory whole."""
+    data = bytearray()
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) >= limit:
+            break
+    return bytes(data[:limit])
 
 
 def _content(data: dict) -> str:

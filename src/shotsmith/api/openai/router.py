@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from shotsmith.api.auth import require_owner
 from shotsmith.api.common import Services, services
 from shotsmith.api.errors import openai_responses
+from shotsmith.api.fetch import prefetch_images
 from shotsmith.api.media import read_body
 from shotsmith.api.openai import serving
 from shotsmith.api.openai.protocol import VideoCreateRequest, VideoDeleted, VideoList, VideoObject, VideoRemixRequest
@@ -25,6 +26,7 @@ async def create_video(request: Request, owner: str = Depends(require_owner),
                        svc: Services = Depends(services)) -> VideoObject:
     """Create a video job (multipart/form-data as the SDK sends it, or JSON)."""
     fields = await read_body(request, file_fields=("input_reference",), max_file_bytes=svc.settings.max_image_bytes)
+    await prefetch_images(request, owner, fields, "input_reference.image_url")  # on the event loop
     return await run_in_threadpool(serving.create_video, svc, owner, fields)
 
 

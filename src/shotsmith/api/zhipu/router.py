@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from shotsmith.api.auth import require_owner
 from shotsmith.api.common import Services, base_url, services
 from shotsmith.api.errors import ApiError, zhipu_responses
+from shotsmith.api.fetch import prefetch_images
 from shotsmith.api.media import read_body
 from shotsmith.api.schema import request_body
 from shotsmith.api.zhipu import serving
@@ -26,6 +27,7 @@ async def video_generations(request: Request, owner: str = Depends(require_owner
         raise ApiError("unsupported_media_type", f"Content-Type {media or 'none'} is not supported: send "
                        "application/json")
     body = await read_body(request, max_file_bytes=0)
+    await prefetch_images(request, owner, body, "image_url")  # on the event loop, not a pool thread
     return await run_in_threadpool(serving.create_task, svc, owner, body)
 
 
