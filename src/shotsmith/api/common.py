@@ -31,7 +31,9 @@ def services(request: Request) -> Services:
 
 
 def base_url(request: Request, settings: Settings) -> str:
-    return settings.public_url or str(request.base_url).rstrip("/")
+    """Root of the links in answers: SHOTSMITH_PUBLIC_URL, else '' (links relative to the server root).
+    Never the request's Host header: a client must not choose the host its links point to."""
+    return settings.public_url or ""
 
 
 def model_name(name: str | None, settings: Settings, task: str, field: str = "model") -> str:

@@ -15,19 +15,20 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from shotsmith import __version__
-from shotsmith.api.auth import require_owner
+from shotsmith.api.auth import is_admin, require_owner
 from shotsmith.api.common import (
     Services, base_url, check_prompt, clip_seconds, lora_name, model_name, output_size, services, submit_job,
 )
 from shotsmith.api.errors import ApiError, openai_responses
 from shotsmith.api.fetch import prefetch_images
 from shotsmith.api.media import image_from_reference, read_body
+from shotsmith.api.metrics import render as render_metrics
 from shotsmith.api.schema import request_body
-from shotsmith.jobs import STATUSES, Job
+from shotsmith.jobs import Job
 from shotsmith.models.registry import ENTRIES
 from shotsmith.spec import GenerationSpec, build_spec
 
@@ -263,29 +264,10 @@ def healthz(svc: Services = Depends(services)):
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(owner: str = Depends(require_owner), svc: Services = Depends(services)) -> str:
-    """Prometheus text format: jobs by status, worker state."""
-    state = svc.backend.health()
-    counts = state.get("jobs", {})
-    lines = ["# HELP shotsmith_jobs Jobs by status (all keys).", "# TYPE shotsmith_jobs gauge"]
-    lines += [f'shotsmith_jobs{{status="{s}"}} {counts.get(s, 0)}' for s in STATUSES]
-    worker = state.get("worker", {})
-    lines += ["# HELP shotsmith_worker_ready 1 when the local worker can run jobs.",
-              "# TYPE shotsmith_worker_ready gauge", f"shotsmith_worker_ready {int(bool(worker.get('ready')))}",
-              "# HELP shotsmith_models_loaded Pipelines kept in memory.", "# TYPE shotsmith_models_loaded gauge",
-              f"shotsmith_models_loaded {len(state.get('models_loaded', []))}"]
-    if "remote" in worker:  # serve --queue: the workers on other processes/machines
-        remote = worker["remote"]
-        lines += ["# HELP shotsmith_queue_workers Queue workers answering the server.",
-                  "# TYPE shotsmith_queue_workers gauge", f"shotsmith_queue_workers {len(remote)}",
-                  "# HELP shotsmith_queue_model_workers Queue workers serving each model.",
-                  "# TYPE shotsmith_queue_model_workers gauge"]
-        served: dict[str, int] = {}
-        for models in remote.values():
-            for model in models:
-                served[model] = served.get(model, 0) + 1
-        lines += [f'shotsmith_queue_model_workers{{model="{m}"}} {n}' for m, n in sorted(served.items())]
-    return "\n".join(lines) + "\n"
+def metrics(owner: str = Depends(require_owner), svc: Services = Depends(services)) -> Response:
+    """Prometheus text format: worker state; jobs by status (every key's) for an admin key."""
+    text, media_type = render_metrics(svc.backend.health(), every_key=is_admin(owner, svc.settings))
+    return Response(text, media_type=media_type)
 
 
 class LoraInfo(BaseModel):

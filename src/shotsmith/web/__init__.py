@@ -15,9 +15,12 @@ from fastapi import FastAPI
 def mount_studio(app: FastAPI) -> FastAPI:
     """Serve the studio at `/` (its files under /studio/static) and its API routes on an API app."""
     from shotsmith.web import pages, routes
-    from shotsmith.web.links import LinkSigner
+    from shotsmith.web.links import LinkSigner, redact_access_log
 
-    app.state.studio_signer = LinkSigner(app.state.settings.home)
+    settings = app.state.settings
+    app.state.studio_signer = LinkSigner(settings.home, secret_file=settings.link_secret_file)
+    app.state.studio_signer.secret()  # made (0600) on first start, read on the next ones
+    redact_access_log()  # a link's signature is a 12-hour pass to a file: not for the log
     app.include_router(routes.router)
     app.include_router(pages.router)
     app.mount(pages.STATIC_PREFIX, pages.StudioFiles(directory=pages.static_dir()), name="studio-static")

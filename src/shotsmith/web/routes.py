@@ -264,9 +264,10 @@ def media(job_id: str, name: str, o: str = Query(..., max_length=64), e: int = Q
     """A job's file by a signed link from a studio job view (no Authorization header needed)."""
     if not is_job_id(job_id):
         raise JobNotFound(job_id)
-    if not links.valid(o, job_id, e, s) or o not in known_owners(svc.settings):
+    owner = links.owner(o, job_id, e, s, known_owners(svc.settings))
+    if owner is None:
         raise ApiError("invalid_key", "this media link is invalid or has expired; reload the studio page")
-    path = media_path(svc, o, job_id, name)
+    path = media_path(svc, owner, job_id, name)
     filename = f"shotsmith-{job_id.removeprefix('video_')[:8]}-{name}" if download else None
     headers = {"Cache-Control": "private, max-age=3600", "Referrer-Policy": "no-referrer"}
     return FileResponse(path, filename=filename, headers=headers)
