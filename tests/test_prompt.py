@@ -428,3 +428,39 @@ def test_cli_llm_fallback_warns_on_stderr(cli, monkeypatch):
     assert out.exit_code == 0
     assert "SHOTSMITH_LLM_BASE_URL" in out.stderr and out.stderr.startswith("warning: ")
     assert out.stdout.strip() == enhance("a cat naps").prompt
+
+
+# --- the embedded models' vocabulary ------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, restated", [
+    ("a red ball rolls to the right on green grass", "A red circle moves right on green grass."),
+    ("On a dark night background, a small yellow triangle drifts upward", "A yellow triangle moves up on a dark night."),
+    ("a crimson sphere slowly swelling in front of a plain grey wall", "A red circle grows on a gray studio."),
+    ("a white cube falls while a jet black pyramid stays put, over a sandy beach",
+     "A white square moves down and a black triangle stays still on sand."),
+    ("Right away, a green disc floats up into the clear sky", "A green circle moves up on the blue sky."),
+])
+def test_a_short_caption_window_gets_the_prompt_in_the_embedded_models_words(text, restated):
+    result = enhance(text, token_limit=48)
+    assert text in result.prompt  # the user's words stay whole
+    assert restated in result.prompt
+    assert result.prompt.index(restated) > result.prompt.index(text)
+    assert result.tokens <= 48
+    # a model that reads 226 tokens gets no restatement (real CogVideoX checkpoints)
+    assert restated not in enhance(text).prompt
+
+
+def test_the_restatement_never_invents_a_slot_and_skips_other_prompts():
+    assert lx.shapes_caption("a blue box and an orange circle move apart") == "A blue square and an orange circle."
+    assert lx.shapes_caption("a cat sleeps on a sofa in the sun") is None
+    result = enhance("a cat sleeps on a sofa in the sun", token_limit=48)
+    assert "circle" not in result.prompt and "square" not in result.prompt
+
+
+def test_the_user_text_wins_over_the_restatement_when_both_do_not_fit():
+    text = ("a big crimson ball rolls slowly to the right across a wide green lawn while a tiny yellow cube "
+            "falls toward the bottom of the frame")
+    result = enhance(text, token_limit=32)
+    assert text in result.prompt and result.tokens <= 32
+    assert "A red circle" not in result.prompt

@@ -258,3 +258,159 @@ WORLD_BACKGROUND_WORDS = {
     "dunes", "studio", "day", "daytime", "sun", "sunny", "moon", "dark", "darkness", "bright",
     "daylight", "sunlight", "moonlight", "starless", "starry", "field", "water", "snow", "neon",
 }
+
+
+# --- the embedded models' own words -------------------------------------------------
+# The embedded shapes-world models read a short caption window (their folder's
+# text_limit) and know one vocabulary exactly: shotsmith.train.world's training words.
+# `shapes_caption` restates what a shapes-world prompt asks for in those words (the
+# first, most frequent wording of each slot), so the agent can add it next to the
+# user's text. The synonym lists below are ordinary English, not any held-out set.
+
+CANON_COLOURS: dict[str, list[str]] = {
+    "red": ["red", "crimson", "scarlet", "ruby", "cherry", "tomato", "vermilion", "blood red", "brick red"],
+    "orange": ["orange", "tangerine", "amber", "apricot", "pumpkin", "carrot", "peach", "rust"],
+    "yellow": ["yellow", "lemon", "golden", "gold", "canary", "mustard", "sunflower", "banana", "sunny yellow"],
+    "green": ["green", "emerald", "jade", "lime", "olive", "leaf green", "forest green", "mint"],
+    "blue": ["blue", "cobalt", "navy", "sapphire", "azure", "royal blue", "indigo", "ultramarine", "cyan",
+             "turquoise", "teal"],
+    "purple": ["purple", "violet", "lilac", "lavender", "plum", "mauve", "magenta", "grape", "amethyst"],
+    "white": ["white", "snow-white", "snowy", "ivory", "pearl", "milky", "chalk", "cream", "pearl white"],
+    "black": ["black", "jet-black", "jet black", "ebony", "coal", "coal black", "inky", "pitch black", "charcoal",
+              "onyx"],
+}
+CANON_SHAPES: dict[str, list[str]] = {
+    "circle": ["circle", "circles", "ball", "balls", "disc", "discs", "disk", "disks", "dot", "dots", "orb", "orbs",
+               "sphere", "spheres", "round dot", "round shape", "circular shape", "ring", "bubble", "coin"],
+    "square": ["square", "squares", "box", "boxes", "block", "blocks", "cube", "cubes", "crate", "crates", "tile",
+               "tiles", "square shape", "brick", "bricks"],
+    "triangle": ["triangle", "triangles", "wedge", "wedges", "pyramid", "pyramids", "triangular shape",
+                 "three-sided shape", "arrowhead", "cone"],
+}
+_V = r"(?:s|es|ed|ing)?"
+CANON_MOTIONS: dict[str, list[str]] = {
+    "left": [r"(?:to|toward|towards) the left", r"leftwards?", r"westwards?", r"west", r"left"],
+    "right": [r"(?:to|toward|towards) the right", r"rightwards?", r"eastwards?", r"east", r"right"],
+    "up": [r"upwards?", r"up", r"ris(?:e|es|ing)", r"rose", r"ascend" + _V, r"climb" + _V, r"soar" + _V,
+           r"lift" + _V, r"levitat(?:e|es|ed|ing)", r"float" + _V + r" up", r"skyward"],
+    "down": [r"downwards?", r"down", r"fall(?:s|ing)?", r"fell", r"descend" + _V, r"sink" + _V, r"sank",
+             r"drop(?:s|ped|ping)?", r"plung(?:e|es|ed|ing)", r"dive" + _V, r"diving", r"tumbl(?:e|es|ed|ing)"],
+    "still": [r"still", r"stationary", r"motionless", r"(?:does not|doesn't|do not|don't) move",
+              r"not moving", r"unmoving", r"stays? put", r"in place", r"(?:holds?|keeps?) (?:its|their) "
+              r"(?:position|place|spot)", r"at rest", r"frozen", r"static", r"immobile", r"rests?"],
+    "grows": [r"grow" + _V, r"grew", r"expand" + _V, r"enlarg(?:e|es|ed|ing)", r"swell" + _V, r"inflat(?:e|es|ed|ing)",
+              r"(?:gets?|getting|becomes?|becoming|turns?) (?:bigger|larger|huge|big|large)",
+              r"bigger", r"larger", r"scal(?:e|es|ed|ing) up", r"balloon" + _V],
+    "shrinks": [r"shrink" + _V, r"shrank", r"shrunk", r"contract" + _V, r"dwindl(?:e|es|ed|ing)",
+                r"deflat(?:e|es|ed|ing)", r"(?:gets?|getting|becomes?|becoming|turns?) (?:smaller|tiny|tinier|little)",
+                r"smaller", r"tinier", r"scal(?:e|es|ed|ing) down", r"diminish" + _V],
+}
+CANON_BACKGROUNDS: dict[str, list[str]] = {
+    "night": [r"night(?:[- ]?time)?(?: sky)?", r"darkness", r"midnight", r"starry sky", r"starless sky",
+              r"dark sky", r"evening sky", r"(?:dark|black) (?:background|backdrop)", r"moonlit"],
+    "sky": [r"(?:blue |clear |daytime |open |sunny |bright |pale |light blue |cloudless |summer )*sk(?:y|ies)",
+            r"daylight sky", r"heavens", r"air"],
+    "grass": [r"grass(?:land)?", r"grassy(?: \w+)?", r"lawn", r"meadow", r"turf", r"pasture", r"field", r"park"],
+    "sand": [r"sand(?:y)?(?: \w+)?", r"beach", r"desert", r"dunes?", r"shore"],
+    "gray studio": [r"(?:gray|grey)(?: studio| backdrop| background| wall| set| void| room)?", r"studio",
+                    r"neutral (?:backdrop|background)", r"plain (?:backdrop|background)", r"seamless"],
+}
+# The words each value is trained with most often (world.py's first wording).
+CANON_WORDS = {
+    "shape": {"circle": "circle", "square": "square", "triangle": "triangle"},
+    "motion": {"left": "moves left", "right": "moves right", "up": "moves up", "down": "moves down",
+               "still": "stays still", "grows": "grows", "shrinks": "shrinks"},
+    "background": {"sky": "the blue sky", "grass": "green grass", "night": "a dark night", "sand": "sand",
+                   "gray studio": "a gray studio"},
+}
+# Longest phrase first; for phrases of one length, this order. "left"/"right" before
+# any shape is named are not read as a motion ("right away", "to the left of").
+_KIND_ORDER = {"background": 0, "motion": 1, "shape": 2, "colour": 3}
+
+
+def _phrase_re(p: str) -> str:
+    return p.replace(" ", r"[\s-]+")
+
+
+def _canon_table() -> list[tuple[str, str, re.Pattern]]:
+    table = []
+    for kind, source in (("colour", CANON_COLOURS), ("shape", CANON_SHAPES)):
+        for value, phrases in source.items():
+            table += [(kind, value, re.escape(p).replace(r"\ ", r"[\s-]+").replace(r"\-", r"[\s-]+"))
+                      for p in phrases]
+    for kind, source in (("motion", CANON_MOTIONS), ("background", CANON_BACKGROUNDS)):
+        for value, patterns in source.items():
+            table += [(kind, value, _phrase_re(p)) for p in patterns]
+    return [(k, v, re.compile(r"(?<![\w-])" + p + r"(?![\w-])")) for k, v, p in table]
+
+
+_CANON_TABLE = _canon_table()
+
+
+def shapes_slots(text: str) -> dict | None:
+    """The shapes-world slots a prompt states, read with the embedded vocabulary above:
+    {"background": value|None, "objects": [{"colour", "shape", "motion"}]} or None when
+    the text names no coloured shape."""
+    t = text.lower().replace("’", "'")
+    found = []
+    for kind, value, rx in _CANON_TABLE:
+        for m in rx.finditer(t):
+            found.append((m.start(), m.end(), kind, value))
+    found.sort(key=lambda f: (-(f[1] - f[0]), _KIND_ORDER[f[2]], f[0]))
+    taken: list[tuple[int, int]] = []
+    tokens = []
+    for s, e, kind, value in found:
+        if any(s < te and ts < e for ts, te in taken):
+            continue
+        taken.append((s, e))
+        tokens.append((s, kind, value))
+    tokens.sort()
+    objects: list[dict] = []
+    colour = None
+    early_motion = None
+    backgrounds: list[str] = []
+    for _, kind, value in tokens:
+        if kind == "colour":
+            colour = value
+        elif kind == "shape":
+            same = next((o for o in objects if o["shape"] == value and colour in (None, o["colour"])), None)
+            if same is None:
+                objects.append({"colour": colour, "shape": value, "motion": None})
+            colour = None
+        elif kind == "motion":
+            if objects and objects[-1]["motion"] is None:
+                objects[-1]["motion"] = value
+            elif not objects and early_motion is None and value not in ("left", "right"):
+                early_motion = value
+        else:
+            backgrounds.append(value)
+    if not objects or all(o["colour"] is None for o in objects):
+        return None
+    if early_motion and objects[0]["motion"] is None:
+        objects[0]["motion"] = early_motion
+    if len(objects) == 2 and re.search(r"\bboth\b", t):
+        known = [o["motion"] for o in objects if o["motion"]]
+        if len(known) == 1:
+            for o in objects:
+                o["motion"] = known[0]
+    background = max(set(backgrounds), key=backgrounds.count) if backgrounds else None
+    return {"background": background, "objects": objects[:2]}
+
+
+def shapes_caption(text: str) -> str | None:
+    """A shapes-world prompt restated in the embedded models' training words ("a red circle
+    moves right on green grass"); None when the text is not a shapes-world prompt.
+    Slots the user left open stay open (no colour, motion or background is invented)."""
+    slots = shapes_slots(text)
+    if slots is None:
+        return None
+    parts = []
+    for o in slots["objects"]:
+        noun = " ".join(w for w in (o["colour"], CANON_WORDS["shape"][o["shape"]]) if w)
+        article = "an" if noun[0] in "aeiou" else "a"
+        motion = CANON_WORDS["motion"].get(o["motion"] or "", "")
+        parts.append(f"{article} {noun} {motion}".strip())
+    sentence = " and ".join(parts)
+    if slots["background"]:
+        sentence += f" on {CANON_WORDS['background'][slots['background']]}"
+    return sentence[0].upper() + sentence[1:] + "."

@@ -14,6 +14,13 @@ frame and keep its lighting and surroundings.
 
 If the result is over the token limit, filler is shortened (each phrase to the part
 before its first comma), then left out, slot by slot; the user's text never is.
+
+For a model with a short caption window (a token limit of at most
+`VOCABULARY_TOKEN_LIMIT`: the embedded shapes-world models read 48 tokens), a
+shapes-world prompt also gets one sentence that restates it in the model's own
+training words (`lexicon.shapes_caption`: "A red circle moves right on green grass."),
+right after the user's text. It is kept before any filler and left out only when the
+user's text and it do not fit together.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ MIN_WORDS = 40  # a prompt shorter than this gets the preset's detail sentences
 TARGET_MAX_WORDS = 130  # prefer the shorter filler past this many words
 # The order filler is dropped in when even the short forms do not fit.
 DROP_ORDER = ("mood", "scene", "lighting", "camera", "movement", "subject")
+# Token limits up to this are the embedded models' (their folders' text_limit): the
+# agent then adds the shapes-world restatement in the model's vocabulary.
+VOCABULARY_TOKEN_LIMIT = 64
 
 _SHAPES_GUARD = (lx.COLOUR_WORDS | lx.SHAPE_NOUNS | lx.MOTION_WORDS | lx.DIRECTION_WORDS
                  | lx.WORLD_BACKGROUND_WORDS | (set(lx.SCENE_NOUNS) - lx.GENERIC_SCENE))
@@ -52,6 +62,7 @@ class Plan:
     style: Fill | None = None  # the look; part of the mood sentence, or its own sentence
     add_style_sentence: bool = False  # the user gave a mood but no look, and chose a preset
     details: list[str] = field(default_factory=list)
+    canonical: str | None = None  # the prompt in the embedded models' words (shapes-world prompts)
 
 
 def conflicts(option: str, parsed: Parsed, slot: str) -> bool:
@@ -115,6 +126,10 @@ def plan(user: str, parsed: Parsed, preset: Preset | None, mode: str, *, explici
     if "mood" in parsed.found and explicit_style and not parsed.has_style and preset is not None:
         p.style = _choose("style", parsed, preset, mode)
         p.add_style_sentence = p.style is not None
+    if parsed.shapes:
+        canonical = lx.shapes_caption(user)
+        if canonical and canonical.rstrip(".").lower() != user.strip().rstrip(".").lower():
+            p.canonical = canonical
     if not parsed.shapes:
         pool = (preset.detail if preset else []) + default_preset().detail
         p.details = [d for d in pool if not conflicts(d, parsed, "detail")]
@@ -153,10 +168,13 @@ def _mood_sentence(p: Plan, phrase) -> str | None:
     return None
 
 
-def render(p: Plan, *, short: bool = False, omit: frozenset[str] = frozenset(), pad: bool = True) -> str:
-    """The prompt for a plan: full phrases, or short forms, with some slots left out."""
+def render(p: Plan, *, short: bool = False, omit: frozenset[str] = frozenset(), pad: bool = True,
+           canonical: bool = False) -> str:
+    """The prompt for a plan: full phrases, or short forms, with some slots left out;
+    `canonical` adds the restatement in the embedded models' words after the user's text."""
+    restated = [p.canonical] if canonical and p.canonical else []
     if omit >= set(SLOTS):
-        return p.user
+        return " ".join([p.user] + restated) if p.user else " ".join(restated)
     phrase = short_form if short else (lambda s: s)
     fills = {k: v for k, v in p.fills.items() if k not in omit}
     cam, light = fills.get("camera"), fills.get("lighting")
@@ -166,6 +184,7 @@ def render(p: Plan, *, short: bool = False, omit: frozenset[str] = frozenset(), 
         if cam:
             lead += f" in {phrase(cam.text)}"
         parts.append(_join_user(lead, p.user, "i2v"))
+        parts += restated
         if "subject" in fills:
             parts.append(f"The focus stays on {phrase(fills['subject'].text)}.")
         if "movement" in fills:
@@ -185,6 +204,7 @@ def render(p: Plan, *, short: bool = False, omit: frozenset[str] = frozenset(), 
         else:
             lead = ""
         parts.append(_join_user(lead, p.user, "t2v") if lead else p.user)
+        parts += restated
         if light and not cam:
             parts.append(f"The scene is lit by {phrase(light.text)}.")
         if "subject" in fills:
@@ -242,10 +262,16 @@ def fit(p: Plan, *, token_limit: int, tokenizer=None) -> Fitted:
         if slot in p.fills or (slot == "mood" and p.style is not None):
             dropped.append(slot)
             tries.append((True, frozenset(dropped)))
+    if p.canonical and token_limit <= VOCABULARY_TOKEN_LIMIT:
+        # the restatement first; without it only when even the bare user text and it do not fit
+        tries = [(short, omit, True) for short, omit in tries + [(True, frozenset(SLOTS))]] + [
+            (short, omit, False) for short, omit in tries]
+    else:
+        tries = [(short, omit, False) for short, omit in tries]
     fallback: Fitted | None = None
-    for short, omit in tries:
+    for short, omit, canonical in tries:
         for pad in ((True, False) if not omit else (False,)):
-            text = render(p, short=short, omit=omit, pad=pad)
+            text = render(p, short=short, omit=omit, pad=pad, canonical=canonical)
             tokens = count_tokens(text, tokenizer)
             if tokens > token_limit:
                 continue
