@@ -41,7 +41,9 @@ CLASHES = {("green", "grass"), ("black", "night")}
 
 # Training wording. Held-out paraphrases used to judge the model live in
 # shotsmith/eval/data/heldout_captions.jsonl and must not be added here (nor the LoRA
-# held-out wording in benchmarks/lora_demo.py). `random_scene` captions draw from the
+# held-out wording in benchmarks/lora_demo.py, nor the held-out words docs/training.md
+# names as examples: scarlet, orb, crate, pyramid, ascends, dwindles, turf, dunes).
+# `random_scene` captions draw from the
 # first words of each list only (three colour words, four of the others, six size
 # words: the wording of the models trained before the v2 world, `wide=False`);
 # `wide=True` draws from the whole lists.
@@ -58,9 +60,9 @@ COLOUR_WORDS = {
     "black": ["black", "jet-black", "black", "black", "coal black", "pitch black", "inky black", "dark black"],
 }
 SHAPE_WORDS = {
-    "circle": ["circle", "ball", "disc", "round dot", "sphere", "round shape", "dot", "orb"],
-    "square": ["square", "box", "block", "cube", "square shape", "crate", "tile", "square block"],
-    "triangle": ["triangle", "triangle", "wedge", "triangular shape", "pyramid", "three-sided shape",
+    "circle": ["circle", "ball", "disc", "round dot", "sphere", "round shape", "dot", "round disc"],
+    "square": ["square", "box", "block", "cube", "square shape", "boxy shape", "tile", "square block"],
+    "triangle": ["triangle", "triangle", "wedge", "triangular shape", "triangle shape", "three-sided shape",
                  "triangular block", "arrowhead"],
 }
 MOTION_WORDS = {
