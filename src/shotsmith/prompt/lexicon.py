@@ -265,10 +265,12 @@ WORLD_BACKGROUND_WORDS = {
 # text_limit) and know one vocabulary exactly: shotsmith.train.world's training words.
 # `shapes_caption` restates what a shapes-world prompt asks for in those words (the
 # first, most frequent wording of each slot), so the agent can add it next to the
-# user's text. The synonym lists below are ordinary English, not any held-out set.
+# user's text. The synonym lists below are ordinary English, not any held-out set; the
+# words docs/training.md names as held-out examples (scarlet, orb, crate, pyramid,
+# ascends, dwindles, turf, dunes) are left out so that held-out scores stay honest.
 
 CANON_COLOURS: dict[str, list[str]] = {
-    "red": ["red", "crimson", "scarlet", "ruby", "cherry", "tomato", "vermilion", "blood red", "brick red"],
+    "red": ["red", "crimson", "ruby", "cherry", "tomato", "vermilion", "blood red", "brick red"],
     "orange": ["orange", "tangerine", "amber", "apricot", "pumpkin", "carrot", "peach", "rust"],
     "yellow": ["yellow", "lemon", "golden", "gold", "canary", "mustard", "sunflower", "banana", "sunny yellow"],
     "green": ["green", "emerald", "jade", "lime", "olive", "leaf green", "forest green", "mint"],
@@ -280,18 +282,18 @@ CANON_COLOURS: dict[str, list[str]] = {
               "onyx"],
 }
 CANON_SHAPES: dict[str, list[str]] = {
-    "circle": ["circle", "circles", "ball", "balls", "disc", "discs", "disk", "disks", "dot", "dots", "orb", "orbs",
+    "circle": ["circle", "circles", "ball", "balls", "disc", "discs", "disk", "disks", "dot", "dots",
                "sphere", "spheres", "round dot", "round shape", "circular shape", "ring", "bubble", "coin"],
-    "square": ["square", "squares", "box", "boxes", "block", "blocks", "cube", "cubes", "crate", "crates", "tile",
+    "square": ["square", "squares", "box", "boxes", "block", "blocks", "cube", "cubes", "tile",
                "tiles", "square shape", "brick", "bricks"],
-    "triangle": ["triangle", "triangles", "wedge", "wedges", "pyramid", "pyramids", "triangular shape",
+    "triangle": ["triangle", "triangles", "wedge", "wedges", "triangular shape",
                  "three-sided shape", "arrowhead", "cone"],
 }
 _V = r"(?:s|es|ed|ing)?"
 CANON_MOTIONS: dict[str, list[str]] = {
     "left": [r"(?:to|toward|towards) the left", r"leftwards?", r"westwards?", r"west", r"left"],
     "right": [r"(?:to|toward|towards) the right", r"rightwards?", r"eastwards?", r"east", r"right"],
-    "up": [r"upwards?", r"up", r"ris(?:e|es|ing)", r"rose", r"ascend" + _V, r"climb" + _V, r"soar" + _V,
+    "up": [r"upwards?", r"up", r"ris(?:e|es|ing)", r"rose", r"climb" + _V, r"soar" + _V,
            r"lift" + _V, r"levitat(?:e|es|ed|ing)", r"float" + _V + r" up", r"skyward"],
     "down": [r"downwards?", r"down", r"fall(?:s|ing)?", r"fell", r"descend" + _V, r"sink" + _V, r"sank",
              r"drop(?:s|ped|ping)?", r"plung(?:e|es|ed|ing)", r"dive" + _V, r"diving", r"tumbl(?:e|es|ed|ing)"],
@@ -301,7 +303,7 @@ CANON_MOTIONS: dict[str, list[str]] = {
     "grows": [r"grow" + _V, r"grew", r"expand" + _V, r"enlarg(?:e|es|ed|ing)", r"swell" + _V, r"inflat(?:e|es|ed|ing)",
               r"(?:gets?|getting|becomes?|becoming|turns?) (?:bigger|larger|huge|big|large)",
               r"bigger", r"larger", r"scal(?:e|es|ed|ing) up", r"balloon" + _V],
-    "shrinks": [r"shrink" + _V, r"shrank", r"shrunk", r"contract" + _V, r"dwindl(?:e|es|ed|ing)",
+    "shrinks": [r"shrink" + _V, r"shrank", r"shrunk", r"contract" + _V,
                 r"deflat(?:e|es|ed|ing)", r"(?:gets?|getting|becomes?|becoming|turns?) (?:smaller|tiny|tinier|little)",
                 r"smaller", r"tinier", r"scal(?:e|es|ed|ing) down", r"diminish" + _V],
 }
@@ -310,8 +312,8 @@ CANON_BACKGROUNDS: dict[str, list[str]] = {
               r"dark sky", r"evening sky", r"(?:dark|black) (?:background|backdrop)", r"moonlit"],
     "sky": [r"(?:blue |clear |daytime |open |sunny |bright |pale |light blue |cloudless |summer )*sk(?:y|ies)",
             r"daylight sky", r"heavens", r"air"],
-    "grass": [r"grass(?:land)?", r"grassy(?: \w+)?", r"lawn", r"meadow", r"turf", r"pasture", r"field", r"park"],
-    "sand": [r"sand(?:y)?(?: \w+)?", r"beach", r"desert", r"dunes?", r"shore"],
+    "grass": [r"grass(?:land)?", r"grassy(?: \w+)?", r"lawn", r"meadow", r"pasture", r"field", r"park"],
+    "sand": [r"sand(?:y)?(?: \w+)?", r"beach", r"desert", r"shore"],
     "gray studio": [r"(?:gray|grey)(?: studio| backdrop| background| wall| set| void| room)?", r"studio",
                     r"neutral (?:backdrop|background)", r"plain (?:backdrop|background)", r"seamless"],
 }
