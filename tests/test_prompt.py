@@ -437,7 +437,7 @@ def test_cli_llm_fallback_warns_on_stderr(cli, monkeypatch):
     ("a red ball rolls to the right on green grass", "A red circle moves right on green grass."),
     ("On a dark night background, a small yellow triangle drifts upward", "A yellow triangle moves up on a dark night."),
     ("a crimson sphere slowly swelling in front of a plain grey wall", "A red circle grows on a gray studio."),
-    ("a white cube falls while a jet black pyramid stays put, over a sandy beach",
+    ("a white cube falls while a jet black wedge stays put, over a sandy beach",
      "A white square moves down and a black triangle stays still on sand."),
     ("Right away, a green disc floats up into the clear sky", "A green circle moves up on the blue sky."),
 ])
