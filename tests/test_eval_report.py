@@ -359,7 +359,7 @@ def test_eval_cli_refuses_bad_input_with_one_line(tmp_path):
 
 
 def make_job(store, home: Path, owner_key: str, caption: str, style: str | None, created: float, seed: int):
-    from shotsmith.jobs import new_job_id, owner_of
+    from shotsmith.jobs import JobResult, new_job_id, owner_of
     from shotsmith.jobs.worker import clip_output
     from shotsmith.spec import build_spec
 
@@ -370,8 +370,9 @@ def make_job(store, home: Path, owner_key: str, caption: str, style: str | None,
     frames = world.render(scene_for(caption, seed))
     files = finish_clip(frames, 4, folder / "clip.mp4", PostSettings(fps=24, **SMALL), {"prompt": caption,
                                                                                         "model": "cogvideox-shapes"})
-    store.finish(job_id, "completed", outputs=[clip_output(files, seed, folder).__dict__], seeds=[seed],
-                 timings={"total": 1.5}, enhanced_prompt=caption + " Cinematic.")
+    store.claim(job_id, "test-worker", lease_s=60)
+    store.finish_completed(job_id, JobResult(outputs=[clip_output(files, seed, folder)], seeds=[seed],
+                                             timings={"total": 1.5}, enhanced_prompt=caption + " Cinematic."))
     with store._write:  # backdate the record, as if made earlier
         from sqlalchemy import update
         from sqlalchemy.orm import Session

@@ -24,11 +24,25 @@ from shotsmith.spec import build_spec
 ALICE, BOB = owner_of("alice-key"), owner_of("bob-key")
 
 
+class FakeEngine:
+    """Stands in for Engine: 'loads' a model by remembering its name."""
+
+    def __init__(self):
+        self.models: list[str] = []
+
+    def pipeline(self, entry):
+        self.models.append(entry.name)
+
+    def loaded(self) -> list[str]:
+        return list(self.models)
+
+
 class FakeStudio:
     """Stands in for Studio: steps with progress and cancel checks, writes small files like finish_clip."""
 
     def __init__(self, steps: int = 5, step_s: float = 0.01, fail: str | None = None):
         self.steps, self.step_s, self.fail = steps, step_s, fail
+        self.engine = FakeEngine()
         self.runs: list[str] = []
         self.gate = threading.Event()
         self.gate.set()

@@ -23,7 +23,7 @@ import pytest
 
 from api_server import FAST_SIZE, KEY_A, PROMPT, REPO, decode_video, png_bytes, start_server, wait_for
 from services import start_postgres, start_redis
-from shotsmith.jobs import owner_of
+from shotsmith.jobs import JobError, JobResult, owner_of
 from shotsmith.jobs.queue import queue_for
 from shotsmith.jobs.store import JobStore, database_url
 
@@ -90,9 +90,9 @@ def test_a_live_lease_is_respected_and_a_lapsed_one_is_taken_over(store):
     # the old holder wakes up: it can neither renew, report progress, nor record a result
     assert not store.heartbeat(job_id, "w1")
     store.set_progress(job_id, progress=90, step=9, total_steps=10, stage="denoise", worker="w1")
-    assert store.finish(job_id, "failed", worker="w1", error_code="x") is None
+    assert store.finish_failed(job_id, JobError("x", "x"), worker="w1") is None
     assert store.get(job_id).progress == 0
-    done = store.finish(job_id, "completed", worker="w2", outputs=[], seeds=[1])
+    done = store.finish_completed(job_id, JobResult(outputs=[], seeds=[1]), worker="w2")
     assert done.status == "completed" and store.get(job_id).worker == "w2"
     assert store.claim(job_id, "w3", lease_s=0) is None  # finished jobs are never run again
 
@@ -141,7 +141,7 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path):
     assert store.claim("video_" + "0" * 32, "w", lease_s=5).worker == "w"
     store.close()
     versions = sqlite3.connect(db).execute("SELECT version_num FROM alembic_version").fetchall()
-    assert versions == [("0002_worker_leases",)]
+    assert versions == [("0003_search",)]
 
 
 def test_bad_queue_and_database_urls_are_refused_with_the_field_named(tmp_path):

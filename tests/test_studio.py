@@ -15,11 +15,10 @@ from fastapi.testclient import TestClient
 
 from shotsmith.api.app import create_app
 from shotsmith.api.settings import Settings
-from shotsmith.jobs import owner_of
+from shotsmith.jobs import ClipOutput, JobError, JobResult, owner_of
 from shotsmith.models.registry import ENTRIES
 from shotsmith.prompt import list_presets
 from shotsmith.spec import build_spec
-from shotsmith.web import routes
 from shotsmith.web.links import KEY_FILE, LinkSigner
 from shotsmith.web.pages import static_dir
 
@@ -78,11 +77,12 @@ def add_job(http: TestClient, key: str, prompt: str, *, status: str = "completed
         outputs.append({"video": f"{stem}.mp4", "gif": f"{stem}.gif", "cover": f"{stem}.jpg",
                         "sprite": f"{stem}.sprite.jpg", "sidecar": f"{stem}.json", "seed": seed, "width": 480,
                         "height": 320, "fps": 24.0, "frames": 150, "duration": 6.25})
+    back.store.claim(job_id, "test-worker", lease_s=60)
     if status == "completed":
-        back.store.finish(job_id, "completed", outputs=outputs, seeds=list(seeds),
-                          enhanced_prompt=f"A steady shot: {prompt}.")
+        back.store.finish_completed(job_id, JobResult(outputs=[ClipOutput(**o) for o in outputs], seeds=list(seeds),
+                                                      enhanced_prompt=f"A steady shot: {prompt}."))
     else:
-        back.store.finish(job_id, status)
+        back.store.finish_failed(job_id, JobError("internal_error", "the encoder broke"))
     return job_id
 
 
@@ -198,7 +198,7 @@ def test_jobs_are_searched_by_prompt_and_seed_and_filtered(client):
     assert ids(client.get("/api/v1/studio/jobs", headers=auth(KEY_B))) == [other]
 
 
-def test_search_pages_continue_where_they_stopped(client, monkeypatch):
+def test_search_pages_continue_where_they_stopped(client):
     made = [add_job(client, KEY_A, f"clip {name}") for name in ("alpha", "bravo", "charlie", "delta", "echo")]
     newest_first = made[::-1]
     seen, after = [], None
@@ -210,18 +210,18 @@ def test_search_pages_continue_where_they_stopped(client, monkeypatch):
         if not page["has_more"]:
             break
     assert seen == newest_first
-    # a search that reads its scan limit without filling a page says where to go on
-    monkeypatch.setattr(routes, "MAX_SCAN", 2)
-    monkeypatch.setattr(routes, "SCAN_PAGE", 2)
-    found, after = [], None
-    for _ in range(5):
-        page = client.get("/api/v1/studio/jobs", params={"q": "alpha", **({"after": after} if after else {})},
-                          headers=auth(KEY_A)).json()
-        found += [job["id"] for job in page["data"]]
-        after = page["next_after"]
-        if not page["has_more"]:
-            break
-    assert found == [made[0]]
+    # a search pages through its matches only
+    for q, limit, expected in (("alpha", 24, [made[0]]), ("clip", 2, newest_first),
+                               ("ha", 1, [made[2], made[0]])):
+        found, after = [], None
+        for _ in range(5):
+            params = {"q": q, "limit": limit, **({"after": after} if after else {})}
+            page = client.get("/api/v1/studio/jobs", params=params, headers=auth(KEY_A)).json()
+            found += [job["id"] for job in page["data"]]
+            after = page["next_after"]
+            if not page["has_more"]:
+                break
+        assert found == expected, q
 
 
 def test_bad_queries_are_json_400s_naming_the_parameter(client):

@@ -15,16 +15,20 @@ from shotsmith.jobs.records import (
     Job,
     JobConflict,
     JobError,
+    JobFilter,
     JobNotFound,
     JobPage,
+    JobResult,
     QueueFull,
     QueueUnavailable,
+    StatusFilter,
     is_job_id,
     new_job_id,
 )
 from shotsmith.jobs.store import JobStore
 
 __all__ = [
-    "ACTIVE", "STATUSES", "TERMINAL", "ClipOutput", "Job", "JobBackend", "JobConflict", "JobError", "JobNotFound",
-    "JobPage", "JobStore", "LocalBackend", "QueueFull", "QueueUnavailable", "is_job_id", "new_job_id", "owner_of",
+    "ACTIVE", "STATUSES", "TERMINAL", "ClipOutput", "Job", "JobBackend", "JobConflict", "JobError", "JobFilter",
+    "JobNotFound", "JobPage", "JobResult", "JobStore", "LocalBackend", "QueueFull", "QueueUnavailable", "StatusFilter",
+    "is_job_id", "new_job_id", "owner_of",
 ]

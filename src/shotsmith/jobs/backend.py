@@ -3,8 +3,9 @@
 The HTTP layer talks only to a `JobBackend`, so it cannot tell whether the worker
 runs in this process (`LocalBackend`: SQLite + a worker thread) or on other
 machines behind a distributed queue (`QueueBackend`: Celery on Redis + PostgreSQL).
-Both keep their records in a `JobStore` and their files under `HOME/jobs/<id>/`;
-`StoreBackend` is what they share.
+Both keep their records in a `JobStore` and their files under `HOME/jobs/<id>/`
+(folders 0700: only the server's user reads clips and inputs); `StoreBackend` is
+what they share.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from shotsmith.jobs.records import Job, JobNotFound, JobPage, QueueFull, is_job_id, new_job_id
+from shotsmith.jobs.records import Job, JobFilter, JobNotFound, JobPage, QueueFull, is_job_id, new_job_id
 from shotsmith.jobs.store import JobStore
+from shotsmith.jobs.worker import private_dir
 from shotsmith.spec import GenerationSpec
 
 
@@ -55,6 +57,10 @@ class JobBackend(ABC):
     @abstractmethod
     def list(self, owner: str, *, after: str | None = None, limit: int = 20, order: str = "desc") -> JobPage:
         """The owner's jobs, newest first by default; `after` is the last id of the previous page."""
+
+    @abstractmethod
+    def search(self, owner: str, where: JobFilter, *, after: str | None = None, limit: int = 20) -> JobPage:
+        """The owner's jobs that pass the gallery's filter, newest first; `after` as for list."""
 
     @abstractmethod
     def cancel(self, owner: str, job_id: str) -> Job:
@@ -108,7 +114,9 @@ class StoreBackend(JobBackend):
         from shotsmith.jobs.queue import model_key
 
         job_id = job_id or self.new_job_id()
-        self.job_dir(job_id)  # validates the id
+        folder = self.job_dir(job_id)  # validates the id
+        if folder.exists():  # the caller staged input files in it
+            private_dir(folder)
         if self.store.active_count(owner) >= self.max_active_per_owner:
             raise QueueFull(f"this key already has {self.max_active_per_owner} queued or running jobs; "
                             "wait for some to finish")
@@ -126,6 +134,11 @@ class StoreBackend(JobBackend):
         if after is not None and not is_job_id(after):
             raise JobNotFound(after)
         return self.store.list(owner, after=after, limit=limit, order=order)
+
+    def search(self, owner: str, where: JobFilter, *, after: str | None = None, limit: int = 20) -> JobPage:
+        if after is not None and not is_job_id(after):
+            raise JobNotFound(after)
+        return self.store.search(owner, where, after=after, limit=limit)
 
     def cancel(self, owner: str, job_id: str) -> Job:
         if not is_job_id(job_id):
@@ -153,6 +166,9 @@ class StoreBackend(JobBackend):
         if path.parent != folder or not path.is_file():
             raise FileNotFoundError(name)
         return path
+
+    def _make_jobs_root(self) -> None:
+        private_dir(self.jobs_root)
 
     def _remove_dir(self, job_id: str) -> None:
         try:

@@ -10,14 +10,16 @@ leases: a job whose worker stopped heart-beating is put back on the queue.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from pathlib import Path
 
 from shotsmith.jobs.backend import StoreBackend
 from shotsmith.jobs.queue import DEFAULT_VISIBILITY_TIMEOUT_S, make_celery, publish, queue_for
-from shotsmith.jobs.records import Job, JobPage, QueueUnavailable
+from shotsmith.jobs.records import Job, JobFilter, JobPage, QueueUnavailable
 from shotsmith.jobs.store import JobStore, redact
+from shotsmith.jobs.worker import remove_partial_files
 from shotsmith.spec import GenerationSpec
 
 log = logging.getLogger(__name__)
@@ -28,11 +30,14 @@ NO_WORKER_STAGE = "waiting_for_worker"
 
 
 def release_stale_jobs(store: JobStore, celery, lease_s: float, max_attempts: int,
-                       remove_dir=None) -> dict[str, list[str]]:
+                       jobs_root: Path) -> dict[str, list[str]]:
     """Take back every job whose worker went silent; put requeued ones on the queue again.
 
     Safe to run from any number of processes at once: `release_stale` succeeds for
-    exactly one of them per job, and only that one publishes.
+    exactly one of them per job, and only that one publishes. A purged job loses its
+    folder; a job that ended (failed, cancelled) loses the dead run's half-written
+    files. A requeued one keeps them until its next run starts: that run clears them
+    itself, and a redelivered message may already be running it here.
     """
     report: dict[str, list[str]] = {}
     for job in store.stale(lease_s):
@@ -40,9 +45,11 @@ def release_stale_jobs(store: JobStore, celery, lease_s: float, max_attempts: in
         if outcome is None:
             continue
         report.setdefault(outcome, []).append(job.id)
-        if outcome == "purged" and remove_dir is not None:
-            remove_dir(job.id)
-        if outcome == "requeued":
+        if outcome == "purged":
+            shutil.rmtree(jobs_root / job.id, ignore_errors=True)
+        elif outcome in ("failed", "cancelled"):
+            remove_partial_files(jobs_root / job.id)
+        else:
             log.warning("job %s: worker %s stopped answering; the job goes back on the queue", job.id, job.worker)
             publish(celery, job.id, job.model or "")
     return report
@@ -66,7 +73,7 @@ class QueueBackend(StoreBackend):
     # Lifecycle -------------------------------------------------------------
 
     def start(self) -> None:
-        self.jobs_root.mkdir(parents=True, exist_ok=True)
+        self._make_jobs_root()
         self.store = JobStore(self.db_url)
         self._stop.clear()
         self._thread = threading.Thread(target=self._watch, name="shotsmith-lease-watch", daemon=True)
@@ -99,6 +106,10 @@ class QueueBackend(StoreBackend):
 
     def list(self, owner: str, *, after: str | None = None, limit: int = 20, order: str = "desc") -> JobPage:
         page = super().list(owner, after=after, limit=limit, order=order)
+        return JobPage([self._explain(job) for job in page.jobs], page.has_more)
+
+    def search(self, owner: str, where: JobFilter, *, after: str | None = None, limit: int = 20) -> JobPage:
+        page = super().search(owner, where, after=after, limit=limit)
         return JobPage([self._explain(job) for job in page.jobs], page.has_more)
 
     def _explain(self, job: Job) -> Job:
@@ -140,7 +151,7 @@ class QueueBackend(StoreBackend):
             if now - last_release >= max(1.0, self.lease_s / 4):
                 last_release = now
                 try:
-                    release_stale_jobs(self.store, self.celery, self.lease_s, self.max_attempts, self._remove_dir)
+                    release_stale_jobs(self.store, self.celery, self.lease_s, self.max_attempts, self.jobs_root)
                 except Exception as exc:
                     log.warning("lease check failed: %s", exc)
             self._stop.wait(1.0)

@@ -2,7 +2,8 @@
 
 The worker claims the oldest queued job, runs it through the studio (the model
 stays loaded between jobs), and claims the next. On start, jobs that a previous
-process left queued or in progress are run again (at-least-once); the output
+process left queued or in progress are run again (at-least-once), after the
+half-written files of the dead run are cleared from their folders; the output
 write is idempotent, so a job run twice ends with one valid set of files.
 """
 
@@ -17,22 +18,16 @@ from typing import Callable
 from shotsmith.jobs.backend import StoreBackend
 from shotsmith.jobs.records import Job
 from shotsmith.jobs.store import JobStore
-from shotsmith.jobs.worker import run_job
+from shotsmith.jobs.worker import CancelCheck, Studio, default_studio, remove_partial_files, run_job
 from shotsmith.spec import GenerationSpec
 
 log = logging.getLogger(__name__)
 
-CANCEL_POLL_S = 0.5  # how often a running job re-reads its cancel flag from the database
-
-
-def default_studio():
-    from shotsmith.service import Studio
-
-    return Studio()
+WORKER_NAME = "local"  # the holder of the jobs this process runs, in the job records
 
 
 class LocalBackend(StoreBackend):
-    def __init__(self, home: Path, *, studio_factory: Callable[[], object] | None = None, run_worker: bool = True,
+    def __init__(self, home: Path, *, studio_factory: Callable[[], Studio] | None = None, run_worker: bool = True,
                  preload: str | None = None, max_active_per_owner: int = 50, max_attempts: int = 3,
                  db: str | None = None):
         super().__init__(home, max_active_per_owner=max_active_per_owner, max_attempts=max_attempts)
@@ -43,20 +38,23 @@ class LocalBackend(StoreBackend):
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._cancel_now: set[str] = set()
-        self._current: str | None = None
+        self._running: CancelCheck | None = None  # the cancel check of the job in progress
+        self._studio: Studio | None = None
         self._ready = False
         self._worker_error: str | None = None
-        self._lock = threading.Lock()
 
     # Lifecycle -------------------------------------------------------------
 
     def start(self) -> None:
-        self.jobs_root.mkdir(parents=True, exist_ok=True)
+        self._make_jobs_root()
         self.store = JobStore(self.db)
         report = self.store.recover(self.max_attempts)
         for job_id in report["purged"]:
             self._remove_dir(job_id)
+        for job_id in report["requeued"] + report["failed"] + report["cancelled"]:
+            removed = remove_partial_files(self.job_dir(job_id))  # before any worker runs it again
+            if removed:
+                log.info("job %s: removed %d half-written file(s) of the interrupted run", job_id, len(removed))
         if report["requeued"]:
             log.warning("resuming %d job(s) interrupted by the previous shutdown: %s", len(report["requeued"]),
                         ", ".join(report["requeued"]))
@@ -68,8 +66,9 @@ class LocalBackend(StoreBackend):
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._current:  # interrupt the running job; it is run again on the next start
-            self._cancel_now.add(self._current)
+        running = self._running
+        if running is not None:  # interrupt the running job; it is run again on the next start
+            running.stop("shutdown")
         if self._thread is not None:
             self._thread.join(timeout)
         if self.store is not None:
@@ -81,16 +80,18 @@ class LocalBackend(StoreBackend):
         self._wake.set()
 
     def _interrupt(self, job_id: str) -> None:
-        self._cancel_now.add(job_id)
+        running = self._running
+        if running is not None and running.job_id == job_id:
+            running.stop("client")
 
     def health(self) -> dict:
         alive = bool(self._thread and self._thread.is_alive())
-        studio = getattr(self, "_studio", None)
-        loaded = studio.engine.loaded() if studio is not None and hasattr(studio, "engine") else []
+        loaded = self._studio.engine.loaded() if self._studio is not None else []
+        running = self._running
         return {
             "backend": "local",
             "worker": {"enabled": self.run_worker, "alive": alive, "ready": self._ready,
-                       "current_job": self._current, "error": self._worker_error},
+                       "current_job": running.job_id if running else None, "error": self._worker_error},
             "models_loaded": loaded,
             "jobs": self.store.counts() if self.store else {},
             "ok": (alive or not self.run_worker) and self._worker_error is None,
@@ -109,7 +110,7 @@ class LocalBackend(StoreBackend):
             return
         self._ready = True
         while not self._stop.is_set():
-            job = self.store.claim_next()
+            job = self.store.claim_next(WORKER_NAME)
             if job is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
@@ -127,31 +128,17 @@ class LocalBackend(StoreBackend):
             log.warning("could not preload model %s: %s", name, exc)
 
     def _run(self, job: Job) -> None:
-        self._current = job.id
         log.info("job %s started (attempt %d)", job.id, job.attempts)
-        last_poll = [0.0]
-
-        def should_cancel() -> bool:
-            if job.id in self._cancel_now:
-                return True
-            now = time.monotonic()
-            if now - last_poll[0] >= CANCEL_POLL_S:  # a cancel from another process
-                last_poll[0] = now
-                return self.store.cancel_requested(job.id)
-            return False
-
+        cancel = CancelCheck(self.store, job.id)
+        self._running = cancel
+        if self._stop.is_set():  # stop() came between the claim and now
+            cancel.stop("shutdown")
         try:
-            done = run_job(self.store, self._studio, job, self.job_dir(job.id), should_cancel)
+            done = run_job(self.store, self._studio, job, self.job_dir(job.id), cancel, worker=WORKER_NAME)
             if self.store.is_deleted(job.id):
                 self.store.purge(job.id)
                 self._remove_dir(job.id)
-            elif (self._stop.is_set() and done is not None and done.status == "cancelled"
-                  and not self.store.cancel_requested(job.id)):
-                # stopped by a server shutdown, not by its client: it runs again on the next start
-                self.store.requeue(job.id)
-                log.info("job %s interrupted by shutdown; it runs again on the next start", job.id)
             elif done is not None:
                 log.info("job %s %s", job.id, done.status)
         finally:
-            self._cancel_now.discard(job.id)
-            self._current = None
+            self._running = None

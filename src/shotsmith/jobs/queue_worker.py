@@ -30,11 +30,10 @@ from pathlib import Path
 from typing import Callable
 
 from shotsmith.jobs.distributed import DEFAULT_LEASE_S, release_stale_jobs
-from shotsmith.jobs.local import CANCEL_POLL_S, default_studio
 from shotsmith.jobs.queue import DEFAULT_VISIBILITY_TIMEOUT_S, TASK_NAME, make_celery, queue_for
 from shotsmith.jobs.records import is_job_id
 from shotsmith.jobs.store import JobStore, redact
-from shotsmith.jobs.worker import run_job
+from shotsmith.jobs.worker import CancelCheck, Studio, default_studio, private_dir, remove_partial_files, run_job
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ class QueueWorker:
     def __init__(self, home: Path, *, queue_url: str, db_url: str | None = None, models: list[str],
                  lease_s: float = DEFAULT_LEASE_S, max_attempts: int = 3,
                  visibility_timeout_s: int = DEFAULT_VISIBILITY_TIMEOUT_S,
-                 studio_factory: Callable[[], object] | None = None, name: str | None = None):
+                 studio_factory: Callable[[], Studio] | None = None, name: str | None = None):
         from shotsmith.models.registry import resolve
 
         self.home = Path(home)
@@ -66,20 +65,19 @@ class QueueWorker:
 
         self.studio_factory = studio_factory or default_studio
         self.store: JobStore | None = None
-        self.studio = None
+        self.studio: Studio | None = None
         self._stop = threading.Event()
 
     # Lifecycle -------------------------------------------------------------
 
     def prepare(self) -> None:
         """Open the database and load every model this worker serves, before taking jobs."""
-        self.jobs_root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.jobs_root)
         self.store = JobStore(self.db_url)
         self.studio = self.studio_factory()
         for entry in self.entries:
             started = time.perf_counter()
-            if hasattr(self.studio, "engine"):
-                self.studio.engine.pipeline(entry)
+            self.studio.engine.pipeline(entry)
             log.info("model %s ready in %.1fs", entry.name, time.perf_counter() - started)
 
     def run(self) -> None:
@@ -109,24 +107,13 @@ class QueueWorker:
             log.info("job %s: nothing to do here (finished, cancelled, deleted, or held by a live worker)", job_id)
             return "skipped"
         log.info("job %s started on %s (attempt %d)", job_id, self.name, job.attempts)
-        lost = threading.Event()
+        cancel = CancelCheck(self.store, job_id)
         done_beating = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(job_id, lost, done_beating), daemon=True)
+        beat = threading.Thread(target=self._heartbeat, args=(job_id, cancel, done_beating), daemon=True)
         beat.start()
-        last_poll = [0.0]
-
-        def should_cancel() -> bool:
-            if lost.is_set():
-                return True
-            now = time.monotonic()
-            if now - last_poll[0] >= CANCEL_POLL_S:
-                last_poll[0] = now
-                return self.store.cancel_requested(job_id)
-            return False
-
         try:
             folder = self.jobs_root / job_id
-            done = run_job(self.store, self.studio, job, folder, should_cancel, worker=self.name)
+            done = run_job(self.store, self.studio, job, folder, cancel, worker=self.name)
         finally:
             done_beating.set()
             beat.join(5)
@@ -140,11 +127,11 @@ class QueueWorker:
         log.info("job %s %s", job_id, done.status)
         return done.status
 
-    def _heartbeat(self, job_id: str, lost: threading.Event, done: threading.Event) -> None:
+    def _heartbeat(self, job_id: str, cancel: CancelCheck, done: threading.Event) -> None:
         while not done.wait(self.lease_s / 4):
             try:
                 if not self.store.heartbeat(job_id, self.name):
-                    lost.set()
+                    cancel.stop("lost")
                     return
             except Exception as exc:  # a database blip: try again at the next beat
                 log.warning("job %s: heartbeat failed: %s", job_id, exc)
@@ -153,7 +140,6 @@ class QueueWorker:
         # Workers watch leases too, so a dead worker's job comes back even with no server running.
         while not self._stop.wait(max(1.0, self.lease_s / 4)):
             try:
-                release_stale_jobs(self.store, self.celery, self.lease_s, self.max_attempts,
-                                   lambda job_id: shutil.rmtree(self.jobs_root / job_id, ignore_errors=True))
+                release_stale_jobs(self.store, self.celery, self.lease_s, self.max_attempts, self.jobs_root)
             except Exception as exc:
                 log.warning("lease check failed: %s", exc)

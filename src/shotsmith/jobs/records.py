@@ -121,6 +121,37 @@ class Job:
 
 
 @dataclass(frozen=True)
+class JobResult:
+    """What a completed run leaves: its clips, the seeds used, timings, the prompt it ran on."""
+
+    outputs: list[ClipOutput] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    contact_sheet: str | None = None
+    enhanced_prompt: str | None = None
+
+
+StatusFilter = Literal["all", "active", "finished", "queued", "in_progress", "completed", "failed", "cancelled"]
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """The gallery's search: every word must appear in the prompt (or the enhanced prompt),
+    or be one of the job's seeds or its id; then status, style preset ('none' for jobs
+    without one) and task."""
+
+    words: tuple[str, ...] = ()
+    status: StatusFilter = "all"
+    style: str | None = None
+    task: Literal["t2v", "i2v"] | None = None
+
+    @classmethod
+    def search(cls, q: str, **filters) -> "JobFilter":
+        """From the search box: case-insensitive words."""
+        return cls(words=tuple(q.lower().split()), **filters)
+
+
+@dataclass(frozen=True)
 class JobPage:
     jobs: list[Job]
     has_more: bool

@@ -3,24 +3,35 @@
 One table, one row per job; its schema is managed by Alembic (`migrations/`),
 upgraded when a store opens. Within a process, writes are serialised by one lock
 (SQLite allows a single writer anyway); between processes and machines, every
-state change that must happen once ("take this job", "record its result") is a
-single conditional UPDATE, so two workers can never both win it. With SQLite, WAL
-journaling keeps readers and the writer out of each other's way; every change is
-one committed transaction, so a process killed at any instant leaves a consistent
-table.
+status change is one move of `lifecycle.TRANSITIONS`, made by a single conditional
+UPDATE (`WHERE id = :id AND status IN (:sources)`), so two workers can never both
+win it. A write transaction starts with its UPDATE (or DELETE), never with a read:
+SQLite then takes its write lock first and waits on busy_timeout, instead of failing
+when another process wrote since the read. With SQLite, WAL journaling keeps readers
+and the writer out of each other's way; every change is one committed transaction,
+so a process killed at any instant leaves a consistent table. The SQLite file (and
+its -wal and -shm files) is readable by its owner only.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-from sqlalchemy import (JSON, Boolean, Float, Integer, String, case, create_engine, event, func, inspect, or_,
-                        select, update)
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import (JSON, Boolean, Float, Integer, String, case, create_engine, delete, event, exists, func,
+                        inspect, or_, select, update)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
 
-from shotsmith.jobs.records import ACTIVE, ClipOutput, Job, JobConflict, JobError, JobNotFound, JobPage
+from shotsmith.jobs.lifecycle import (CANCEL, CLAIM, COMPLETE, FAIL, GIVE_UP, REQUEUE, STOP, TAKE_OVER, Outcome,
+                                      Transition, after_holder_died)
+from shotsmith.jobs.records import (ACTIVE, TERMINAL, ClipOutput, Job, JobConflict, JobError, JobFilter, JobNotFound,
+                                    JobPage, JobResult)
+
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -57,6 +68,19 @@ class JobRow(Base):
     worker: Mapped[str | None] = mapped_column(String(128), nullable=True)  # who holds it while in progress
     heartbeat_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # the holder's last sign of life
     model: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the model it needs (queue routing)
+    search_text: Mapped[str | None] = mapped_column(String, nullable=True)  # see search_text()
+    search_keys: Mapped[str | None] = mapped_column(String, nullable=True)  # see search_keys()
+
+
+def search_text(spec: dict, enhanced_prompt: str | None) -> str:
+    """What the gallery's words are looked for in: the prompts, lower-cased (by Python,
+    so that every language folds the same on SQLite and PostgreSQL)."""
+    return " ".join([spec.get("prompt") or "", enhanced_prompt or "", spec.get("enhanced_prompt") or ""]).lower()
+
+
+def search_keys(seeds: list[int]) -> str:
+    """The values a search word must equal exactly: ' 101 102 ' (a word matches ' 101 ')."""
+    return " " + " ".join(str(seed) for seed in seeds) + " "
 
 
 def _to_job(row: JobRow) -> Job:
@@ -110,6 +134,19 @@ def migrate(engine) -> None:
         command.upgrade(config, "head")
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (SQLite gives its -wal and -shm
+    files the database file's mode), and tighten a file an older release made 0644."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if name.exists() and name.stat().st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except OSError as exc:  # not ours to change: say so, and go on
+            log.warning("could not make %s private: %s", name, exc)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
@@ -118,15 +155,25 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+# Values a job takes when a holder starts it (claim, take_over) and when it goes back to the queue.
+def _started(worker: str, now: float) -> dict:
+    return dict(started_at=now, progress=0, step=0, total_steps=0, worker=worker, heartbeat_at=now,
+                attempts=JobRow.attempts + 1, error_code=None, error_message=None, finished_at=None)
+
+
+_QUEUED_AGAIN = dict(progress=0, step=0, worker=None, error_code=None, error_message=None, finished_at=None)
+
+
 class JobStore:
     """All reads and writes of job records. Thread-safe; one instance per database."""
 
     def __init__(self, db: Path | str):
         self.url = database_url(db)
         if self.url.startswith("sqlite"):
-            path = self.url.split("sqlite:///", 1)[-1]
+            path = self.url.split("sqlite:///", 1)[-1].split("?", 1)[0]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _private_sqlite_file(Path(path))
             self.engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 10})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
@@ -146,8 +193,15 @@ class JobStore:
             return _to_job(row)
 
     def list(self, owner: str, *, after: str | None = None, limit: int = 20, order: str = "desc") -> JobPage:
+        return self._page(owner, (), after=after, limit=limit, order=order)
+
+    def search(self, owner: str, where: JobFilter, *, after: str | None = None, limit: int = 20) -> JobPage:
+        """The owner's jobs that pass the gallery's filter, newest first, in SQL."""
+        return self._page(owner, _filter_clauses(where), after=after, limit=limit, order="desc")
+
+    def _page(self, owner: str, clauses, *, after: str | None, limit: int, order: str) -> JobPage:
         with Session(self.engine) as session:
-            query = select(JobRow).where(JobRow.owner == owner, JobRow.deleted.is_(False))
+            query = select(JobRow).where(JobRow.owner == owner, JobRow.deleted.is_(False), *clauses)
             if after:
                 cursor = self._row(session, after, owner)
                 query = query.where(JobRow.seq < cursor.seq if order == "desc" else JobRow.seq > cursor.seq)
@@ -171,35 +225,64 @@ class JobStore:
             value = session.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id))
             return bool(value) if value is not None else True  # a purged row: stop working on it
 
-    # Writes ----------------------------------------------------------------
+    def is_deleted(self, job_id: str) -> bool:
+        with Session(self.engine) as session:
+            value = session.scalar(select(JobRow.deleted).where(JobRow.id == job_id))
+            return value is None or bool(value)
+
+    def stale(self, lease_s: float) -> list[Job]:
+        """Jobs in progress whose holder has not been heard from for longer than the lease."""
+        with Session(self.engine) as session:
+            rows = session.scalars(select(JobRow).where(
+                JobRow.status == "in_progress", JobRow.heartbeat_at < time.time() - lease_s)).all()
+            return [_to_job(r) for r in rows]
+
+    # Writes: a new job, and its moves (lifecycle.TRANSITIONS) ----------------------------------
 
     def create(self, job_id: str, owner: str, spec: dict, *, source: str, meta: dict | None = None,
                model: str | None = None) -> Job:
         with self._write, Session(self.engine) as session:
             row = JobRow(id=job_id, owner=owner, source=source, status="queued", spec=spec, meta=meta or {},
                          created_at=time.time(), seeds=[], timings={}, outputs=[], model=model, progress=0,
-                         step=0, total_steps=0, stage="queued", attempts=0, cancel_requested=False, deleted=False)
+                         step=0, total_steps=0, stage="queued", attempts=0, cancel_requested=False, deleted=False,
+                         search_text=search_text(spec, None), search_keys=search_keys([]))
             session.add(row)
             session.commit()
             return _to_job(row)
 
     def claim_next(self, worker: str = "local") -> Job | None:
-        """Atomically move the oldest queued job to in_progress and return it."""
-        with self._write, Session(self.engine) as session:
-            row = session.scalars(select(JobRow).where(JobRow.status == "queued", JobRow.deleted.is_(False))
-                                  .order_by(JobRow.seq.asc()).limit(1)).first()
-            if row is None:
-                return None
+        """Move the oldest queued job to in_progress for `worker` and return it (None: nothing queued).
+
+        One UPDATE whose WHERE picks the oldest queued row and re-checks that it is still
+        queued, so of any number of claimers (threads, processes, servers sharing one
+        PostgreSQL) exactly one gets each job. On PostgreSQL the pick is `FOR UPDATE SKIP
+        LOCKED`: a row another claimer is taking is skipped rather than waited for.
+        """
+        pick = aliased(JobRow)
+        oldest = (select(pick.seq).where(pick.status.in_(CLAIM.sources), pick.deleted.is_(False))
+                  .order_by(pick.seq.asc()).limit(1).with_for_update(skip_locked=True).scalar_subquery())
+        for _ in range(50):  # each lost race means another claimer took a job: this ends
             now = time.time()
-            row.status, row.stage, row.started_at = "in_progress", "starting", now
-            row.progress, row.step, row.total_steps = 0, 0, 0
-            row.worker, row.heartbeat_at = worker, now
-            row.attempts += 1
-            session.commit()
-            return _to_job(row)
+            with self._write, Session(self.engine) as session:
+                taken = session.execute(
+                    update(JobRow).where(JobRow.seq == oldest, JobRow.status.in_(CLAIM.sources),
+                                         JobRow.deleted.is_(False))
+                    .values(status=CLAIM.target, stage=CLAIM.stage, **_started(worker, now))
+                    .returning(JobRow.id).execution_options(synchronize_session=False)).scalars().first()
+                if taken is not None:
+                    row = session.scalars(select(JobRow).where(JobRow.id == taken)).one()
+                    session.commit()
+                    return _to_job(row)
+                session.commit()
+            with Session(self.engine) as session:
+                if not session.scalar(select(exists().where(JobRow.status.in_(CLAIM.sources),
+                                                            JobRow.deleted.is_(False)))):
+                    return None
+        return None  # others keep winning; the caller polls again
 
     def claim(self, job_id: str, worker: str, lease_s: float) -> Job | None:
-        """Take one job for `worker`: queued, or in progress under a lease that ran out.
+        """Take one job for `worker`: queued (claim), or in progress under a lease that ran out
+        (take_over).
 
         One UPDATE with the conditions in its WHERE clause, so of any number of workers
         (on any machines) racing for the same job exactly one gets it; the others get
@@ -210,15 +293,16 @@ class JobStore:
         with self._write, Session(self.engine) as session:
             taken = session.execute(update(JobRow).where(
                 JobRow.id == job_id, JobRow.deleted.is_(False), JobRow.cancel_requested.is_(False),
-                or_(JobRow.status == "queued",
-                    (JobRow.status == "in_progress") & (JobRow.heartbeat_at < now - lease_s)),
-            ).values(status="in_progress", stage="starting", started_at=now, progress=0, step=0, total_steps=0,
-                     worker=worker, heartbeat_at=now, attempts=JobRow.attempts + 1,
-                     error_code=None, error_message=None, finished_at=None))
-            session.commit()
+                or_(JobRow.status.in_(CLAIM.sources),
+                    JobRow.status.in_(TAKE_OVER.sources) & (JobRow.heartbeat_at < now - lease_s)),
+            ).values(status=CLAIM.target, stage=CLAIM.stage, **_started(worker, now))
+             .execution_options(synchronize_session=False))
             if taken.rowcount != 1:
+                session.rollback()
                 return None
-            return _to_job(session.scalars(select(JobRow).where(JobRow.id == job_id)).one())
+            row = session.scalars(select(JobRow).where(JobRow.id == job_id)).one()
+            session.commit()
+            return _to_job(row)
 
     def heartbeat(self, job_id: str, worker: str) -> bool:
         """Renew `worker`'s lease on a running job; False when it no longer holds it."""
@@ -228,49 +312,6 @@ class JobStore:
             ).values(heartbeat_at=time.time()))
             session.commit()
             return held.rowcount == 1
-
-    def stale(self, lease_s: float) -> list[Job]:
-        """Jobs in progress whose holder has not been heard from for longer than the lease."""
-        with Session(self.engine) as session:
-            rows = session.scalars(select(JobRow).where(
-                JobRow.status == "in_progress", JobRow.heartbeat_at < time.time() - lease_s)).all()
-            return [_to_job(r) for r in rows]
-
-    def release_stale(self, job_id: str, lease_s: float, max_attempts: int) -> str | None:
-        """Take a job back from a worker that stopped heart-beating. Returns what happened:
-
-        'requeued' (to be published again), 'cancelled' (its cancel was asked for),
-        'failed' (started max_attempts times), 'purged' (deleted while running), or
-        None when the lease was renewed meanwhile or another process got there first.
-        """
-        now = time.time()
-        with self._write, Session(self.engine) as session:
-            row = session.scalars(select(JobRow).where(JobRow.id == job_id)).first()
-            if row is None or row.status != "in_progress" or (row.heartbeat_at or 0) >= now - lease_s:
-                return None
-            held = (JobRow.id == job_id) & (JobRow.status == "in_progress") & (JobRow.heartbeat_at == row.heartbeat_at)
-            if row.deleted:
-                outcome = "purged"
-                values = dict(status="cancelled", stage="cancelled", finished_at=now)
-            elif row.cancel_requested:
-                outcome = "cancelled"
-                values = dict(status="cancelled", stage="cancelled", finished_at=now, error_code="cancelled",
-                              error_message="cancelled by the client")
-            elif row.attempts >= max_attempts:
-                outcome = "failed"
-                values = dict(status="failed", stage="failed", finished_at=now, error_code="interrupted",
-                              error_message=f"the worker running this job stopped {row.attempts} times; "
-                                            "not retrying it again")
-            else:
-                outcome = "requeued"
-                values = dict(status="queued", stage="queued", progress=0, step=0, worker=None)
-            done = session.execute(update(JobRow).where(held).values(**values))
-            session.commit()
-            if done.rowcount != 1:
-                return None
-        if outcome == "purged":
-            self.purge(job_id)
-        return outcome
 
     def set_progress(self, job_id: str, *, progress: int, step: int, total_steps: int, stage: str,
                      worker: str | None = None) -> None:
@@ -283,123 +324,169 @@ class JobStore:
                 total_steps=total_steps, stage=stage, heartbeat_at=time.time()))
             session.commit()
 
-    def finish(self, job_id: str, status: str, *, error: JobError | None = None, worker: str | None = None,
-               **values) -> Job | None:
-        """Record the end of a run: completed (with outputs), failed (with error) or cancelled.
+    def finish_completed(self, job_id: str, result: JobResult, *, worker: str | None = None) -> Job | None:
+        """Record a run's outputs (complete). None when the job is no longer in progress (for
+        `worker`: no longer held by it, so a worker whose lease was taken over cannot
+        overwrite the result of the one that took it)."""
+        return self._finish(COMPLETE, job_id, worker, progress=100, outputs=[asdict(o) for o in result.outputs],
+                            seeds=list(result.seeds), timings=dict(result.timings),
+                            contact_sheet=result.contact_sheet, enhanced_prompt=result.enhanced_prompt,
+                            error_code=None, error_message=None)
 
-        With `worker`, only while that worker still holds the job: a worker whose lease
-        was taken over cannot overwrite the result of the one that took it (None).
-        """
+    def finish_failed(self, job_id: str, error: JobError, *, timings: dict[str, float] | None = None,
+                      worker: str | None = None) -> Job | None:
+        """Record why a run failed (fail); None as for finish_completed."""
+        extra = {} if timings is None else {"timings": dict(timings)}
+        return self._finish(FAIL, job_id, worker, error_code=error.code, error_message=error.message, **extra)
+
+    def finish_cancelled(self, job_id: str, error: JobError, *, worker: str | None = None) -> Job | None:
+        """Record a run stopped at its client's request (stop); None as for finish_completed."""
+        return self._finish(STOP, job_id, worker, error_code=error.code, error_message=error.message)
+
+    def _finish(self, move: Transition, job_id: str, worker: str | None, **values) -> Job | None:
+        held = () if worker is None else (JobRow.worker == worker,)
         with self._write, Session(self.engine) as session:
-            query = select(JobRow).where(JobRow.id == job_id)
-            if worker is not None:
-                query = query.where(JobRow.worker == worker, JobRow.status == "in_progress")
-                if session.bind.dialect.name == "postgresql":
-                    query = query.with_for_update()  # held until commit: no one takes it meanwhile
-            row = session.scalars(query).first()
-            if row is None:
+            if not self._move(session, move, job_id, *held, finished_at=time.time(), **values):
+                session.rollback()
                 return None
-            row.status, row.stage, row.finished_at = status, status, time.time()
-            if status == "completed":
-                row.progress = 100
-            if error is not None:
-                row.error_code, row.error_message = error.code, error.message
-            for key, value in values.items():
-                setattr(row, key, value)
+            row = session.scalars(select(JobRow).where(JobRow.id == job_id)).one()
+            if move is COMPLETE:
+                row.search_text = search_text(row.spec or {}, row.enhanced_prompt)
+                row.search_keys = search_keys(list(row.seeds or []))
+            session.commit()
+            return _to_job(row)
+
+    def requeue(self, job_id: str, *, worker: str | None = None) -> Job | None:
+        """Put a job its holder had to drop (server shutdown) back in the queue (requeue)."""
+        held = () if worker is None else (JobRow.worker == worker,)
+        with self._write, Session(self.engine) as session:
+            if not self._move(session, REQUEUE, job_id, *held, **_QUEUED_AGAIN):
+                session.rollback()
+                return None
+            row = session.scalars(select(JobRow).where(JobRow.id == job_id)).one()
             session.commit()
             return _to_job(row)
 
     def cancel(self, job_id: str, owner: str) -> Job:
-        """Queued: cancelled now. In progress: flagged; the worker stops at the next step."""
+        """Queued: cancelled now (cancel). In progress: flagged; the holder stops it at the next step."""
+        owned = (JobRow.owner == owner, JobRow.deleted.is_(False))
         with self._write, Session(self.engine) as session:
+            if not self._move(session, CANCEL, job_id, *owned, finished_at=time.time(), error_code="cancelled",
+                              error_message="cancelled by the client before it started"):
+                session.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == "in_progress", *owned)
+                                .values(cancel_requested=True).execution_options(synchronize_session=False))
             row = self._row(session, job_id, owner)
-            if row.status == "queued":
-                row.status, row.stage, row.finished_at = "cancelled", "cancelled", time.time()
-                row.error_code, row.error_message = "cancelled", "cancelled by the client before it started"
-            elif row.status == "in_progress":
-                row.cancel_requested = True
-            elif row.status != "cancelled":
+            if row.status not in ("in_progress", "cancelled"):
                 raise JobConflict(f"job '{job_id}' is already {row.status}")
             session.commit()
             return _to_job(row)
 
     def delete(self, job_id: str, owner: str) -> tuple[Job, bool]:
-        """Hide the job; returns (job, purge_now). A running job is purged by its worker when it stops."""
+        """Hide the job; returns (job, purge_now). A running job is purged by its holder when it stops."""
+        owned = (JobRow.id == job_id, JobRow.owner == owner, JobRow.deleted.is_(False))
+        flag = dict(deleted=True, cancel_requested=True)
         with self._write, Session(self.engine) as session:
-            row = self._row(session, job_id, owner)
-            job = _to_job(row)
-            if row.status == "in_progress":
-                row.deleted, row.cancel_requested = True, True
-                session.commit()
-                return job, False
-            session.delete(row)
+            job = None
+            if session.execute(update(JobRow).where(*owned, JobRow.status == "in_progress").values(**flag)
+                               .execution_options(synchronize_session=False)).rowcount != 1:
+                job = _to_job(self._row(session, job_id, owner))
+                gone = session.execute(delete(JobRow).where(*owned, JobRow.status != "in_progress")
+                                       .execution_options(synchronize_session=False)).rowcount == 1
+                if gone:
+                    session.commit()
+                    return job, True
+                session.execute(update(JobRow).where(*owned).values(**flag)  # claimed meanwhile
+                                .execution_options(synchronize_session=False))
+            row = session.scalars(select(JobRow).where(JobRow.id == job_id)).one()
+            job = job or _to_job(row)
             session.commit()
-            return job, True
-
-    def is_deleted(self, job_id: str) -> bool:
-        with Session(self.engine) as session:
-            value = session.scalar(select(JobRow.deleted).where(JobRow.id == job_id))
-            return value is None or bool(value)
-
-    def requeue(self, job_id: str) -> None:
-        """Put an interrupted job back in the queue, as if it had never started."""
-        with self._write, Session(self.engine) as session:
-            session.execute(update(JobRow).where(JobRow.id == job_id).values(
-                status="queued", stage="queued", progress=0, step=0, error_code=None, error_message=None,
-                finished_at=None, worker=None))
-            session.commit()
+            return job, False
 
     def purge(self, job_id: str) -> None:
         with self._write, Session(self.engine) as session:
-            row = session.scalars(select(JobRow).where(JobRow.id == job_id)).first()
-            if row is not None:
-                session.delete(row)
-                session.commit()
+            session.execute(delete(JobRow).where(JobRow.id == job_id).execution_options(synchronize_session=False))
+            session.commit()
+
+    # The holder is gone: one rule (lifecycle.after_holder_died) for a restart and a lapsed lease
 
     def recover(self, max_attempts: int) -> dict[str, list[str]]:
-        """At start-up: jobs a dead process held in progress are queued again (at-least-once).
-
-        A job whose cancel was asked for ends cancelled, one deleted while running is purged,
-        and one that has already been started max_attempts times fails instead of looping.
-        """
+        """At start-up: every job a dead process held in progress is taken back (at-least-once):
+        queued again, or cancelled, purged or failed by `after_holder_died`."""
         report: dict[str, list[str]] = {"requeued": [], "cancelled": [], "failed": [], "purged": []}
-        now = time.time()
-        with self._write, Session(self.engine) as session:
-            for row in session.scalars(select(JobRow).where(JobRow.status == "in_progress")).all():
-                if row.deleted:
-                    session.delete(row)
-                    report["purged"].append(row.id)
-                elif row.cancel_requested:
-                    row.status = row.stage = "cancelled"
-                    row.finished_at = now
-                    row.error_code, row.error_message = "cancelled", "cancelled by the client"
-                    report["cancelled"].append(row.id)
-                elif row.attempts >= max_attempts:
-                    row.status = row.stage = "failed"
-                    row.finished_at = now
-                    row.error_code = "interrupted"
-                    row.error_message = (f"the server stopped during this job {row.attempts} times; "
-                                         "not retrying it again")
-                    report["failed"].append(row.id)
-                else:
-                    row.status, row.stage = "queued", "queued"
-                    row.progress, row.step, row.worker = 0, 0, None
-                    report["requeued"].append(row.id)
-            session.commit()
+        with Session(self.engine) as session:
+            ids = session.scalars(select(JobRow.id).where(JobRow.status == "in_progress")
+                                  .order_by(JobRow.seq.asc())).all()
+        for job_id in ids:
+            outcome = self._take_back(job_id, max_attempts, "the server stopped during this job")
+            if outcome is not None:
+                report[outcome].append(job_id)
         report["purged"] += self._purge_deleted()
         return report
 
+    def release_stale(self, job_id: str, lease_s: float, max_attempts: int) -> Outcome | None:
+        """Take a job back from a worker that stopped heart-beating. Returns what happened:
+
+        'requeued' (to be published again), 'cancelled' (its cancel was asked for),
+        'failed' (started max_attempts times), 'purged' (deleted while running), or
+        None when the lease was renewed meanwhile or another process got there first.
+        """
+        return self._take_back(job_id, max_attempts, "the worker running this job stopped",
+                               stale_before=time.time() - lease_s)
+
+    def _take_back(self, job_id: str, max_attempts: int, who: str, *,
+                   stale_before: float | None = None) -> Outcome | None:
+        for _ in range(3):  # the row changed between the read and the move: read it again
+            with Session(self.engine) as session:
+                row = session.scalars(select(JobRow).where(JobRow.id == job_id)).first()
+                if row is None or row.status != "in_progress":
+                    return None
+                if stale_before is not None and (row.heartbeat_at or 0) >= stale_before:
+                    return None  # the holder is alive after all
+                seen = dict(heartbeat_at=row.heartbeat_at, deleted=row.deleted,
+                            cancel_requested=row.cancel_requested, attempts=row.attempts)
+            outcome = after_holder_died(deleted=seen["deleted"], cancel_requested=seen["cancel_requested"],
+                                        attempts=seen["attempts"], max_attempts=max_attempts)
+            unchanged = [getattr(JobRow, name) == value for name, value in seen.items()]
+            now = time.time()
+            with self._write, Session(self.engine) as session:
+                if outcome == "purged":
+                    done = session.execute(delete(JobRow).where(
+                        JobRow.id == job_id, JobRow.status == "in_progress", *unchanged)
+                        .execution_options(synchronize_session=False)).rowcount == 1
+                elif outcome == "cancelled":
+                    done = self._move(session, STOP, job_id, *unchanged, finished_at=now, error_code="cancelled",
+                                      error_message="cancelled by the client")
+                elif outcome == "failed":
+                    done = self._move(session, GIVE_UP, job_id, *unchanged, finished_at=now,
+                                      error_code="interrupted",
+                                      error_message=f"{who} {seen['attempts']} times; not retrying it again")
+                else:
+                    done = self._move(session, REQUEUE, job_id, *unchanged, **_QUEUED_AGAIN)
+                session.commit()
+            if done:
+                return outcome
+        return None
+
     def _purge_deleted(self) -> list[str]:
-        with self._write, Session(self.engine) as session:
-            rows = session.scalars(select(JobRow).where(JobRow.deleted.is_(True),
-                                                        JobRow.status != "in_progress")).all()
-            ids = [row.id for row in rows]
-            for row in rows:
-                session.delete(row)
-            session.commit()
-            return ids
+        gone = (JobRow.deleted.is_(True), JobRow.status != "in_progress")
+        with Session(self.engine) as session:
+            ids = list(session.scalars(select(JobRow.id).where(*gone)).all())
+        if ids:
+            with self._write, Session(self.engine) as session:
+                session.execute(delete(JobRow).where(JobRow.id.in_(ids), *gone)
+                                .execution_options(synchronize_session=False))
+                session.commit()
+        return ids
 
     # Helpers ---------------------------------------------------------------
+
+    @staticmethod
+    def _move(session: Session, move: Transition, job_id: str, *where, **values) -> bool:
+        """One move of the lifecycle table: True when this caller made it."""
+        done = session.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status.in_(move.sources), *where)
+                               .values(status=move.target, stage=move.stage, **values)
+                               .execution_options(synchronize_session=False))
+        return done.rowcount == 1
 
     @staticmethod
     def _row(session: Session, job_id: str, owner: str | None) -> JobRow:
@@ -411,3 +498,24 @@ class JobStore:
             raise JobNotFound(job_id)
         return row
 
+
+def _filter_clauses(where: JobFilter) -> list:
+    """JobFilter -> SQL conditions: the gallery's rules, in the database."""
+    clauses = []
+    if where.status == "active":
+        clauses.append(JobRow.status.in_(ACTIVE))
+    elif where.status == "finished":
+        clauses.append(JobRow.status.in_(TERMINAL))
+    elif where.status != "all":
+        clauses.append(JobRow.status == where.status)
+    if where.style is not None:
+        style = func.coalesce(func.nullif(JobRow.spec["style"].as_string(), ""), "none")
+        clauses.append(style == where.style)
+    if where.task is not None:
+        image = func.nullif(JobRow.spec["image"].as_string(), "")
+        clauses.append(image.is_not(None) if where.task == "i2v" else image.is_(None))
+    for word in where.words:
+        word = word.lower()
+        clauses.append(or_(JobRow.search_text.contains(word, autoescape=True),
+                           JobRow.search_keys.contains(f" {word} ", autoescape=True), JobRow.id == word))
+    return clauses

@@ -4,20 +4,103 @@ Reads like a numbered script: rebuild the spec, run the studio with progress and
 cancel hooks, record outputs, or record why it stopped. The outputs are written by
 `finish_clip` under temporary names and renamed into place, and the job folder is
 fixed by the job id, so running a job a second time after a crash simply replaces
-whatever the first run left.
+whatever the first run left. Both workers (the embedded thread, `shotsmith worker`)
+run jobs through `run_job` with a `CancelCheck`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal, Protocol
 
-from shotsmith.jobs.records import ClipOutput, Job, JobError
+from shotsmith.jobs.records import ClipOutput, Job, JobError, JobResult
 from shotsmith.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
+
+CANCEL_POLL_S = 0.5  # how often a running job re-reads its cancel flag from the database
+StopReason = Literal["client", "shutdown", "lost"]
+
+
+class Engine(Protocol):
+    def pipeline(self, entry): ...
+
+    def loaded(self) -> list[str]: ...
+
+
+class Studio(Protocol):
+    """What a worker runs jobs with (shotsmith.service.Studio; tests pass a small fake)."""
+
+    engine: Engine
+
+    def generate(self, spec, out: Path, on_progress: Callable, should_cancel: Callable[[], bool]): ...
+
+
+def default_studio() -> Studio:
+    from shotsmith.service import Studio
+
+    return Studio()
+
+
+class CancelCheck:
+    """The `should_cancel` a running job hands to the engine, polled between denoising steps.
+
+    True once someone in this process said stop (`stop(reason)`: the client cancelled
+    or deleted the job here, the server is shutting down, the worker lost its lease),
+    or when the job's cancel flag is set in the store (a cancel that reached another
+    process), read at most every `poll_s` seconds. `reason` says which.
+    """
+
+    def __init__(self, store: JobStore, job_id: str, poll_s: float = CANCEL_POLL_S):
+        self.store, self.job_id, self.poll_s = store, job_id, poll_s
+        self.reason: StopReason | None = None
+        self._asked: StopReason | None = None
+        self._last_poll = 0.0
+
+    def stop(self, reason: StopReason) -> None:
+        """From any thread: make the running job stop at its next step."""
+        if self._asked is None:
+            self._asked = reason
+
+    def __call__(self) -> bool:
+        if self._asked is not None:
+            self.reason = self._asked
+            return True
+        now = time.monotonic()
+        if now - self._last_poll >= self.poll_s:
+            self._last_poll = now
+            if self.store.cancel_requested(self.job_id):
+                self.reason = "client"
+                return True
+        return False
+
+
+def private_dir(folder: Path) -> Path:
+    """A folder (the jobs root, a job's folder) only the server's user can enter: 0700,
+    however it was made."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        if folder.stat().st_mode & 0o077:
+            os.chmod(folder, 0o700)
+    except PermissionError as exc:  # made by another user (a shared folder): say so, and go on
+        log.warning("could not make %s private: %s", folder, exc)
+    return folder
+
+
+def remove_partial_files(folder: Path) -> list[str]:
+    """Delete what a killed run left half-written in a job folder (post/finish.py's temp
+    files); the inputs and any finished files stay. Returns the names removed."""
+    from shotsmith.post.finish import TEMP_MARK
+
+    removed = []
+    if folder.is_dir():
+        for path in folder.glob(f".*{TEMP_MARK}*"):
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
 
 CLIP_NAME = "clip.mp4"
 # Share of the progress bar each stage fills: denoising is most of the wall time on a GPU;
@@ -40,18 +123,14 @@ def error_for(exc: BaseException) -> JobError:
     """A job error with a stable code and a message a client can act on (no traceback)."""
     from pydantic import ValidationError
 
-    from shotsmith.spec import SpecError, validation_message
+    from shotsmith.spec import validation_message
 
     name = type(exc).__name__
-    if isinstance(exc, SpecError):
-        return JobError("invalid_request", str(exc))
     if isinstance(exc, ValidationError):
         return JobError("invalid_request", validation_message(exc))
-    codes = {"ModelUnavailable": "model_unavailable", "PostError": "post_processing_failed",
-             "PromptError": "prompt_agent_failed", "Cancelled": "cancelled"}
-    for klass in type(exc).__mro__:
-        if klass.__name__ in codes:
-            return JobError(codes[klass.__name__], str(exc) or name)
+    code = getattr(type(exc), "job_code", None)  # each of our error types states its own code
+    if code:
+        return JobError(code, str(exc) or name)
     return JobError("internal_error", f"{name}: {exc}" if str(exc) else name)
 
 
@@ -84,12 +163,14 @@ def _local_inputs(spec: dict, folder: Path) -> dict:
     return spec
 
 
-def run_job(store: JobStore, studio, job: Job, folder: Path, should_cancel: Callable[[], bool],
+def run_job(store: JobStore, studio: Studio, job: Job, folder: Path, cancel: CancelCheck,
             worker: str | None = None) -> Job | None:
-    """Run a claimed job to a terminal state and record it. Never raises for a job's own failure.
+    """Run a claimed job to its end and record it. Never raises for a job's own failure.
 
-    With `worker`, progress and the result are recorded only while that worker still
-    holds the job (see JobStore.claim); None means another worker took it over.
+    Ends completed, failed or cancelled; back in the queue when the server's shutdown
+    stopped it (it runs again on the next start). With `worker`, progress and the
+    result are recorded only while that worker still holds the job (see
+    JobStore.claim); None means another worker took it over.
     """
     from shotsmith.engine import Cancelled
     from shotsmith.spec import GenerationSpec
@@ -106,24 +187,31 @@ def run_job(store: JobStore, studio, job: Job, folder: Path, should_cancel: Call
             store.set_progress(job.id, progress=percent, step=p.step, total_steps=p.total, stage=p.stage,
                                worker=worker)
 
-        folder.mkdir(parents=True, exist_ok=True)
-        result = studio.generate(spec, folder / CLIP_NAME, on_progress, should_cancel)
+        private_dir(folder)
+        result = studio.generate(spec, folder / CLIP_NAME, on_progress, cancel)
 
         # 3. Record the outputs: file names only, relative to the job folder
-        outputs = [clip_output(clip, seed, folder) for clip, seed in zip(result.clips, result.seeds)]
-        sheet = result.contact_sheet.name if result.contact_sheet else None
-        timings = {k: round(float(v), 3) for k, v in result.timings.items()}
-        return store.finish(job.id, "completed", worker=worker, outputs=[o.__dict__ for o in outputs], seeds=list(result.seeds),
-                            timings=timings, contact_sheet=sheet, enhanced_prompt=result.spec.enhanced_prompt,
-                            error_code=None, error_message=None)
+        done = JobResult(
+            outputs=[clip_output(clip, seed, folder) for clip, seed in zip(result.clips, result.seeds)],
+            seeds=[int(seed) for seed in result.seeds],
+            timings={k: round(float(v), 3) for k, v in result.timings.items()},
+            contact_sheet=result.contact_sheet.name if result.contact_sheet else None,
+            enhanced_prompt=result.spec.enhanced_prompt)
+        return store.finish_completed(job.id, done, worker=worker)
     except Cancelled as exc:
+        if cancel.reason == "lost":  # another worker holds the job now: its record is not ours to write
+            return None
+        if cancel.reason == "shutdown" and not store.cancel_requested(job.id):
+            log.info("job %s interrupted by shutdown; it runs again on the next start", job.id)
+            return store.requeue(job.id, worker=worker)
         log.info("job %s cancelled: %s", job.id, exc)
-        return store.finish(job.id, "cancelled", worker=worker, error=JobError("cancelled", f"cancelled by the client ({exc})"))
+        return store.finish_cancelled(job.id, JobError("cancelled", f"cancelled by the client ({exc})"),
+                                      worker=worker)
     except Exception as exc:  # a job's failure is recorded, never raised into the worker loop
         error = error_for(exc)
         if error.code == "internal_error":
             log.exception("job %s failed", job.id)
         else:
             log.warning("job %s failed: %s", job.id, error.message)
-        return store.finish(job.id, "failed", worker=worker, error=error,
-                            timings={"total": round(time.perf_counter() - started, 3)})
+        return store.finish_failed(job.id, error, timings={"total": round(time.perf_counter() - started, 3)},
+                                   worker=worker)

@@ -28,7 +28,7 @@ from .settings import ClipFiles, PostError, PostSettings
 from .upscale import load_upscaler
 
 MAX_NATIVE_FPS = 240
-_TEMP_MARK = "shotsmith-tmp"
+TEMP_MARK = "shotsmith-tmp"  # in every temp file's name (jobs/worker.py clears them after a crash)
 
 
 def finish_clip(
@@ -119,12 +119,12 @@ def _final_paths(out_path: Path) -> dict[str, Path]:
 def _temp_path(out_path: Path, kind: str) -> Path:
     # Same folder as the final file, so os.replace is a rename on one filesystem;
     # hidden and unique per run, so a reader never mistakes it for a finished file.
-    return out_path.with_name(f".{out_path.stem}.{_TEMP_MARK}-{uuid.uuid4().hex[:8]}-{kind}")
+    return out_path.with_name(f".{out_path.stem}.{TEMP_MARK}-{uuid.uuid4().hex[:8]}-{kind}")
 
 
 def _remove_stale_temps(out_path: Path) -> None:
     # Temps left by a run that was killed (SIGKILL skips our cleanup) for this clip.
-    pattern = f".{glob.escape(out_path.stem)}.{_TEMP_MARK}-*"
+    pattern = f".{glob.escape(out_path.stem)}.{TEMP_MARK}-*"
     for stale in out_path.parent.glob(pattern):
         stale.unlink(missing_ok=True)
 

@@ -28,16 +28,13 @@ from shotsmith.api.common import Services, base_url, max_seconds, services
 from shotsmith.api.errors import ApiError, openai_responses
 from shotsmith.api.media import IMAGE_FORMATS, INPUT_IMAGE_NAME
 from shotsmith.api.native import JobObject
-from shotsmith.jobs import ACTIVE, TERMINAL, Job, JobNotFound, is_job_id, owner_of
+from shotsmith.jobs import Job, JobFilter, JobNotFound, StatusFilter, is_job_id, owner_of
 from shotsmith.models.registry import DEFAULT_I2V_MODEL, DEFAULT_MODEL, ENTRIES, is_available
 from shotsmith.spec import MAX_PROMPT_CHARS, MAX_SEED, GenerationSpec
 from shotsmith.web.links import LinkSigner
 
 SIZES = ("1440x960", "1080x720", "960x640", "720x480", "480x320")
 FPS_CHOICES = (8, 12, 16, 24, 30, 60)
-SCAN_PAGE = 100  # jobs read per store query while searching
-MAX_SCAN = 2000  # jobs one search request reads at most; the client continues with next_after
-StatusFilter = Literal["all", "active", "finished", "queued", "in_progress", "completed", "failed", "cancelled"]
 
 # 1. Protocol ------------------------------------------------------------------
 
@@ -153,46 +150,13 @@ def studio_job(job: Job, owner: str, root: str, signer: LinkSigner) -> StudioJob
                      contact_sheet_link=link(job.contact_sheet), links_expire_at=expires)
 
 
-def matches(job: Job, words: list[str], style: str | None, status: str, task: str | None) -> bool:
-    """Whether a job passes the gallery's filters. Every search word must appear in the prompt
-    (or the enhanced prompt), or be one of the job's seeds or its id."""
-    if status == "active" and job.status not in ACTIVE:
-        return False
-    if status == "finished" and job.status not in TERMINAL:
-        return False
-    if status not in ("all", "active", "finished") and job.status != status:
-        return False
-    if style is not None and (job.spec.get("style") or "none") != style:
-        return False
-    if task is not None and ("i2v" if job.spec.get("image") else "t2v") != task:
-        return False
-    if words:
-        text = " ".join([job.spec.get("prompt") or "", job.enhanced_prompt or "",
-                         job.spec.get("enhanced_prompt") or ""]).lower()
-        exact = {str(seed) for seed in job.seeds} | {job.id}
-        return all(word in text or word in exact for word in words)
-    return True
-
-
-def search_jobs(svc: Services, owner: str, *, q: str, style: str | None, status: str, task: str | None,
-                after: str | None, limit: int) -> tuple[list[Job], bool, str | None]:
-    """Newest first: the first `limit` matches after the cursor, reading at most MAX_SCAN jobs."""
-    words = q.lower().split()
-    found: list[Job] = []
-    cursor, scanned = after, 0
-    while scanned < MAX_SCAN:
-        page = svc.backend.list(owner, after=cursor, limit=SCAN_PAGE, order="desc")
-        for job in page.jobs:
-            scanned += 1
-            cursor = job.id
-            if matches(job, words, style, status, task):
-                found.append(job)
-                if len(found) > limit:
-                    return found[:limit], True, found[limit - 1].id
-        if not page.has_more:
-            return found, False, None
-    # read MAX_SCAN jobs without filling the page: the client may go on from here
-    return found, True, cursor
+def search_jobs(svc: Services, owner: str, *, q: str, style: str | None, status: StatusFilter,
+                task: Literal["t2v", "i2v"] | None, after: str | None,
+                limit: int) -> tuple[list[Job], bool, str | None]:
+    """Newest first: the first `limit` matches after the cursor (the filter runs in the database)."""
+    page = svc.backend.search(owner, JobFilter.search(q, style=style, status=status, task=task), after=after,
+                              limit=limit)
+    return page.jobs, page.has_more, page.jobs[-1].id if page.has_more else None
 
 
 def media_path(svc: Services, owner: str, job_id: str, name: str) -> Path:
