@@ -248,8 +248,9 @@ def test_bad_lora_requests_name_the_field(tmp_path, monkeypatch):
     from shotsmith.spec import SpecError, build_spec
 
     monkeypatch.setenv("SHOTSMITH_LORAS", str(tmp_path / "loras"))
+    spec = build_spec(prompt="x", lora="nope")  # a pure data check; the LoRA folder is read by check_inputs
     with pytest.raises(SpecError, match="^lora: no LoRA named 'nope'"):
-        build_spec(prompt="x", lora="nope")
+        spec.check_inputs()
     with pytest.raises(SpecError, match="^lora_scale"):
         build_spec(prompt="x", lora_scale=9)
     run = CliRunner().invoke(app, ["generate", "a ball", "--lora", str(tmp_path / "missing"), "--no-enhance"])
@@ -260,7 +261,7 @@ def test_the_api_lists_loras_and_takes_names_not_paths(trained, tmp_path, monkey
     from fastapi.testclient import TestClient
 
     from shotsmith.api.app import create_app
-    from shotsmith.api.settings import Settings
+    from shotsmith.settings import Settings
     from shotsmith.jobs import LocalBackend
 
     result, _ = trained

@@ -42,11 +42,59 @@ def test_bad_values_name_the_field_and_rule(kw, field, words):
     assert str(exc).startswith(field)
 
 
+def input_error_of(**kw) -> SpecError:
+    spec = build_spec(**kw)  # a pure data check: no file is read here
+    with pytest.raises(SpecError) as info:
+        spec.check_inputs()  # the one explicit step that reads files
+    return info.value
+
+
 def test_unreadable_and_missing_images(tmp_path):
     bad = tmp_path / "not-an-image.png"
     bad.write_bytes(b"this is text, not a PNG")
-    assert "not a readable image" in str(error_of(prompt="", model="cogvideox-shapes-i2v", image=str(bad)))
-    assert "does not exist" in str(error_of(prompt="", model="cogvideox-shapes-i2v", image=str(tmp_path / "x.png")))
+    exc = input_error_of(prompt="", model="cogvideox-shapes-i2v", image=str(bad))
+    assert exc.field == "image" and "not a readable image" in str(exc)
+    assert "does not exist" in str(input_error_of(prompt="", model="cogvideox-shapes-i2v",
+                                                  image=str(tmp_path / "x.png")))
+
+
+def test_the_model_entry_is_resolved_once(monkeypatch):
+    import shotsmith.spec as spec_module
+
+    calls = []
+    real = spec_module.resolve
+    monkeypatch.setattr(spec_module, "resolve", lambda *a: calls.append(a) or real(*a))
+    spec = build_spec(prompt="x", seconds=4)
+    spec.entry(), spec.native_frames(), spec.native_size(), spec.cache_choice(), spec.cost()
+    assert spec.model_copy(update={"enhanced_prompt": "y"}).entry().name == "cogvideox-shapes"
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("kw, field, kind", [
+    (dict(prompt="x" * 5000), "prompt", "prompt_too_long"),
+    (dict(prompt="x", enhanced_prompt="y" * 4001), "enhanced_prompt", "prompt_too_long"),
+    (dict(prompt=""), "prompt", "missing"),
+    (dict(prompt="x", model="no-such-model"), "model", "unknown_model"),
+    (dict(prompt="x", cache="warp"), "cache", "invalid"),
+    (dict(prompt="x", seconds=float("inf")), "seconds", "invalid"),
+    (dict(prompt="x", guidance=float("nan")), "guidance", "invalid"),
+    (dict(prompt="x", model="cogvideox-shapes\ud800"), "model", "invalid"),
+    (dict(prompt="a ball \ud800"), "prompt", "invalid"),
+    (dict(prompt="x", size_typo=1), "size_typo", "invalid"),
+])
+def test_errors_carry_their_field_and_kind(kw, field, kind):
+    exc = error_of(**kw)
+    assert (exc.field, exc.kind) == (field, kind)
+
+
+def test_enhanced_prompt_drops_control_characters_like_the_prompt():
+    spec = build_spec(prompt="x", enhanced_prompt="a red\x00 ball")
+    assert spec.enhanced_prompt == "a red ball"
+
+
+def test_cost_counts_output_pixels_frames_steps_and_candidates():
+    spec = build_spec(prompt="x", candidates=2, steps=10, width=1440, height=960)
+    assert spec.cost() == pytest.approx(1440 * 960 * 25 * 10 * 2 / 1e9)
 
 
 def test_fixed_size_i2v_model(tmp_path):

@@ -37,29 +37,43 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def spec_option(name: str, *flags: str, help: str | None = None, default=None):
+    """A typer option for a request field: its default and help text come from GenerationSpec,
+    where the field is declared (typer can't build options from a pydantic model itself)."""
+    from shotsmith.spec import spec_default, spec_help
+
+    value = spec_default(name) if default is None else default
+    return typer.Option(value, *flags, help=help or spec_help(name), show_default=value is not None)
+
+
+def _default_size(prefix: str = "") -> str:
+    from shotsmith.spec import spec_default
+
+    return f"{spec_default(prefix + 'width')}x{spec_default(prefix + 'height')}"
+
+
 @app.command()
 def generate(
     prompt: str = typer.Argument("", help="What to film (may be empty for image-to-video)"),
     out_path: Path = typer.Option(Path("clip.mp4"), "--out", "-o", help="Output MP4 path"),
-    image: Optional[Path] = typer.Option(None, help="First-frame image: image-to-video"),
-    seed: Optional[int] = typer.Option(None, help="Seed; omitted = random (always printed)"),
-    candidates: int = typer.Option(1, help="Number of clips with distinct seeds (1-4)"),
-    model: Optional[str] = typer.Option(None, help="Registry name or local diffusers folder"),
-    steps: Optional[int] = typer.Option(None, help="Denoising steps (default per model)"),
-    guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale"),
-    size: str = typer.Option("1440x960", help="Output size WxH"),
-    seconds: Optional[float] = typer.Option(None, help="Clip length in seconds (nearest allowed)"),
-    fps: int = typer.Option(24, help="Output frame rate after interpolation"),
-    frames: Optional[int] = typer.Option(None, help="Native frame count (model rule: 8k+1 or 16k+1)"),
+    image: Optional[Path] = spec_option("image"),
+    seed: Optional[int] = spec_option("seed"),
+    candidates: int = spec_option("candidates"),
+    model: Optional[str] = spec_option("model"),
+    steps: Optional[int] = spec_option("steps"),
+    guidance: Optional[float] = spec_option("guidance"),
+    size: str = typer.Option(_default_size(), help="Output size WxH (multiples of 16)"),
+    seconds: Optional[float] = spec_option("seconds"),
+    fps: int = spec_option("fps"),
+    frames: Optional[int] = spec_option("frames"),
     native_size: Optional[str] = typer.Option(None, help="Native render size WxH (default per model)"),
-    interpolation: str = typer.Option("minterpolate", help="minterpolate | blend | none"),
-    style: Optional[str] = typer.Option(None, help="Style preset for the prompt agent"),
-    negative: str = typer.Option("", "--negative", help="Negative prompt"),
-    enhance: bool = typer.Option(True, "--enhance/--no-enhance", help="Rewrite the prompt with the agent"),
-    lora: Optional[str] = typer.Option(None, help="LoRA: a name in $SHOTSMITH_LORAS or a folder from `train lora`"),
-    lora_scale: float = typer.Option(1.0, help="LoRA strength (0 = the base model)"),
-    cache: Optional[str] = typer.Option(None, help="Step cache: none, first-block[:T], pyramid-attention[:N], "
-                                                   "faster-cache[:N], taylorseer[:N] (default per model)"),
+    interpolation: str = spec_option("interpolation"),
+    style: Optional[str] = spec_option("style"),
+    negative: str = spec_option("negative_prompt", "--negative"),
+    enhance: bool = spec_option("enhance", "--enhance/--no-enhance"),
+    lora: Optional[str] = spec_option("lora"),
+    lora_scale: float = spec_option("lora_scale"),
+    cache: Optional[str] = spec_option("cache"),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON"),
 ) -> None:
     """Make a clip (or several candidates) from a prompt and/or a first-frame image."""
@@ -73,7 +87,7 @@ def generate(
             candidates=candidates, steps=steps, guidance=guidance, width=width, height=height, seconds=seconds,
             fps=fps, frames=frames, native_width=nw, native_height=nh, interpolation=interpolation, style=style,
             enhance=enhance, lora=lora, lora_scale=lora_scale, cache=cache,
-        )
+        ).check_inputs()
     except SpecError as exc:
         fail(str(exc))
     quiet_libraries()
@@ -154,8 +168,8 @@ def eval_cmd(
     seed: int = typer.Option(1000, help="Seed of the first row (row i uses seed + i x candidates)"),
     steps: Optional[int] = typer.Option(None, help="Denoising steps (default per model)"),
     guidance: Optional[float] = typer.Option(None),
-    size: str = typer.Option("1440x960", help="Output size WxH, as generate"),
-    fps: int = typer.Option(24, help="Output frame rate, as generate"),
+    size: str = typer.Option(_default_size(), help="Output size WxH, as generate"),
+    fps: int = spec_option("fps"),
     style: Optional[str] = typer.Option(None, help="Style preset for rows that name none"),
     limit: Optional[int] = typer.Option(None, help="Only the first N rows"),
     keep_gifs: bool = typer.Option(False, "--keep-gifs", help="Keep each clip's GIF preview (large; the report "
@@ -235,7 +249,7 @@ def gallery_export(
     """Write the gallery (completed jobs with prompts, seeds, metrics) as an offline HTML report."""
     from datetime import datetime
 
-    from shotsmith.api.settings import Settings
+    from shotsmith.settings import Settings
     from shotsmith.eval.gallery import GalleryError, GalleryFilter, export_gallery
 
     start = None

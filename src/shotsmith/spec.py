@@ -1,38 +1,43 @@
 """The one validated request type.
 
-Every surface (CLI, HTTP API, studio) turns its input into a `GenerationSpec`;
-the spec is checked once here against the model's rules and then travels
-unchanged to the worker. Error messages name the field and the rule.
+Every request field is declared here, once: its type, default, limits and help.
+Every surface (CLI, the three HTTP contracts, the studio) turns its input into a
+`GenerationSpec`; the wire models copy the fields they expose with `wire_fields()`
+and keep only their contract's own names. Validation happens once, when the spec
+is built (`build_spec`), and resolves the model entry once; the checks that read
+files (the first-frame image, the LoRA) are one explicit step, `check_inputs()`,
+run by the surface before it queues or renders. Errors are typed (`SpecError`,
+a `FieldError`): they carry the field and the kind of rule, never parsed from text.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from shotsmith.errors import FieldError
 from shotsmith.models.registry import ModelEntry, OptionError, UnknownModel, cache_choices_text, parse_cache, resolve
+from shotsmith.settings import MAX_IMAGE_PIXELS
+from shotsmith.text import check_name, clean_prompt
 
 MAX_PROMPT_CHARS = 4000
 MAX_SEED = 2**32 - 1
-MAX_IMAGE_PIXELS = 4096 * 4096
+PROMPT_FIELDS = ("prompt", "negative_prompt", "enhanced_prompt")
+NAME_FIELDS = ("image", "model", "upscaler", "style", "lora", "cache")
 
 
-class SpecError(ValueError):
-    """A request that breaks a rule; `field` names what to fix."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message if message.startswith(field) else f"{field}: {message}")
-        self.field = field
-        self.message = message
+# Every typed request error (unknown model, bad cache option, unusable LoRA, ...) is a
+# FieldError; SpecError is its name where a request is checked.
+SpecError = FieldError
 
 
 def parse_size(text: str, field: str = "size") -> tuple[int, int]:
     """'1440x960' -> (1440, 960), with a clear error for anything else."""
     parts = str(text).lower().replace("*", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise SpecError(field, f"'{text}' is not a size like 1440x960 (WIDTHxHEIGHT)")
+    if len(parts) != 2 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
+        raise SpecError(field, f"'{str(text)[:40]}' is not a size like 1440x960 (WIDTHxHEIGHT)")
     return int(parts[0]), int(parts[1])
 
 
@@ -56,39 +61,52 @@ def check_image(path: Path, field: str = "image") -> tuple[int, int]:
 
 
 class GenerationSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    model_config = ConfigDict(extra="forbid")
 
     prompt: str = Field("", max_length=MAX_PROMPT_CHARS, description="What to film")
-    negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
+    negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS, description="What to avoid")
     image: str | None = Field(None, description="First-frame image file (image-to-video)")
     model: str | None = Field(None, description="Registry name or local diffusers folder; default by task")
-    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="None picks a random seed (always reported)")
-    candidates: int = Field(1, ge=1, le=4, description="Clips with distinct seeds")
-    steps: int | None = Field(None, ge=1, le=200)
-    guidance: float | None = Field(None, ge=0.0, le=30.0)
-    native_width: int | None = Field(None, ge=16, le=2048)
-    native_height: int | None = Field(None, ge=16, le=2048)
-    frames: int | None = Field(None, ge=1, le=321, description="Native frame count (model rule applies)")
-    width: int = Field(1440, ge=16, le=4096, description="Output width after upscaling")
-    height: int = Field(960, ge=16, le=4096)
-    seconds: float | None = Field(None, description="Clip length; picks the nearest allowed frame count")
-    fps: int = Field(24, ge=1, le=60, description="Output frame rate after interpolation")
-    interpolation: Literal["minterpolate", "blend", "none"] = "minterpolate"
-    upscaler: str = Field("lanczos", description="'lanczos' or a super-resolution weights file (spandrel)")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Seed; omitted = random, always reported")
+    candidates: int = Field(1, ge=1, le=4, description="Clips with distinct seeds, 1-4")
+    steps: int | None = Field(None, ge=1, le=200, description="Denoising steps (default per model)")
+    guidance: float | None = Field(None, ge=0.0, le=30.0, allow_inf_nan=False,
+                                   description="Classifier-free guidance scale (default per model)")
+    native_width: int | None = Field(None, ge=16, le=2048, description="Native render width (default per model)")
+    native_height: int | None = Field(None, ge=16, le=2048, description="Native render height (default per model)")
+    frames: int | None = Field(None, ge=1, le=321, description="Native frame count (model rule: 8k+1 or 16k+1)")
+    width: int = Field(1440, ge=16, le=4096, description="Output width after upscaling (multiple of 16)")
+    height: int = Field(960, ge=16, le=4096, description="Output height after upscaling (multiple of 16)")
+    seconds: float | None = Field(None, allow_inf_nan=False,
+                                  description="Clip length in seconds (the nearest frame count the model allows)")
+    fps: int = Field(24, ge=1, le=60, description="Output frame rate after interpolation, 1-60")
+    interpolation: Literal["minterpolate", "blend", "none"] = Field(
+        "minterpolate", description="How frames are added up to fps: minterpolate, blend or none")
+    upscaler: str = Field("lanczos", max_length=1000,
+                          description="'lanczos' or a super-resolution weights file (spandrel)")
     style: str | None = Field(None, max_length=64, description="Style preset for the prompt agent")
-    enhance: bool = True
-    enhance_backend: Literal["rules", "llm"] = "rules"
-    enhanced_prompt: str | None = Field(None, description="Set by the prompt agent; used instead of prompt")
-    lora: str | None = Field(None, max_length=1000, description="LoRA adapter: a name in the LoRA folder "
-                             "($SHOTSMITH_LORAS) or a path to one (`shotsmith train lora --out`)")
-    lora_scale: float = Field(1.0, ge=-4.0, le=4.0, description="Strength of the LoRA (0 = the base model)")
-    cache: str | None = Field(None, max_length=64, description="Step cache for denoising (diffusers enable_cache): "
-                              f"{cache_choices_text()}; None uses the model's default")
+    enhance: bool = Field(True, description="Rewrite the prompt with the prompt agent")
+    enhance_backend: Literal["rules", "llm"] = Field("rules", description="Prompt agent backend")
+    enhanced_prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS,
+                                        description="Use this prompt as is (set by the prompt agent otherwise)")
+    lora: str | None = Field(None, max_length=1000, description="LoRA adapter: a name in the LoRA folder or a "
+                             "path to one (`shotsmith train lora --out`)")
+    lora_scale: float = Field(1.0, ge=-4.0, le=4.0, allow_inf_nan=False,
+                              description="LoRA strength, -4 to 4 (0 = the base model)")
+    cache: str | None = Field(None, max_length=64, description="Step cache for denoising: "
+                              f"{cache_choices_text()} (default per model)")
 
-    @field_validator("prompt", "negative_prompt")
+    _entry: ModelEntry | None = PrivateAttr(None)
+
+    @field_validator(*PROMPT_FIELDS)
     @classmethod
-    def _strip_controls(cls, value: str) -> str:
-        return "".join(ch for ch in value if ch in "\n\t" or ch.isprintable()).strip()
+    def _clean_prompt(cls, value: str | None, info) -> str | None:
+        return None if value is None else clean_prompt(value, info.field_name)
+
+    @field_validator(*NAME_FIELDS)
+    @classmethod
+    def _clean_name(cls, value: str | None, info) -> str | None:
+        return None if value is None else check_name(value, info.field_name)
 
     @field_validator("width", "height", "native_width", "native_height")
     @classmethod
@@ -108,62 +126,62 @@ class GenerationSpec(BaseModel):
 
     @field_validator("lora")
     @classmethod
-    def _usable_lora(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        from shotsmith.models.lora import LoraError, resolve_lora
+    def _lora_text(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
 
-        try:
-            resolve_lora(value)
-        except LoraError as exc:
-            raise ValueError(str(exc).removeprefix("lora: ")) from None
-        return value.strip()
+    @field_validator("seconds")
+    @classmethod
+    def _positive_seconds(cls, value: float | None) -> float | None:
+        if value is not None and not value > 0:
+            raise ValueError(f"seconds must be more than 0 (got {value:g})")
+        return value
 
     @field_validator("cache")
     @classmethod
     def _known_cache(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        try:
-            name, knob = parse_cache(value)
-        except OptionError as exc:
-            raise ValueError(str(exc)) from None
+        name, knob = parse_cache(value)
         return name if knob is None else f"{name}:{knob:g}"  # one spelling per setting, for records
-
-    @field_validator("seconds")
-    @classmethod
-    def _positive_seconds(cls, value: float | None) -> float | None:
-        if value is not None and not 0 < value <= 20:
-            raise ValueError(f"seconds must be more than 0 and at most 20 (got {value})")
-        return value
 
     @model_validator(mode="after")
     def _model_rules(self) -> "GenerationSpec":
-        entry = self.entry()
+        entry = self._entry = resolve(self.model, "i2v" if self.image else "t2v")  # resolved once
         if entry.task == "i2v" and not self.image:
-            raise ValueError(f"image: model {entry.name} is image-to-video and needs a first-frame image")
+            raise SpecError("image", f"model {entry.name} is image-to-video and needs a first-frame image")
         if entry.task == "t2v" and self.image:
-            raise ValueError(f"image: model {entry.name} is text-to-video and takes no image (pick an i2v model)")
+            raise SpecError("image", f"model {entry.name} is text-to-video and takes no image (pick an i2v model)")
         if entry.task == "t2v" and not self.prompt:
-            raise ValueError("prompt: a text-to-video request needs a prompt")
-        frames = self.native_frames(entry)
+            raise SpecError("prompt", "a text-to-video request needs a prompt", "missing")
+        if self.seconds is not None and not entry.allowed_frames(entry.frames_for_seconds(self.seconds)):
+            raise SpecError("seconds", f"{self.seconds:g} s is longer than model {entry.name} renders "
+                            f"(at most {entry.max_frames / entry.fps:g} s)")
+        frames = self.native_frames()
         if not entry.allowed_frames(frames):
             rule = "8k+1" if entry.family == "1.0" else "16k+1"
-            raise ValueError(f"frames: CogVideoX {entry.family} models need {rule} frames, at most "
-                             f"{entry.max_frames} (got {frames})")
-        w, h = self.native_size(entry)
+            raise SpecError("frames", f"CogVideoX {entry.family} models need {rule} frames, at most "
+                            f"{entry.max_frames} (got {frames})")
+        w, h = self.native_size()
         if entry.fixed_size and (w, h) != (entry.width, entry.height):
-            raise ValueError(f"native_width/native_height: {entry.name} only renders {entry.width}x{entry.height}")
+            raise SpecError("native_width", f"{entry.name} only renders {entry.width}x{entry.height}")
+        return self
+
+    def check_inputs(self) -> "GenerationSpec":
+        """The checks that read files: the first-frame image decodes, the LoRA exists and fits the
+        model. Run once by the surface that accepted the request, before it queues or renders."""
         if self.image:
             check_image(Path(self.image))
+        if self.lora:
+            from shotsmith.models.lora import resolve_lora
+
+            resolve_lora(self.lora, self.entry().name)
         return self
 
     # Derived values: computed from the spec and its model entry, never stored twice.
     def entry(self) -> ModelEntry:
-        try:
-            return resolve(self.model, "i2v" if self.image else "t2v")
-        except UnknownModel as exc:
-            raise ValueError(str(exc)) from None
+        if self._entry is None:  # a spec made with model_construct() skips validation
+            self._entry = resolve(self.model, "i2v" if self.image else "t2v")
+        return self._entry
 
     def native_frames(self, entry: ModelEntry | None = None) -> int:
         entry = entry or self.entry()
@@ -183,22 +201,64 @@ class GenerationSpec(BaseModel):
         """The text the model reads: the enhanced prompt when the agent wrote one."""
         return self.enhanced_prompt or self.prompt
 
+    def cost(self) -> float:
+        """What the request asks of the machine, in giga pixel-steps: output pixels x native
+        frames x denoising steps x candidates / 1e9 (the server caps it per request)."""
+        entry = self.entry()
+        steps = self.steps or entry.steps
+        return self.width * self.height * self.native_frames() * steps * self.candidates / 1e9
+
+
+def wire_fields(*names: str, prefix: str = "") -> dict[str, Any]:
+    """Optional copies of spec fields for a wire model (`pydantic.create_model`): the same type,
+    limits and help text, default None ("not given"), so a field is declared only here."""
+    out = {}
+    for name in names:
+        info = GenerationSpec.model_fields[name]
+        inner = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        out[name] = (Optional[inner], Field(None, description=prefix + (info.description or "")))
+    return out
+
+
+def spec_default(name: str):
+    """A spec field's default, for surfaces that show it (CLI options, the studio)."""
+    return GenerationSpec.model_fields[name].default
+
+
+def spec_help(name: str) -> str:
+    return GenerationSpec.model_fields[name].description or ""
+
+
+def error_kind(err: dict) -> tuple[str, str]:
+    """(field, kind) of one pydantic error: typed errors carry theirs; a too-long prompt is its own kind."""
+    original = (err.get("ctx") or {}).get("error")
+    if isinstance(original, FieldError):
+        return original.field, original.kind
+    field = ".".join(str(p) for p in err["loc"])
+    if err.get("type") == "string_too_long" and field in PROMPT_FIELDS:
+        return field, "prompt_too_long"
+    return field, "missing" if err.get("type") == "missing" else "invalid"
+
 
 def validation_message(exc: ValidationError) -> str:
     """One line per problem, each naming the field: for CLIs and API error bodies."""
     lines = []
     for err in exc.errors():
-        msg = err["msg"].removeprefix("Value error, ")
+        original = (err.get("ctx") or {}).get("error")
+        msg = str(original) if isinstance(original, FieldError) else err["msg"].removeprefix("Value error, ")
         field = ".".join(str(p) for p in err["loc"])
         lines.append(msg if not field or msg.startswith(field) else f"{field}: {msg}")
     return "; ".join(lines)
 
 
 def build_spec(**values) -> GenerationSpec:
-    """Validate keyword values into a spec, raising SpecError with a readable message."""
+    """Validate keyword values (None = not given) into a spec; SpecError names the first field at
+    fault and its kind, and its message lists every problem."""
     try:
         return GenerationSpec(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or first["msg"].removeprefix("Value error, ").split(":")[0]
-        raise SpecError(field, validation_message(exc)) from None
+        field, kind = error_kind(exc.errors()[0])
+        message = validation_message(exc)
+        raise SpecError(field, message.removeprefix(f"{field}: ") if field else message, kind) from None
+    except FieldError as exc:  # raised by the model rules, outside pydantic's field validators
+        raise SpecError(exc.field, exc.message, exc.kind) from None

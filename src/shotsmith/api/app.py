@@ -14,7 +14,7 @@ from shotsmith import __version__
 from shotsmith.api.common import Services
 from shotsmith.api.errors import error_schemas, register_error_handlers
 from shotsmith.api.media import BodyLimit
-from shotsmith.api.settings import Settings
+from shotsmith.settings import Settings
 from shotsmith.jobs import JobBackend, LocalBackend
 
 log = logging.getLogger(__name__)

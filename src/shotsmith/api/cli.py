@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from shotsmith.api.settings import Settings, is_loopback
+from shotsmith.settings import Settings, is_loopback
 from shotsmith.quiet import quiet_libraries, server_logging
 
 

@@ -8,16 +8,36 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 from fastapi import Request
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from shotsmith.api.errors import ApiError
 from shotsmith.api.media import save_input_image
-from shotsmith.api.settings import Settings
+from shotsmith.settings import Settings
 from shotsmith.jobs import Job, JobBackend
-from shotsmith.models.registry import DEFAULT_I2V_MODEL, DEFAULT_MODEL, ENTRIES, ModelEntry, is_available, models_dir
-from shotsmith.spec import MAX_PROMPT_CHARS, GenerationSpec, SpecError, parse_size
+from shotsmith.models.registry import DEFAULT_I2V_MODEL, DEFAULT_MODEL, ENTRIES, is_available
+from shotsmith.spec import PROMPT_FIELDS, GenerationSpec, SpecError, build_spec, parse_size
+from shotsmith.text import check_name
+
+
+class WireModel(BaseModel):
+    """Base of every request model of every contract: each text field is clean text.
+
+    Lone surrogates are refused for the whole body by `read_body`; here one-line fields
+    (names, ids, sizes) also refuse control characters, and free-text fields are left to
+    the spec's prompt rule (controls dropped)."""
+
+    model_config = ConfigDict(extra="forbid")
+    free_text: ClassVar[tuple[str, ...]] = PROMPT_FIELDS
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean_names(cls, value, info):
+        if isinstance(value, str) and info.field_name not in cls.free_text:
+            check_name(value, info.field_name)
+        return value
 
 
 @dataclass
@@ -45,9 +65,12 @@ def model_name(name: str | None, settings: Settings, task: str, field: str = "mo
     if key not in ENTRIES:
         known = ", ".join(list(ENTRIES) + sorted(settings.model_aliases))
         raise ApiError("unknown_model", f"{field}: unknown model '{str(name)[:80]}' (known: {known})", field)
-    if _offline() and not is_available(ENTRIES[key]):
-        raise ApiError("unknown_model", f"{field}: model '{key}' is not downloaded on this server (offline); "
-                       f"put its diffusers folder in {models_dir() / key}", field)
+    if not is_available(ENTRIES[key]) and (settings.hf_offline or not settings.allow_downloads):
+        # Never start a multi-GB download because a client asked: the operator decides.
+        how = ("this server is offline" if settings.hf_offline else
+               "the operator has not allowed downloads (serve --allow-downloads)")
+        raise ApiError("unknown_model", f"{field}: model '{key}' is not on this server and {how}; the operator "
+                       "can put its diffusers folder in the server's models folder (`shotsmith models`)", field)
     return key
 
 
@@ -55,29 +78,16 @@ def lora_name(name: str | None, field: str = "lora") -> str | None:
     """A LoRA from the server's LoRA folder, by name. Never a path: no client string becomes a path."""
     if name is None or not str(name).strip():
         return None
-    from shotsmith.models.lora import LoraError, list_loras, loras_dir, resolve_lora
+    from shotsmith.models.lora import list_loras
 
     text = str(name).strip()
     if os.sep in text or "/" in text or text.startswith(".") or text.endswith(".safetensors"):
         raise ApiError("invalid", f"{field}: give the name of a LoRA on this server (GET /api/v1/loras), "
                        "not a path", field)
-    try:
-        resolve_lora(text)
-    except LoraError as exc:
-        known = ", ".join(list_loras()) or f"none; put LoRA folders in {loras_dir()}"
-        message = str(exc) if "no LoRA named" not in str(exc) else f"{field}: unknown LoRA '{text[:80]}' (known: {known})"
-        raise ApiError("invalid", message, field) from None
+    if text not in list_loras():
+        known = ", ".join(list_loras()) or "none installed"
+        raise ApiError("invalid", f"{field}: unknown LoRA '{text[:80]}' (known: {known})", field)
     return text
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def check_prompt(prompt: str | None, field: str = "prompt") -> None:
-    if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
-        raise ApiError("prompt_too_long", f"{field}: {len(prompt)} characters, over the limit of "
-                       f"{MAX_PROMPT_CHARS}", field)
 
 
 def output_size(text: str | None, field: str = "size") -> tuple[int | None, int | None]:
@@ -90,25 +100,28 @@ def output_size(text: str | None, field: str = "size") -> tuple[int | None, int 
         raise ApiError("invalid", str(exc), field) from None
 
 
-def max_seconds(entry: ModelEntry) -> float:
-    return entry.max_frames / entry.fps
-
-
-def clip_seconds(value, entry: ModelEntry, field: str = "seconds") -> float | None:
-    """A requested duration ('6', 6, 6.5) checked against what the model can render."""
-    if value is None:
-        return None
+def request_spec(svc: "Services", values: dict, image: Path | None, renames: dict[str, str] | None = None
+                 ) -> GenerationSpec:
+    """A contract's values (in spec names) -> the validated spec: the server's rules on model and LoRA
+    names, the spec's own rules, the file checks, then the cost cap. `renames` maps a spec field to the
+    contract's name for it, so an error names the field the client sent."""
+    renames = renames or {}
+    values = {**values, "image": str(image) if image else None}
     try:
-        seconds = float(str(value).strip())
-    except ValueError:
-        raise ApiError("invalid", f"{field}: '{str(value)[:40]}' is not a number of seconds", field) from None
-    if not 0 < seconds <= 3600:
-        raise ApiError("invalid", f"{field}: must be more than 0 (got {str(value)[:40]})", field)
-    frames = entry.frames_for_seconds(seconds)
-    if not entry.allowed_frames(frames):
-        raise ApiError("invalid", f"{field}: {seconds:g} s is longer than model {entry.name} renders "
-                       f"(at most {max_seconds(entry):g} s)", field)
-    return seconds
+        values["model"] = model_name(values.get("model"), svc.settings, "i2v" if image else "t2v",
+                                     renames.get("model", "model"))
+        values["lora"] = lora_name(values.get("lora"), renames.get("lora", "lora"))
+        spec = build_spec(**values).check_inputs()
+    except SpecError as exc:
+        field = renames.get(exc.field, exc.field)
+        message = exc.message.replace(f"{exc.field}: ", f"{field}: ")
+        raise SpecError(field, message, exc.kind) from None
+    limit = svc.settings.max_request_cost
+    if limit and spec.cost() > limit:
+        raise SpecError("candidates", f"this request asks for {spec.cost():.1f} giga pixel-steps (output pixels x "
+                        f"frames x steps x candidates), over this server's limit of {limit:g}; lower the size, "
+                        "steps, length or candidates", "too_costly")
+    return spec
 
 
 def native_seconds(spec: dict) -> float:
@@ -122,7 +135,8 @@ def native_seconds(spec: dict) -> float:
 
 def submit_job(svc: Services, owner: str, build: Callable[[Path | None], GenerationSpec], *, image=None,
                copy_image_from: Path | None = None, source: str, meta: dict | None = None) -> Job:
-    """Stage the input image under a new job folder, build the spec, queue it; clean up on any error."""
+    """Stage the input image under a new job folder, build the spec (`request_spec`), queue it;
+    clean up on any error."""
     backend = svc.backend
     job_id = backend.new_job_id()
     folder = backend.job_dir(job_id)
@@ -139,3 +153,19 @@ def submit_job(svc: Services, owner: str, build: Callable[[Path | None], Generat
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def remix_job(svc: Services, owner: str, source_id: str, prompt: str, *, source: str) -> Job:
+    """A new job with a completed job's settings and first seed and a new prompt (the agent runs
+    again on it); an image-to-video source gives its own staged input image, never another path."""
+    original = svc.backend.get(owner, source_id)
+    if original.status != "completed":
+        raise ApiError("conflict", f"video '{original.id}' is {original.status}; only a completed video can be "
+                       "remixed", "video_id")
+    values = {**original.spec, "prompt": prompt, "enhanced_prompt": None, "image": None}
+    if original.seeds:
+        values["seed"] = original.seeds[0]
+    image = Path(original.spec["image"]).name if original.spec.get("image") else None
+    image_source = svc.backend.job_dir(original.id) / image if image else None
+    return submit_job(svc, owner, lambda path: request_spec(svc, values, path), copy_image_from=image_source,
+                      source=source, meta={"remixed_from": original.id})

@@ -24,8 +24,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shotsmith.jobs.records import JobConflict, JobNotFound, QueueFull, QueueUnavailable
-from shotsmith.models.registry import UnknownModel
-from shotsmith.spec import MAX_PROMPT_CHARS, SpecError
+from shotsmith.errors import FieldError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +42,7 @@ KINDS: dict[str, Kind] = {
     "bad_request": Kind(400, "invalid_request", "1210"),
     "unknown_model": Kind(400, "model_not_found", "1211"),
     "prompt_too_long": Kind(400, "string_above_max_length", "1261"),
+    "too_costly": Kind(400, "request_too_costly", "1214"),
     "unauthenticated": Kind(401, "missing_api_key", "1001"),
     "invalid_key": Kind(401, "invalid_api_key", "1002"),
     "not_found": Kind(404, "not_found", "1214"),
@@ -133,6 +133,10 @@ def contract_of(path: str) -> str:
 
 def error_body(contract: str, error: ApiError) -> dict:
     kind = KINDS[error.kind]
+    # A message may quote what the client sent; it must still encode as UTF-8 JSON.
+    error.message = error.message.encode("utf-8", "replace").decode("utf-8")
+    if error.param is not None:
+        error.param = error.param.encode("utf-8", "replace").decode("utf-8")
     if contract == "zhipu":
         return {"error": {"code": kind.zhipu_code, "message": error.message}}
     error_type = "invalid_request_error" if kind.status < 500 else "server_error"
@@ -153,31 +157,31 @@ def error_response(request: Request, error: ApiError) -> JSONResponse:
                         headers=headers)
 
 
-def from_spec_error(exc: SpecError) -> ApiError:
-    field, message = exc.field or "", str(exc)
-    if field == "model" or "unknown model" in message:
-        return ApiError("unknown_model", message, "model")
-    if field == "prompt" and ("at most" in message or "too long" in message):
-        return ApiError("prompt_too_long", f"prompt: longer than {MAX_PROMPT_CHARS} characters", "prompt")
-    if "needs a prompt" in message:
-        return ApiError("missing", message, field)
-    return ApiError("invalid", message, field or None)
+def from_field_error(exc: FieldError) -> ApiError:
+    """A typed request error keeps its kind and field; the message is only for people."""
+    return ApiError(exc.kind, str(exc), exc.field or None)
 
 
 def from_validation_errors(errors: list[dict], *, drop: tuple[str, ...] = ("body", "query", "path")) -> ApiError:
     """Pydantic / FastAPI errors -> one ApiError naming every field at fault."""
-    parts, first_field, kind = [], None, "invalid"
+    from shotsmith.spec import error_kind
+
+    parts, first_field, kind = [], None, None
     for err in errors:
         loc = [str(p) for p in err.get("loc", ()) if str(p) not in drop]
         field = ".".join(loc)
-        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        original = (err.get("ctx") or {}).get("error")
+        message = str(original) if isinstance(original, FieldError) else str(err.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
         if err.get("type") == "missing":
-            message, kind = "is required", "missing" if first_field is None else kind
+            message = "is required"
         elif err.get("type") == "extra_forbidden":
             message = "is not a known field"
+        if kind is None:  # the first error decides the kind, by its type
+            kind = error_kind({**err, "loc": loc})[1]
         first_field = first_field or field or None
         parts.append(message if not field or message.startswith(field) else f"{field}: {message}")
-    return ApiError(kind, "; ".join(parts) or "invalid request", first_field)
+    return ApiError(kind or "invalid", "; ".join(parts) or "invalid request", first_field)
 
 
 def register_error_handlers(app: FastAPI) -> None:
@@ -195,13 +199,9 @@ def register_error_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: ValidationError):
         return error_response(request, from_validation_errors(exc.errors()))
 
-    @app.exception_handler(SpecError)
-    async def _spec(request: Request, exc: SpecError):
-        return error_response(request, from_spec_error(exc))
-
-    @app.exception_handler(UnknownModel)
-    async def _model(request: Request, exc: UnknownModel):
-        return error_response(request, ApiError("unknown_model", str(exc), "model"))
+    @app.exception_handler(FieldError)
+    async def _field(request: Request, exc: FieldError):
+        return error_response(request, from_field_error(exc))
 
     @app.exception_handler(JobNotFound)
     async def _not_found(request: Request, exc: JobNotFound):

@@ -16,12 +16,12 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, create_model
 
 from shotsmith import __version__
 from shotsmith.api.auth import is_admin, require_owner
 from shotsmith.api.common import (
-    Services, base_url, check_prompt, clip_seconds, lora_name, model_name, output_size, services, submit_job,
+    Services, WireModel, base_url, output_size, request_spec, services, submit_job,
 )
 from shotsmith.api.errors import ApiError, openai_responses
 from shotsmith.api.fetch import prefetch_images
@@ -30,7 +30,7 @@ from shotsmith.api.metrics import render as render_metrics
 from shotsmith.api.schema import request_body
 from shotsmith.jobs import Job
 from shotsmith.models.registry import ENTRIES
-from shotsmith.spec import GenerationSpec, build_spec
+from shotsmith.spec import wire_fields
 
 EVENT_POLL_S = 0.5
 HEARTBEAT_S = 15.0
@@ -38,8 +38,8 @@ HEARTBEAT_S = 15.0
 # 1. Protocol ------------------------------------------------------------------
 
 
-class EnhanceRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EnhanceRequest(WireModel):
+    free_text = ("text", "scene", "content")
 
     text: str | None = Field(None, max_length=4000, description="A free-text idea")
     scene: str | None = Field(None, max_length=2000, description="Scene description (instead of text)")
@@ -51,43 +51,23 @@ class EnhanceRequest(BaseModel):
                                                                    "to rules")
 
 
-class JobRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# The spec fields this contract exposes under the spec's own names.
+JOB_FIELDS = ("prompt", "negative_prompt", "model", "seed", "candidates", "steps", "guidance", "seconds", "fps",
+              "interpolation", "style", "enhance", "enhanced_prompt", "lora", "lora_scale", "cache")
 
-    prompt: str = Field("", description="What to film")
-    negative_prompt: str | None = None
+
+class _JobFields(WireModel):
+    """What this contract names its own way; every other field is the spec's (see JobRequest)."""
+
     image: str | None = Field(None, description="First frame: data:image/...;base64 URL, base64, or http(s) URL")
-    model: str | None = Field(None, description="Model name (GET /api/v1/models)")
-    seed: int | None = None
-    candidates: int | None = Field(None, description="Clips with distinct seeds, 1-4")
-    steps: int | None = None
-    guidance: float | None = None
     size: str | None = Field(None, description="Output size WIDTHxHEIGHT (multiples of 16), default 1440x960")
-    seconds: float | None = Field(None, description="Clip length (the nearest frame count the model allows)")
-    fps: int | None = None
-    interpolation: Literal["minterpolate", "blend", "none"] | None = None
-    style: str | None = None
-    enhance: bool | None = None
-    enhanced_prompt: str | None = Field(None, description="Use this prompt as is (skips the agent)")
-    lora: str | None = Field(None, description="LoRA name (GET /api/v1/loras)")
-    lora_scale: float | None = Field(None, description="LoRA strength, -4 to 4 (default 1)")
-    cache: str | None = Field(None, description="Step cache: none, first-block[:T], pyramid-attention[:N], "
-                                                "faster-cache[:N], taylorseer[:N] (default per model)")
 
-    def to_spec(self, image: Path | None, svc: Services) -> GenerationSpec:
-        check_prompt(self.prompt)
-        check_prompt(self.negative_prompt, "negative_prompt")
-        check_prompt(self.enhanced_prompt, "enhanced_prompt")
-        name = model_name(self.model, svc.settings, "i2v" if image else "t2v")
+    def spec_values(self) -> dict:
         width, height = output_size(self.size)
-        return build_spec(
-            prompt=self.prompt, negative_prompt=self.negative_prompt, image=str(image) if image else None,
-            model=name, seed=self.seed, candidates=self.candidates, steps=self.steps, guidance=self.guidance,
-            width=width, height=height, seconds=clip_seconds(self.seconds, ENTRIES[name]), fps=self.fps,
-            interpolation=self.interpolation, style=self.style, enhance=self.enhance,
-            enhanced_prompt=self.enhanced_prompt, lora=lora_name(self.lora), lora_scale=self.lora_scale,
-            cache=self.cache,
-        )
+        return {**self.model_dump(include=set(JOB_FIELDS)), "width": width, "height": height}
+
+
+JobRequest = create_model("JobRequest", __base__=_JobFields, **wire_fields(*JOB_FIELDS))
 
 
 class JobErrorObject(BaseModel):
@@ -203,7 +183,8 @@ def enhance_prompt(body: dict) -> dict:
 def create_job(svc: Services, owner: str, body: dict) -> Job:
     request = JobRequest.model_validate(body)
     image = image_from_reference(request.image, svc.settings, "image") if request.image else None
-    return submit_job(svc, owner, lambda path: request.to_spec(path, svc), image=image, source="native")
+    values = request.spec_values()
+    return submit_job(svc, owner, lambda path: request_spec(svc, values, path), image=image, source="native")
 
 
 def job_list(svc: Services, owner: str, root: str, after: str | None, limit: int, order: str) -> JobList:
@@ -292,7 +273,7 @@ def list_lora_adapters(owner: str = Depends(require_owner)) -> list[LoraInfo]:
 @router.get("/api/v1/models", response_model=list[ModelInfo])
 def list_models(owner: str = Depends(require_owner)) -> list[ModelInfo]:
     return [ModelInfo(name=e.name, task=e.task, native_size=f"{e.width}x{e.height}", frames=e.frames, fps=e.fps,
-                      max_seconds=round(e.max_frames / e.fps, 3), embedded=e.embedded, description=e.description)
+                      max_seconds=round(e.max_seconds, 3), embedded=e.embedded, description=e.description)
             for e in ENTRIES.values()]
 
 

@@ -29,6 +29,8 @@ from shotsmith.spec import MAX_SEED, GenerationSpec, SpecError
 class Cancelled(Exception):
     """Raised between denoising steps when the caller asked to stop."""
 
+    job_code = "cancelled"  # the code a failed job records (jobs/worker.py)
+
 
 @dataclass
 class Progress:
@@ -70,12 +72,12 @@ THREADS_ENV = "SHOTSMITH_THREADS"
 
 def threads_from_env() -> int | None:
     """SHOTSMITH_THREADS: torch CPU threads for every render in this process (unset: per model)."""
-    text = os.environ.get(THREADS_ENV, "").strip()
-    if not text:
-        return None
-    if not text.isdigit() or not 1 <= int(text) <= 256:
-        raise OptionError(f"{THREADS_ENV}: '{text}' must be a whole number from 1 to 256")
-    return int(text)
+    from shotsmith.settings import current
+
+    try:
+        return current().threads
+    except ValueError as exc:
+        raise OptionError(THREADS_ENV, str(exc).removeprefix(f"{THREADS_ENV}: ")) from None
 
 
 def pick_seeds(seed: int | None, count: int) -> list[int]:
@@ -165,20 +167,13 @@ class Engine:
             threads = self.threads or entry.threads
             if threads and threads != torch.get_num_threads():
                 torch.set_num_threads(threads)
-            try:
-                set_cache(pipe, spec.cache_choice(entry))
-            except OptionError as exc:  # a request's own bad choice: the same error type as any other
-                raise SpecError("cache", str(exc)) from None
+            set_cache(pipe, spec.cache_choice(entry))  # OptionError names `cache`: a request error
             # The pipeline is shared between requests: the LoRA is switched on for this
             # one and off for the next one that names none (adapters stay loaded for reuse).
-            try:
-                if spec.lora:
-                    apply_lora(pipe, spec.lora, spec.lora_scale, model=entry.name)
-                else:
-                    clear_lora(pipe)
-            except LoraError as exc:
-                field, _, message = str(exc).partition(": ")
-                raise SpecError(field if field in ("lora", "lora_scale") else "lora", message or str(exc)) from None
+            if spec.lora:  # LoraError names `lora` or `lora_scale`: a request error
+                apply_lora(pipe, spec.lora, spec.lora_scale, model=entry.name)
+            else:
+                clear_lora(pipe)
             # 4. Denoise and decode each candidate (the image's latent is the same for all of them)
             image_latent = (encode_first_frame(pipe, image, height, width)
                             if image is not None and entry.first_frame_lock else None)

@@ -20,6 +20,8 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 
 class ModelUnavailable(RuntimeError):
+
+    job_code = "model_unavailable"  # the code a failed job records (jobs/worker.py)
     pass
 
 
@@ -162,7 +164,7 @@ def set_cache(pipe, choice: str) -> None:
             except Exception as exc:  # e.g. first-block needs at least two transformer blocks
                 if transformer.is_cache_enabled:
                     transformer.disable_cache()
-                raise OptionError(f"cache: '{choice}' does not run on this model "
+                raise OptionError("cache", f"'{choice}' does not run on this model "
                                   f"({type(exc).__name__}: {exc or 'no detail'}); pick another cache or none") from None
         pipe._shotsmith_cache = choice
     if transformer.is_cache_enabled:

@@ -18,14 +18,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from shotsmith.models.registry import _home
+from shotsmith.errors import FieldError
 
 LORA_FILE = "pytorch_lora_weights.safetensors"
 INFO_FILE = "lora.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-class LoraError(ValueError):
+class LoraError(FieldError):
     """A `lora` request field that cannot be used."""
 
 
@@ -38,7 +38,9 @@ class LoraRef:
 
 def loras_dir() -> Path:
     """Where named LoRAs live: $SHOTSMITH_LORAS or <SHOTSMITH_HOME>/loras."""
-    return Path(os.environ.get("SHOTSMITH_LORAS") or _home() / "loras")
+    from shotsmith.settings import current
+
+    return current().loras_dir
 
 
 def _read_info(folder: Path) -> dict:
@@ -54,7 +56,7 @@ def resolve_lora(lora: str, model: str | None = None) -> LoraRef:
     With `model`, a LoRA whose lora.json says it was trained on another model is refused.
     """
     if not isinstance(lora, str) or not lora.strip():
-        raise LoraError("lora: must be a LoRA name or a path to a LoRA folder or .safetensors file")
+        raise LoraError("lora", "must be a LoRA name or a path to a LoRA folder or .safetensors file")
     text = lora.strip()
     if os.sep in text or text.startswith(".") or text.endswith(".safetensors"):
         path = Path(text).expanduser()
@@ -62,23 +64,23 @@ def resolve_lora(lora: str, model: str | None = None) -> LoraRef:
         path = loras_dir() / text
         if not path.exists():
             known = ", ".join(list_loras()) or "none"
-            raise LoraError(f"lora: no LoRA named '{text}' in {loras_dir()} (known: {known})")
+            raise LoraError("lora", f"no LoRA named '{text}' in the LoRA folder (known: {known})")
     else:
-        raise LoraError(f"lora: '{text}' is neither a path nor a name (letters, digits, '.', '_', '-')")
+        raise LoraError("lora", f"'{text}' is neither a path nor a name (letters, digits, '.', '_', '-')")
     if path.is_dir():
         file, folder = path / LORA_FILE, path
         if not file.exists():
-            raise LoraError(f"lora: {path} holds no {LORA_FILE}")
+            raise LoraError("lora", f"{path} holds no {LORA_FILE}")
     elif path.is_file():
         if path.suffix != ".safetensors":
-            raise LoraError(f"lora: {path} is not a .safetensors file")
+            raise LoraError("lora", f"{path} is not a .safetensors file")
         file, folder = path, path.parent
     else:
-        raise LoraError(f"lora: {path} does not exist")
+        raise LoraError("lora", f"{path} does not exist")
     info = _read_info(folder)
     trained_on = info.get("model")
     if model and trained_on and not _same_model(trained_on, model):
-        raise LoraError(f"lora: {text} was trained on {trained_on}, not {model}")
+        raise LoraError("lora", f"{text} was trained on {trained_on}, not {model}")
     name = folder.name if file.name == LORA_FILE else file.stem
     return LoraRef(name=re.sub(r"[^A-Za-z0-9_-]", "_", name) or "lora", file=file, info=info)
 
@@ -101,7 +103,7 @@ def list_loras() -> list[str]:
 def apply_lora(pipe, lora: str, scale: float = 1.0, model: str | None = None) -> LoraRef:
     """Make `lora` the pipeline's only active adapter, at `scale` (0 = base output)."""
     if not isinstance(scale, (int, float)) or not -4.0 <= float(scale) <= 4.0:
-        raise LoraError(f"lora_scale: must be a number between -4 and 4, got {scale!r}")
+        raise LoraError("lora_scale", f"must be a number between -4 and 4, got {scale!r}")
     ref = resolve_lora(lora, model)
     loaded = set(pipe.get_list_adapters().get("transformer", []))
     if ref.name not in loaded:

@@ -13,15 +13,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from shotsmith.errors import FieldError
 from shotsmith.models import embedded as emb
 
 
-class UnknownModel(ValueError):
-    pass
+class UnknownModel(FieldError):
+    """A model name or folder that names no usable model."""
+
+    kind = "unknown_model"
 
 
-class OptionError(ValueError):
-    """A bad per-model runtime option; the message names the field and the rule."""
+class OptionError(FieldError):
+    """A bad per-model runtime option (or a request's step-cache choice)."""
 
 
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
@@ -52,49 +55,49 @@ def parse_cache(text: str, field: str = "cache") -> tuple[str, float | None]:
     The name picks a diffusers cache config; the optional value after a colon sets its
     main knob (threshold, skip range or refresh interval)."""
     if not isinstance(text, str):
-        raise OptionError(f"{field}: must be a text like 'first-block:0.3' (got {text!r})")
+        raise OptionError(field, f"must be a text like 'first-block:0.3' (got {text!r})")
     name, _, value = text.strip().lower().partition(":")
     if name not in CACHE_CHOICES:
-        raise OptionError(f"{field}: '{text}' is not a cache choice (known: {cache_choices_text()})")
+        raise OptionError(field, f"'{text}' is not a cache choice (known: {cache_choices_text()})")
     _, knob, default, rule = CACHE_CHOICES[name]
     if knob is None:
         if value:
-            raise OptionError(f"{field}: '{name}' takes no value (got '{text}')")
+            raise OptionError(field, f"'{name}' takes no value (got '{text}')")
         return name, None
     if not value:
         return name, default
     try:
         number = float(value)
     except ValueError:
-        raise OptionError(f"{field}: the {knob} in '{text}' must be {rule}") from None
+        raise OptionError(field, f"the {knob} in '{text}' must be {rule}") from None
     if knob == "threshold":
         ok = 0 < number <= 1
     else:
         ok = number.is_integer() and 2 <= number <= 10
         number = int(number) if ok else number
     if not ok:
-        raise OptionError(f"{field}: the {knob} in '{text}' must be {rule}")
+        raise OptionError(field, f"the {knob} in '{text}' must be {rule}")
     return name, number
 
 
 def check_options(memory: dict, dtype: str, cache: str, compile: bool, threads: int | None) -> None:
     """Validate an entry's runtime options; OptionError names the first bad field."""
     if dtype not in DTYPE_NAMES:
-        raise OptionError(f"dtype: '{dtype}' is not one of {', '.join(DTYPE_NAMES)}")
+        raise OptionError("dtype", f"'{dtype}' is not one of {', '.join(DTYPE_NAMES)}")
     unknown = sorted(set(memory) - {"cpu_offload", *MEMORY_FLAGS})
     if unknown:
-        raise OptionError(f"memory: unknown option(s) {', '.join(unknown)} (known: cpu_offload, "
+        raise OptionError("memory", f"unknown option(s) {', '.join(unknown)} (known: cpu_offload, "
                           f"{', '.join(MEMORY_FLAGS)})")
     if memory.get("cpu_offload", "none") not in CPU_OFFLOAD_MODES:
-        raise OptionError(f"cpu_offload: '{memory['cpu_offload']}' is not one of {', '.join(CPU_OFFLOAD_MODES)}")
+        raise OptionError("cpu_offload", f"'{memory['cpu_offload']}' is not one of {', '.join(CPU_OFFLOAD_MODES)}")
     for flag in MEMORY_FLAGS:
         if not isinstance(memory.get(flag, False), bool):
-            raise OptionError(f"{flag}: must be true or false (got {memory[flag]!r})")
+            raise OptionError(flag, f"must be true or false (got {memory[flag]!r})")
     parse_cache(cache)
     if not isinstance(compile, bool):
-        raise OptionError(f"compile: must be true or false (got {compile!r})")
+        raise OptionError("compile", f"must be true or false (got {compile!r})")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 256):
-        raise OptionError(f"threads: must be a whole number from 1 to 256, or unset for torch's default "
+        raise OptionError("threads", f"must be a whole number from 1 to 256, or unset for torch's default "
                           f"(got {threads!r})")
 
 
@@ -130,7 +133,7 @@ class ModelEntry:
     def __post_init__(self) -> None:
         check_options(self.memory, self.dtype, self.cache, self.compile, self.threads)
         if not isinstance(self.first_frame_lock, bool):
-            raise OptionError(f"first_frame_lock: must be true or false (got {self.first_frame_lock!r})")
+            raise OptionError("first_frame_lock", f"must be true or false (got {self.first_frame_lock!r})")
 
     @property
     def frame_step(self) -> int:
@@ -138,6 +141,11 @@ class ModelEntry:
 
     def allowed_frames(self, frames: int) -> bool:
         return frames >= 1 and (frames - 1) % self.frame_step == 0 and frames <= self.max_frames
+
+    @property
+    def max_seconds(self) -> float:
+        """The longest clip the model renders, in seconds at its native frame rate."""
+        return self.max_frames / self.fps
 
     def frames_for_seconds(self, seconds: float) -> int:
         """The allowed frame count whose duration (frames / fps) is nearest to `seconds`."""
@@ -148,15 +156,11 @@ class ModelEntry:
         return asdict(self)
 
 
-def _home() -> Path:
-    from platformdirs import user_data_dir
-
-    return Path(os.environ.get("SHOTSMITH_HOME") or user_data_dir("shotsmith"))
-
-
 def models_dir() -> Path:
     """Where local copies of real checkpoints are looked for: $SHOTSMITH_MODELS or <home>/models."""
-    return Path(os.environ.get("SHOTSMITH_MODELS") or _home() / "models")
+    from shotsmith.settings import current
+
+    return current().models_dir
 
 
 _GPU = {"cpu_offload": "model", "vae_slicing": True, "vae_tiling": True}
@@ -218,11 +222,11 @@ def entry_from_folder(folder: Path) -> ModelEntry:
     """Build an entry for a local diffusers CogVideoX folder from its own configs."""
     index_file = folder / "model_index.json"
     if not index_file.exists():
-        raise UnknownModel(f"model: {folder} is not a diffusers folder (no model_index.json)")
+        raise UnknownModel("model", f"{folder} is not a diffusers folder (no model_index.json)")
     index = json.loads(index_file.read_text())
     pipeline = index.get("_class_name", "")
     if "CogVideoX" not in pipeline:
-        raise UnknownModel(f"model: {folder} holds a {pipeline or 'unknown'} pipeline, not CogVideoX")
+        raise UnknownModel("model", f"{folder} holds a {pipeline or 'unknown'} pipeline, not CogVideoX")
     task = "i2v" if "ImageToVideo" in pipeline else "t2v"
     tcfg = json.loads((folder / "transformer" / "config.json").read_text())
     vcfg = json.loads((folder / "vae" / "config.json").read_text())
@@ -252,9 +256,9 @@ def resolve(name: str | None, task: str | None = None) -> ModelEntry:
         folder = Path(name).expanduser()
         if folder.is_dir():
             return entry_from_folder(folder.resolve())
-        raise UnknownModel(f"model: folder {name} does not exist")
+        raise UnknownModel("model", f"folder {name} does not exist")
     known = ", ".join(ENTRIES)
-    raise UnknownModel(f"model: unknown model '{name}' (known: {known}; or give a local diffusers folder)")
+    raise UnknownModel("model", f"unknown model '{name}' (known: {known}; or give a local diffusers folder)")
 
 
 def with_memory(entry: ModelEntry, **memory) -> ModelEntry:
@@ -267,7 +271,7 @@ def with_options(entry: ModelEntry, **options) -> ModelEntry:
     known = {"dtype", "cache", "compile", "threads", "cpu_offload", "first_frame_lock", *MEMORY_FLAGS}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise OptionError(f"{unknown[0]}: not a model option (known: {', '.join(sorted(known))})")
+        raise OptionError(unknown[0], f"not a model option (known: {', '.join(sorted(known))})")
     memory = {k: options.pop(k) for k in ("cpu_offload", *MEMORY_FLAGS) if k in options}
     top = {k: v for k, v in options.items() if v is not None}
     return replace(with_memory(entry, **memory), **top)

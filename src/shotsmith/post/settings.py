@@ -28,6 +28,8 @@ class PostError(Exception):
     last stderr lines, so the job's error is readable without a traceback.
     """
 
+    job_code = "post_processing_failed"  # the code a failed job records (jobs/worker.py)
+
 
 @dataclass
 class PostSettings:

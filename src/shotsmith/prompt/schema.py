@@ -17,6 +17,8 @@ SlotSource = Literal["user", "preset", "default", "llm", "omitted"]
 class PromptError(ValueError):
     """Input the prompt agent cannot turn into a prompt. The message names the field."""
 
+    job_code = "prompt_agent_failed"  # the code a failed job records (jobs/worker.py)
+
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
         self.field = field

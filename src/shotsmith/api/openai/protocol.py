@@ -1,30 +1,50 @@
 """Wire schema of the OpenAI Videos API, fields in the upstream order.
 
-shotsmith's own extensions are marked "(shotsmith)". Requests turn into the one
-internal `GenerationSpec` with `to_spec()`; responses are built from job records
-with `VideoObject.from_job()`.
+shotsmith's own extensions are marked "(shotsmith)" and copied from the spec
+(`wire_fields`): the spec declares them. Requests give their values in the spec's
+names with `spec_values()`; responses are built from job records with
+`VideoObject.from_job()`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from shotsmith.api.common import check_prompt, clip_seconds, lora_name, model_name, native_seconds, output_size
-from shotsmith.api.settings import Settings
+from shotsmith.api.common import WireModel, native_seconds, output_size
+from shotsmith.api.errors import ApiError
 from shotsmith.jobs import Job
-from shotsmith.models.registry import ENTRIES
-from shotsmith.spec import GenerationSpec, build_spec
+from shotsmith.spec import wire_fields
 
+log = logging.getLogger(__name__)
 Variant = Literal["video", "thumbnail", "spritesheet"]
+# The spec fields this contract exposes under their own names, marked "(shotsmith)".
+EXTENSIONS = ("negative_prompt", "seed", "candidates", "steps", "guidance", "fps", "interpolation", "style",
+              "enhance", "lora", "lora_scale", "cache")
+_unknown_seen: set[str] = set()
 
 
-class InputReference(BaseModel):
+class OpenAIBaseModel(WireModel):
+    """Request models of this contract accept fields they do not know (the SDK may add some
+    before shotsmith does), log each new name once, and ignore them; wrong values of known
+    fields are still refused (vLLM's OpenAIBaseModel does the same)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _ignore_unknown(self):
+        extra = self.__pydantic_extra__ or {}
+        for name in sorted(set(extra) - _unknown_seen):
+            _unknown_seen.add(name)
+            log.warning("%s: ignoring unknown field %r (logged once)", type(self).__name__, name[:80])
+        extra.clear()
+        return self
+
+
+class InputReference(OpenAIBaseModel):
     """The JSON form of `input_reference`; a multipart request sends a file part instead."""
-
-    model_config = ConfigDict(extra="forbid")
 
     image_url: str | None = Field(None, description="A data:image/...;base64 URL or an http(s) URL")
     file_id: str | None = Field(None, description="Not supported: shotsmith has no Files API")
@@ -37,8 +57,8 @@ def _as_text(value):
     return value
 
 
-class VideoCreateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _VideoCreateFields(OpenAIBaseModel):
+    """The upstream fields, in the upstream order; the extensions follow (see VideoCreateRequest)."""
 
     prompt: str = Field(..., min_length=1, description="What to film")
     input_reference: InputReference | None = Field(None, description="First-frame image (image-to-video)")
@@ -46,43 +66,33 @@ class VideoCreateRequest(BaseModel):
                                                 "when an image is given)")
     seconds: str | None = Field(None, description="Clip length in seconds, e.g. '6'")
     size: str | None = Field(None, description="Output size 'WIDTHxHEIGHT', e.g. '1440x960' (multiples of 16)")
-    # (shotsmith) extensions
-    negative_prompt: str | None = Field(None, description="(shotsmith) What to avoid")
-    seed: int | None = Field(None, description="(shotsmith) Seed; omitted = random, always reported")
-    candidates: int | None = Field(None, description="(shotsmith) Clips with distinct seeds, 1-4")
-    steps: int | None = Field(None, description="(shotsmith) Denoising steps (default per model)")
-    guidance: float | None = Field(None, description="(shotsmith) Classifier-free guidance scale")
-    fps: int | None = Field(None, description="(shotsmith) Output frame rate, 1-60 (default 24)")
-    interpolation: Literal["minterpolate", "blend", "none"] | None = Field(None, description="(shotsmith)")
-    style: str | None = Field(None, description="(shotsmith) Style preset for the prompt agent")
-    enhance: bool | None = Field(None, description="(shotsmith) Rewrite the prompt with the agent (default on)")
-    lora: str | None = Field(None, description="(shotsmith) LoRA name (GET /api/v1/loras)")
-    lora_scale: float | None = Field(None, description="(shotsmith) LoRA strength, -4 to 4 (default 1)")
-    cache: str | None = Field(None, description="(shotsmith) Step cache (default per model)")
 
     @field_validator("seconds", "size", mode="before")
     @classmethod
     def _number_as_text(cls, value):
         return _as_text(value)
 
-    def to_spec(self, image: Path | None, settings: Settings) -> GenerationSpec:
-        check_prompt(self.prompt)
-        check_prompt(self.negative_prompt, "negative_prompt")
-        name = model_name(self.model, settings, "i2v" if image else "t2v")
+    def spec_values(self) -> dict:
+        """This request in the spec's names (the spec validates them, once)."""
         width, height = output_size(self.size)
-        seconds = clip_seconds(self.seconds, ENTRIES[name])
-        return build_spec(
-            prompt=self.prompt, negative_prompt=self.negative_prompt, image=str(image) if image else None,
-            model=name, seed=self.seed, candidates=self.candidates, steps=self.steps, guidance=self.guidance,
-            width=width, height=height, seconds=seconds, fps=self.fps, interpolation=self.interpolation,
-            style=self.style, enhance=self.enhance, lora=lora_name(self.lora), lora_scale=self.lora_scale,
-            cache=self.cache,
-        )
+        return {**self.model_dump(include=set(EXTENSIONS)), "prompt": self.prompt, "model": self.model,
+                "width": width, "height": height, "seconds": _seconds(self.seconds)}
 
 
-class VideoRemixRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _seconds(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ApiError("invalid", f"seconds: '{text[:40]}' is not a number of seconds", "seconds") from None
 
+
+VideoCreateRequest = create_model("VideoCreateRequest", __base__=_VideoCreateFields,
+                                  **wire_fields(*EXTENSIONS, prefix="(shotsmith) "))
+
+
+class VideoRemixRequest(OpenAIBaseModel):
     prompt: str = Field(..., min_length=1, description="The new prompt; everything else (seed included) is kept")
 
 

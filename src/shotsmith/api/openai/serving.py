@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shotsmith.api.common import Services, check_prompt, submit_job
+from shotsmith.api.common import Services, remix_job, request_spec, submit_job
 from shotsmith.api.errors import ApiError
 from shotsmith.api.media import image_from_bytes, image_from_reference
 from shotsmith.api.openai.protocol import VideoCreateRequest, VideoDeleted, VideoList, VideoObject, VideoRemixRequest
 from shotsmith.jobs import Job
-from shotsmith.spec import build_spec
 
 _VARIANT_FILES = {"video": ("video", "video/mp4"), "thumbnail": ("cover", "image/jpeg"),
                   "spritesheet": ("sprite", "image/jpeg")}
@@ -30,7 +29,8 @@ def create_video(svc: Services, owner: str, fields: dict) -> VideoObject:
         if not ref.image_url:
             raise ApiError("missing", "input_reference: give a file part or image_url", "input_reference")
         image = image_from_reference(ref.image_url, settings, "input_reference.image_url")
-    job = submit_job(svc, owner, lambda path: request.to_spec(path, settings), image=image, source="openai")
+    values = request.spec_values()
+    job = submit_job(svc, owner, lambda path: request_spec(svc, values, path), image=image, source="openai")
     return VideoObject.from_job(job)
 
 
@@ -53,25 +53,7 @@ def delete_video(svc: Services, owner: str, video_id: str) -> VideoDeleted:
 def remix_video(svc: Services, owner: str, video_id: str, fields: dict) -> VideoObject:
     """Same settings and seed as the source video, new prompt."""
     request = VideoRemixRequest.model_validate(fields)
-    source = svc.backend.get(owner, video_id)
-    if source.status != "completed":
-        raise ApiError("conflict", f"video '{source.id}' is {source.status}; only a completed video can be remixed",
-                       "video_id")
-    values = dict(source.spec)
-    values.update(prompt=request.prompt, enhanced_prompt=None, image=None)
-    if source.seeds:
-        values["seed"] = source.seeds[0]
-    source_image = Path(source.spec["image"]) if source.spec.get("image") else None
-    if source_image is not None:
-        source_image = svc.backend.job_dir(source.id) / source_image.name  # only ever the job's own input
-    check_prompt(request.prompt)
-
-    def build(path):
-        return build_spec(**{**values, "image": str(path) if path else None})
-
-    job = submit_job(svc, owner, build, copy_image_from=source_image, source="openai",
-                     meta={"remixed_from": source.id})
-    return VideoObject.from_job(job)
+    return VideoObject.from_job(remix_job(svc, owner, video_id, request.prompt, source="openai"))
 
 
 def content_file(svc: Services, owner: str, video_id: str, variant: str, candidate: int) -> tuple[Path, str]:

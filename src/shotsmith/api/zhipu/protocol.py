@@ -6,23 +6,25 @@ The official SDK sends every argument, unset ones as explicit null: null means
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, create_model
 
-from shotsmith.api.common import check_prompt, clip_seconds, lora_name, model_name, output_size
+from shotsmith.api.common import WireModel, output_size
 from shotsmith.api.errors import ApiError
-from shotsmith.api.settings import Settings
 from shotsmith.jobs import Job
 from shotsmith.models.registry import ENTRIES
-from shotsmith.spec import GenerationSpec, build_spec
+from shotsmith.spec import wire_fields
 
 TaskStatus = Literal["PROCESSING", "SUCCESS", "FAIL"]
+# The spec fields this contract exposes under their own names (fps is upstream's too)
+EXTENSIONS = ("fps", "negative_prompt", "seed", "candidates", "steps", "guidance", "interpolation", "style",
+              "enhance", "lora", "lora_scale", "cache")
+RENAMES = {"seconds": "duration"}  # spec field -> this contract's name, for error messages
 
 
-class VideoGenerationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _VideoGenerationFields(WireModel):
+    """The upstream fields, in the upstream order; the extensions follow (see VideoGenerationRequest)."""
 
     model: str = Field(..., min_length=1, description="A shotsmith model name, e.g. cogvideox-shapes")
     prompt: str | None = Field(None, description="What to film (prompt and image_url may not both be empty)")
@@ -34,45 +36,28 @@ class VideoGenerationRequest(BaseModel):
                           "interpolation")
     with_audio: bool | None = Field(None, description="Only false: shotsmith makes silent clips")
     size: str | None = Field(None, description="Output size 'WIDTHxHEIGHT' (multiples of 16)")
-    fps: int | None = Field(None, description="Output frame rate 1-60 (upstream 30 or 60)")
-    duration: float | None = Field(None, description="Clip length in seconds (upstream 5 or 10)")
-    request_id: str | None = Field(None, description="Your id for the task; echoed back (generated if absent)")
-    user_id: str | None = Field(None, description="End user id, 6-128 characters; stored, not used")
+    duration: float | None = Field(None, allow_inf_nan=False, description="Clip length in seconds (upstream 5 "
+                                                                          "or 10)")
+    request_id: str | None = Field(None, min_length=1, max_length=128,
+                                   description="Your id for the task; echoed back (generated if absent)")
+    user_id: str | None = Field(None, min_length=6, max_length=128,
+                                description="End user id, 6-128 characters; stored, not used")
     watermark_enabled: bool | None = Field(None, description="Only false: shotsmith adds no watermark")
     sensitive_word_check: dict | None = Field(None, description="Accepted and ignored: shotsmith has no "
                                                                  "content filter")
-    # (shotsmith) extensions
-    negative_prompt: str | None = Field(None, description="(shotsmith) What to avoid")
-    seed: int | None = Field(None, description="(shotsmith) Seed; omitted = random")
-    candidates: int | None = Field(None, description="(shotsmith) Clips with distinct seeds, 1-4")
-    steps: int | None = Field(None, description="(shotsmith) Denoising steps (overrides quality)")
-    guidance: float | None = Field(None, description="(shotsmith) Classifier-free guidance scale")
-    interpolation: Literal["minterpolate", "blend", "none"] | None = Field(None, description="(shotsmith)")
-    style: str | None = Field(None, description="(shotsmith) Style preset for the prompt agent")
-    enhance: bool | None = Field(None, description="(shotsmith) Rewrite the prompt with the agent (default on)")
-    lora: str | None = Field(None, description="(shotsmith) LoRA name (GET /api/v1/loras)")
-    lora_scale: float | None = Field(None, description="(shotsmith) LoRA strength, -4 to 4 (default 1)")
-    cache: str | None = Field(None, description="(shotsmith) Step cache (default per model)")
 
     def check(self) -> None:
-        """The rules that come before any work: each error names its field."""
-        if not self.model or not self.model.strip():
+        """The contract's own rules, before any work: each error names its field."""
+        if not self.model.strip():
             raise ApiError("missing", "model: is required (e.g. cogvideox-shapes)", "model")
         if not (self.prompt or "").strip() and not self.image_url:
             raise ApiError("missing", "prompt: prompt and image_url may not both be empty", "prompt")
-        check_prompt(self.prompt)
-        check_prompt(self.negative_prompt, "negative_prompt")
         if self.with_audio:
             raise ApiError("invalid", "with_audio: shotsmith makes silent clips; send false or leave it out",
                            "with_audio")
         if self.watermark_enabled:
             raise ApiError("invalid", "watermark_enabled: shotsmith adds no watermark; send false or leave it out",
                            "watermark_enabled")
-        if self.user_id is not None and not 6 <= len(self.user_id) <= 128:
-            raise ApiError("invalid", f"user_id: must be 6-128 characters (got {len(self.user_id)})", "user_id")
-        if self.request_id is not None and not 1 <= len(self.request_id) <= 128:
-            raise ApiError("invalid", f"request_id: must be 1-128 characters (got {len(self.request_id)})",
-                           "request_id")
 
     def image_reference(self) -> str | None:
         """The one first-frame reference, or None."""
@@ -86,22 +71,20 @@ class VideoGenerationRequest(BaseModel):
             value = value[0]
         return value or None
 
-    def to_spec(self, image: Path | None, settings: Settings) -> GenerationSpec:
-        name = model_name(self.model, settings, "i2v" if image else "t2v")
-        entry = ENTRIES[name]
+    def spec_values(self, model: str) -> dict:
+        """This request in the spec's names (the spec validates them, once); `model` is the
+        registry name the server resolved `self.model` to (quality=speed halves its steps)."""
         width, height = output_size(self.size)
-        seconds = clip_seconds(self.duration, entry, "duration")
-        steps, interpolation = self.steps, self.interpolation
+        values = {**self.model_dump(include=set(EXTENSIONS)), "prompt": self.prompt or "", "model": model,
+                  "width": width, "height": height, "seconds": self.duration}
         if self.quality == "speed":
-            steps = steps or max(1, entry.steps // 2)
-            interpolation = interpolation or "blend"
-        return build_spec(
-            prompt=self.prompt or "", negative_prompt=self.negative_prompt, image=str(image) if image else None,
-            model=name, seed=self.seed, candidates=self.candidates, steps=steps, guidance=self.guidance,
-            width=width, height=height, seconds=seconds, fps=self.fps, interpolation=interpolation,
-            style=self.style, enhance=self.enhance, lora=lora_name(self.lora), lora_scale=self.lora_scale,
-            cache=self.cache,
-        )
+            values["steps"] = values["steps"] or max(1, ENTRIES[model].steps // 2)
+            values["interpolation"] = values["interpolation"] or "blend"
+        return values
+
+
+VideoGenerationRequest = create_model("VideoGenerationRequest", __base__=_VideoGenerationFields,
+                                      **wire_fields(*EXTENSIONS, prefix="(shotsmith) "))
 
 
 class VideoResult(BaseModel):

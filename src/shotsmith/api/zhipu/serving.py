@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from shotsmith.api.common import Services, submit_job
+from shotsmith.api.common import Services, model_name, request_spec, submit_job
 from shotsmith.api.errors import ApiError
 from shotsmith.api.media import image_from_reference
-from shotsmith.api.zhipu.protocol import VideoGenerationRequest, VideoTask, VideoTaskResult
+from shotsmith.api.zhipu.protocol import RENAMES, VideoGenerationRequest, VideoTask, VideoTaskResult
 
 
 def create_task(svc: Services, owner: str, body: dict) -> VideoTask:
@@ -16,8 +16,9 @@ def create_task(svc: Services, owner: str, body: dict) -> VideoTask:
     reference = request.image_reference()
     image = image_from_reference(reference, svc.settings, "image_url") if reference else None
     meta = {"request_id": request.request_id, "user_id": request.user_id}
-    job = submit_job(svc, owner, lambda path: request.to_spec(path, svc.settings), image=image, source="zhipu",
-                     meta={k: v for k, v in meta.items() if v is not None})
+    values = request.spec_values(model_name(request.model, svc.settings, "i2v" if image else "t2v"))
+    job = submit_job(svc, owner, lambda path: request_spec(svc, values, path, RENAMES), image=image,
+                     source="zhipu", meta={k: v for k, v in meta.items() if v is not None})
     return VideoTask(id=job.id, model=job.spec["model"], request_id=request.request_id or job.id)
 
 
