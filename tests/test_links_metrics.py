@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
+from api_server import start_server
 from shotsmith.api.app import create_app
 from shotsmith.api.common import base_url
 from shotsmith.api.settings import Settings
@@ -118,6 +119,34 @@ def test_the_access_log_drops_link_signatures():
     other = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, "%s %s", ("GET", "/v1/videos?s=1"), None)
     RedactLinkSignatures().filter(other)
     assert other.getMessage() == "GET /v1/videos?s=1"  # only media links are touched
+
+
+def test_the_app_installs_the_filter_on_the_access_log(tmp_path):
+    make_app(tmp_path / "home")
+    make_app(tmp_path / "home")  # once, however many apps a process makes
+    filters = logging.getLogger("uvicorn.access").filters
+    assert sum(isinstance(f, RedactLinkSignatures) for f in filters) == 1
+
+
+@pytest.mark.slow
+def test_a_real_servers_log_holds_no_key_hash_or_link_signature(tmp_path):
+    """uvicorn's access log, as `serve` writes it (about 20 s: a real server process)."""
+    server = start_server(tmp_path / "home", keys=(KEY_A, KEY_B), wait_ready=False,
+                          env={"SHOTSMITH_WORKER": "0", "SHOTSMITH_PRELOAD": ""})
+    try:
+        with server.client(KEY_A) as http:
+            made = http.post("/api/v1/jobs", json={"prompt": "a red ball", "image": image_data_url(),
+                                                   "enhance": False})
+            assert made.status_code == 200, made.text
+            link = http.get(f"/api/v1/studio/jobs/{made.json()['id']}").json()["input_image_url"]
+        with server.client(None) as browser:  # no header, as a <img src> would
+            assert browser.get(link).status_code == 200
+    finally:
+        server.stop()
+    log = server.log()
+    signature = parse_qs(urlsplit(link).query)["s"][0]
+    assert urlsplit(link).path in log and "s=..." in log  # the request is logged...
+    assert signature not in log and KEY_A not in log and owner_of(KEY_A) not in log  # ...without secrets
 
 
 # /metrics -----------------------------------------------------------------------------------
