@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shotsmith.api.cli import serve_command, worker_command
+from shotsmith.api.cli import serve_command
+from shotsmith.jobs.cli import worker_command
 from shotsmith.quiet import quiet_libraries
 from shotsmith.train.lora import train_lora_command
 from shotsmith.prompt.cli import enhance_command
