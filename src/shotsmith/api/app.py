@@ -14,7 +14,7 @@ from shotsmith import __version__
 from shotsmith.api.common import Services
 from shotsmith.api.errors import error_schemas, register_error_handlers
 from shotsmith.api.media import BodyLimit
-from shotsmith.settings import Settings
+from shotsmith.settings import Settings, configure
 from shotsmith.jobs import JobBackend, LocalBackend
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, backend: JobBackend | None =
     from shotsmith.api.zhipu.router import router as zhipu_router
 
     settings = settings or Settings.from_env()
+    configure(settings)  # the whole process (registry, LoRA folder, engine) reads these settings
     backend = backend or default_backend(settings)
     if not settings.auth_enabled:
         log.warning("!!! SHOTSMITH_API_KEYS is not set: authentication is OFF; anyone who can reach this "

@@ -23,12 +23,16 @@ def serve_command(
                                                    "processes instead of this process [env SHOTSMITH_QUEUE]"),
     db: Optional[str] = typer.Option(None, help="Job records: postgresql://... or an SQLite path "
                                                 "[env SHOTSMITH_DB; default HOME/jobs.sqlite3]"),
+    allow_downloads: bool = typer.Option(False, "--allow-downloads", help="Let a request start a model download "
+                                         "from the hub (off: only models already on disk) [env "
+                                         "SHOTSMITH_ALLOW_DOWNLOADS]"),
     log_level: str = typer.Option("info", help="debug | info | warning | error"),
 ) -> None:
     """Serve the OpenAI- and Zhipu-compatible video API with a local worker (or a queue)."""
     server_logging(log_level)
     try:
-        settings = Settings.from_env(home=home, worker=worker, preload=preload, queue_url=queue, db_url=db)
+        settings = Settings.from_env(home=home, worker=worker, preload=preload, queue_url=queue, db_url=db,
+                                     allow_downloads=allow_downloads or None)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
