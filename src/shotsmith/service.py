@@ -76,7 +76,9 @@ def clip_metadata(spec: GenerationSpec, render: RenderResult, seed: int, index: 
                    "fps": render.entry.fps},
         "output": {"width": spec.width, "height": spec.height, "fps": spec.fps},
         "style": spec.style,
-        "spec": spec.model_dump(mode="json", exclude={"seed", "candidates"}) | {"seed": seed},
+        # The input image by its file name only: a sidecar or MP4 tag never carries a server path.
+        "spec": spec.model_dump(mode="json", exclude={"seed", "candidates"}) | {
+            "seed": seed, "image": Path(spec.image).name if spec.image else None},
         "shotsmith_version": __version__,
     }
 

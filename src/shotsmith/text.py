@@ -70,3 +70,19 @@ def check_tree(data, path: str = "", depth: int = 0) -> None:
     elif isinstance(data, list):
         for index, value in enumerate(data):
             check_tree(value, f"{path}[{index}]" if path else f"[{index}]", depth + 1)
+
+
+def readable(data):
+    """A stored value with any lone surrogate replaced by U+FFFD, so a record written before the
+    edge checks (or by other software) still renders: one bad record must never break a list."""
+    if isinstance(data, str):
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in data) if _has_surrogate(data) else data
+    if isinstance(data, dict):
+        return {readable(k): readable(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [readable(v) for v in data]
+    return data
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)

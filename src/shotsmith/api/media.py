@@ -27,8 +27,10 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from shotsmith.api.errors import ApiError, contract_of, error_body
+from shotsmith.errors import FieldError
+from shotsmith.text import MAX_DEPTH, check_tree
 from shotsmith.api.fetch import fetch_image_blocking, prefetched
-from shotsmith.api.settings import Settings
+from shotsmith.settings import Settings
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 INPUT_IMAGE_NAME = "input.png"
@@ -107,14 +109,29 @@ async def _read_json(request: Request) -> dict:
     if not raw.strip():
         raise ApiError("bad_request", "request body is empty: send a JSON object")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise ApiError("bad_request", "request body is not UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
         raise ApiError("bad_request", f"request body is not valid JSON ({exc.msg} at line {exc.lineno} "
                        f"column {exc.colno})") from None
+    except RecursionError:  # the decoder recurses per nesting level
+        raise ApiError("bad_request", f"request body is nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(data, dict):
         raise ApiError("bad_request", f"request body must be a JSON object, not {type(data).__name__}")
+    return _clean(data)
+
+
+def _no_constant(name: str):
+    raise ApiError("bad_request", f"request body is not valid JSON ({name} is not a JSON number)")
+
+
+def _clean(data: dict) -> dict:
+    """The one edge check of every contract's body: encodable text everywhere, shallow nesting."""
+    try:
+        check_tree(data)
+    except FieldError as exc:
+        raise ApiError("invalid", str(exc), exc.field) from None
     return data
 
 
@@ -146,7 +163,7 @@ async def _read_form(request: Request, media: str, file_fields: tuple[str, ...],
             target[name] = value
     finally:
         await form.close()
-    return data
+    return _clean(data)
 
 
 async def _check_multipart_framing(request: Request) -> None:

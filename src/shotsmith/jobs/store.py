@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_col
 
 from shotsmith.jobs.lifecycle import (CANCEL, CLAIM, COMPLETE, FAIL, GIVE_UP, REQUEUE, STOP, TAKE_OVER, Outcome,
                                       Transition, after_holder_died)
+from shotsmith.text import readable
 from shotsmith.jobs.records import (ACTIVE, TERMINAL, ClipOutput, Job, JobConflict, JobError, JobFilter, JobNotFound,
                                     JobPage, JobResult)
 
@@ -84,13 +85,14 @@ def search_keys(seeds: list[int]) -> str:
 
 
 def _to_job(row: JobRow) -> Job:
-    error = JobError(row.error_code, row.error_message or "") if row.error_code else None
+    # Text fields pass through readable(): a record that cannot be encoded must not break a list.
+    error = JobError(row.error_code, readable(row.error_message or "")) if row.error_code else None
     return Job(
-        id=row.id, owner=row.owner, status=row.status, spec=dict(row.spec or {}), created_at=row.created_at,
+        id=row.id, owner=row.owner, status=row.status, spec=readable(dict(row.spec or {})), created_at=row.created_at,
         source=row.source, progress=row.progress, step=row.step, total_steps=row.total_steps, stage=row.stage,
-        seeds=list(row.seeds or []), enhanced_prompt=row.enhanced_prompt, timings=dict(row.timings or {}),
+        seeds=list(row.seeds or []), enhanced_prompt=readable(row.enhanced_prompt), timings=dict(row.timings or {}),
         error=error, outputs=[ClipOutput(**clip) for clip in row.outputs or []], contact_sheet=row.contact_sheet,
-        meta=dict(row.meta or {}), started_at=row.started_at, finished_at=row.finished_at, attempts=row.attempts,
+        meta=readable(dict(row.meta or {})), started_at=row.started_at, finished_at=row.finished_at, attempts=row.attempts,
         cancel_requested=bool(row.cancel_requested), worker=row.worker, model=row.model,
     )
 
