@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field, create_model
 
 from shotsmith import __version__
@@ -33,7 +33,6 @@ from shotsmith.models.registry import ENTRIES
 from shotsmith.spec import wire_fields
 
 EVENT_POLL_S = 0.5
-HEARTBEAT_S = 15.0
 
 # 1. Protocol ------------------------------------------------------------------
 
@@ -194,30 +193,25 @@ def job_list(svc: Services, owner: str, root: str, after: str | None, limit: int
                    last_id=data[-1].id if data else None)
 
 
-def _event(name: str, data: dict) -> str:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
-
-
 async def job_events(svc: Services, owner: str, job_id: str, root: str, request: Request):
-    """SSE: a `progress` event whenever status/stage/step changes, then `done` with the whole job."""
-    last, last_sent = None, time.monotonic()
+    """SSE: a `progress` event whenever status/stage/step changes, then `done` with the whole job.
+    FastAPI's EventSourceResponse frames the events and sends the keep-alive comments."""
+    last = None
     while True:
         try:
             job = await run_in_threadpool(svc.backend.get, owner, job_id)
         except LookupError:
-            yield _event("deleted", {"id": job_id})
+            yield ServerSentEvent(event="deleted", data={"id": job_id})
             return
         state = (job.status, job.stage, job.step, job.progress)
         if state != last:
-            last, last_sent = state, time.monotonic()
-            yield _event("progress", {"id": job.id, "status": job.status, "stage": job.stage,
-                                      "progress": job.progress, "step": job.step, "total_steps": job.total_steps})
+            last = state
+            yield ServerSentEvent(event="progress", data={
+                "id": job.id, "status": job.status, "stage": job.stage, "progress": job.progress, "step": job.step,
+                "total_steps": job.total_steps})
         if job.terminal:
-            yield _event("done", JobObject.from_job(job, root).model_dump(mode="json"))
+            yield ServerSentEvent(event="done", data=JobObject.from_job(job, root))
             return
-        if time.monotonic() - last_sent > HEARTBEAT_S:
-            last_sent = time.monotonic()
-            yield ": keep-alive\n\n"
         if await request.is_disconnected():
             return
         await asyncio.sleep(EVENT_POLL_S)
@@ -335,12 +329,15 @@ def job_file(job_id: str, name: str, owner: str = Depends(require_owner),
     return FileResponse(path)
 
 
-@router.get("/api/v1/jobs/{job_id}/events", response_class=StreamingResponse, responses={
+def owned_job(job_id: str, owner: str = Depends(require_owner), svc: Services = Depends(services)) -> Job:
+    """The key's own job, or 404 (before any response starts, so a stream never opens for it)."""
+    return svc.backend.get(owner, job_id)
+
+
+@router.get("/api/v1/jobs/{job_id}/events", response_class=EventSourceResponse, responses={
     200: {"content": {"text/event-stream": {}}, "description": "progress events, then done"}})
-def job_events_stream(job_id: str, request: Request, owner: str = Depends(require_owner),
-                      svc: Services = Depends(services)) -> StreamingResponse:
+async def job_events_stream(request: Request, job: Job = Depends(owned_job), owner: str = Depends(require_owner),
+                            svc: Services = Depends(services)):
     """Server-sent events: `progress` on every change, `done` (the whole job) at the end."""
-    svc.backend.get(owner, job_id)  # 404 before the stream starts
-    stream = job_events(svc, owner, job_id, base_url(request, svc.settings), request)
-    return StreamingResponse(stream, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    async for event in job_events(svc, owner, job.id, base_url(request, svc.settings), request):
+        yield event
