@@ -69,6 +69,22 @@ def test_cancel_stops_between_steps(engine, tiny_model_dirs):
     assert max(p.step for p in seen) == 1
 
 
+def test_cancel_uses_the_pipelines_interrupt_flag(engine, tiny_model_dirs, monkeypatch):
+    """A cancelled run stops through diffusers' interrupt flag: the steps left are skipped and the
+    pipeline still ends normally (its model hooks are freed); the next request runs every step."""
+    pipe = engine.pipeline(entry_from_folder(tiny_model_dirs["t2v"]))
+    freed, steps_run = [], []
+    monkeypatch.setattr(pipe, "maybe_free_model_hooks", lambda: freed.append(True))
+    real_forward = pipe.transformer.forward
+    monkeypatch.setattr(pipe.transformer, "forward", lambda *a, **k: steps_run.append(1) or real_forward(*a, **k))
+    with pytest.raises(Cancelled, match="step 2 of 6"):
+        engine.render(_spec(tiny_model_dirs["t2v"], steps=6, guidance=1.0), should_cancel=lambda: len(steps_run) >= 2)
+    assert freed == [True] and len(steps_run) == 2
+    steps_run.clear()
+    engine.render(_spec(tiny_model_dirs["t2v"], steps=3, guidance=1.0))
+    assert len(steps_run) == 3
+
+
 def test_image_to_video_from_a_folder(engine, tiny_model_dirs, tmp_path):
     image = tmp_path / "first.png"
     Image.new("RGB", (48, 32), (200, 30, 30)).save(image)

@@ -184,9 +184,15 @@ class Engine:
                 lock = (FirstFrameLock(image_latent, pipe.scheduler, seed, padding_frames(pipe, num_frames))
                         if image_latent is not None else None)
 
-                def on_step(_pipe, i, t, kwargs, done_before=done_before, index=index, lock=lock):
+                stopped_at: list[int] = []
+
+                def on_step(pipe_, i, t, kwargs, done_before=done_before, index=index, lock=lock, stopped_at=stopped_at):
                     if cancelled():
-                        raise Cancelled(f"cancelled at step {done_before + i + 1} of {total}")
+                        # diffusers' own stop (STYLE.md): the loop skips the steps left and the pipeline
+                        # still ends normally, so maybe_free_model_hooks() runs; we raise once it returns
+                        pipe_._interrupt = True
+                        stopped_at.append(done_before + i + 1)
+                        return kwargs
                     report(Progress("denoise", done_before + i + 1, total, index))
                     if lock is not None:
                         kwargs["latents"] = lock(kwargs["latents"], t)
@@ -203,6 +209,8 @@ class Engine:
                 if image is not None:
                     call["image"] = image
                 latents = pipe(**call).frames
+                if stopped_at:
+                    raise Cancelled(f"cancelled at step {stopped_at[0]} of {total}")
                 _wait_for_device(latents)
                 ctimes["denoise"] = time.perf_counter() - t
                 if cancelled():
