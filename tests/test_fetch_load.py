@@ -79,8 +79,9 @@ class TrickleHost:
             writer.close()
 
 
-def client(server, key: str, timeout: float) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=timeout)
+def client(server, key: str, timeout: float, connections: int = 10) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=timeout,
+                        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -111,12 +112,13 @@ def test_fifty_slow_image_urls_do_not_slow_health_or_lists(tmp_path):
         samples: dict[str, list[tuple[float, float, int]]] = {"/healthz": [], "/v1/videos": []}
         attack_over = threading.Event()
 
+        attackers = client(server, KEY_A, 30, connections=ATTACKERS)  # one client, 50 connections
+
         def submit(index: int) -> None:
             path, body, field = bodies[index % len(bodies)]
-            with client(server, KEY_A, 30) as http:
-                start = time.monotonic()
-                response = http.post(path, json=body)
-                results.append((time.monotonic() - start, response.status_code, response.text, field))
+            start = time.monotonic()
+            response = attackers.post(path, json=body)
+            results.append((time.monotonic() - start, response.status_code, response.text, field))
 
         def measure() -> None:
             with client(server, KEY_B, 10) as http:
@@ -130,7 +132,7 @@ def test_fifty_slow_image_urls_do_not_slow_health_or_lists(tmp_path):
 
         prober = threading.Thread(target=measure)
         prober.start()
-        with ThreadPoolExecutor(ATTACKERS) as pool:
+        with attackers, ThreadPoolExecutor(ATTACKERS) as pool:
             list(pool.map(submit, range(ATTACKERS)))
         attack_over.set()
         prober.join(DEADLINE_S * 5)
@@ -143,7 +145,7 @@ def test_fifty_slow_image_urls_do_not_slow_health_or_lists(tmp_path):
             assert "did not finish within" in text, text
             if field:
                 assert f'"param":"{field}"' in text.replace(" ", ""), text
-        assert max(took) < DEADLINE_S + 3.0, took  # + the queueing of 50 requests on a busy 2-core machine
+        assert max(took) < DEADLINE_S + 1.5, took  # the answer: the deadline plus a busy 2-core machine's slack
         held = host.held
         assert len(held) == ATTACKERS and max(held) <= DEADLINE_S + 0.5, held  # the download itself: at the deadline
 
