@@ -13,13 +13,13 @@ Talks HTTP through httpx, the client the server's image downloads use too.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 
 import httpx
-
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from shotsmith.settings import LLM_ENV_PREFIX
 
 from . import lexicon as lx
 from .parse import STOPWORDS, Parsed
@@ -27,7 +27,7 @@ from .presets import Preset
 from .tokens import count_tokens
 
 MAX_RESPONSE_BYTES = 1_000_000
-ENV_PREFIX = "SHOTSMITH_LLM_"
+ENV_PREFIX = LLM_ENV_PREFIX
 
 
 class LLMUnavailable(Exception):
@@ -48,13 +48,14 @@ class LLMConfig(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LLMConfig:
-        env = os.environ if environ is None else environ
-        values: dict = {}
-        for name in ("base_url", "api_key", "model", "timeout", "temperature", "max_tokens"):
-            raw = env.get(ENV_PREFIX + name.upper())
-            if raw not in (None, ""):
-                values[name] = raw
-        return cls.model_validate(values)
+        """From the SHOTSMITH_LLM_* variables: those of `environ`, else the process settings'
+        (shotsmith.settings reads the environment; this model validates the values)."""
+        from shotsmith.settings import Settings, current
+
+        group = current().llm if environ is None else Settings.from_env(
+            {k: v for k, v in environ.items() if k.startswith(LLM_ENV_PREFIX)}).llm
+        known = ("base_url", "api_key", "model", "timeout", "temperature", "max_tokens")
+        return cls.model_validate({name: group[name] for name in known if group.get(name) not in (None, "")})
 
 
 # --- the request --------------------------------------------------------------------
