@@ -330,42 +330,38 @@ class JobStore:
         """Record a run's outputs (complete). None when the job is no longer in progress (for
         `worker`: no longer held by it, so a worker whose lease was taken over cannot
         overwrite the result of the one that took it)."""
-        return self._finish(COMPLETE, job_id, worker, progress=100, outputs=[asdict(o) for o in result.outputs],
-                            seeds=list(result.seeds), timings=dict(result.timings),
-                            contact_sheet=result.contact_sheet, enhanced_prompt=result.enhanced_prompt,
-                            error_code=None, error_message=None)
+        return self._move_held(COMPLETE, job_id, worker, finished_at=time.time(), progress=100,
+                               outputs=[asdict(o) for o in result.outputs], seeds=list(result.seeds),
+                               timings=dict(result.timings), contact_sheet=result.contact_sheet,
+                               enhanced_prompt=result.enhanced_prompt, error_code=None, error_message=None)
 
     def finish_failed(self, job_id: str, error: JobError, *, timings: dict[str, float] | None = None,
                       worker: str | None = None) -> Job | None:
         """Record why a run failed (fail); None as for finish_completed."""
         extra = {} if timings is None else {"timings": dict(timings)}
-        return self._finish(FAIL, job_id, worker, error_code=error.code, error_message=error.message, **extra)
+        return self._move_held(FAIL, job_id, worker, finished_at=time.time(), error_code=error.code,
+                               error_message=error.message, **extra)
 
     def finish_cancelled(self, job_id: str, error: JobError, *, worker: str | None = None) -> Job | None:
         """Record a run stopped at its client's request (stop); None as for finish_completed."""
-        return self._finish(STOP, job_id, worker, error_code=error.code, error_message=error.message)
-
-    def _finish(self, move: Transition, job_id: str, worker: str | None, **values) -> Job | None:
-        held = () if worker is None else (JobRow.worker == worker,)
-        with self._write, Session(self.engine) as session:
-            if not self._move(session, move, job_id, *held, finished_at=time.time(), **values):
-                session.rollback()
-                return None
-            row = session.scalars(select(JobRow).where(JobRow.id == job_id)).one()
-            if move is COMPLETE:
-                row.search_text = search_text(row.spec or {}, row.enhanced_prompt)
-                row.search_keys = search_keys(list(row.seeds or []))
-            session.commit()
-            return _to_job(row)
+        return self._move_held(STOP, job_id, worker, finished_at=time.time(), error_code=error.code,
+                               error_message=error.message)
 
     def requeue(self, job_id: str, *, worker: str | None = None) -> Job | None:
         """Put a job its holder had to drop (server shutdown) back in the queue (requeue)."""
-        held = () if worker is None else (JobRow.worker == worker,)
+        return self._move_held(REQUEUE, job_id, worker, **_QUEUED_AGAIN)
+
+    def _move_held(self, move: Transition, job_id: str, holder: str | None, **values) -> Job | None:
+        """A move by the job's holder (any holder when None); None when it no longer holds the job."""
+        held = () if holder is None else (JobRow.worker == holder,)
         with self._write, Session(self.engine) as session:
-            if not self._move(session, REQUEUE, job_id, *held, **_QUEUED_AGAIN):
+            if not self._move(session, move, job_id, *held, **values):
                 session.rollback()
                 return None
             row = session.scalars(select(JobRow).where(JobRow.id == job_id)).one()
+            if move is COMPLETE:  # the enhanced prompt and the seeds are searchable from now on
+                row.search_text = search_text(row.spec or {}, row.enhanced_prompt)
+                row.search_keys = search_keys(list(row.seeds or []))
             session.commit()
             return _to_job(row)
 
