@@ -242,7 +242,7 @@ def test_a_trickling_host_is_cut_off_at_the_deadline(images, tmp_path):
     with pytest.raises(ApiError) as caught:
         fetch_now(images.url("/slow"), settings(tmp_path, image_fetch_deadline_s=1.0))
     took = time.monotonic() - start
-    assert 1.0 <= took < 1.6, took
+    assert 1.0 <= took < 2.0, took  # the deadline, plus slack for a busy machine
     assert caught.value.status == 400 and "did not finish within 1 s" in caught.value.message
 
 
