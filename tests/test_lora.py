@@ -268,8 +268,7 @@ def test_the_api_lists_loras_and_takes_names_not_paths(trained, tmp_path, monkey
     loras = tmp_path / "loras"
     (loras / "stars").mkdir(parents=True)
     (loras / "stars" / LORA_FILE).write_bytes((result.path / LORA_FILE).read_bytes())
-    monkeypatch.setenv("SHOTSMITH_LORAS", str(loras))
-    settings = Settings(home=tmp_path / "home", worker=False)
+    settings = Settings(home=tmp_path / "home", loras_dir=loras, worker=False)
     app = create_app(settings, backend=LocalBackend(settings.home, run_worker=False))
     with TestClient(app) as http:
         assert [x["name"] for x in http.get("/api/v1/loras").json()] == ["stars"]

@@ -15,7 +15,7 @@ from rich.table import Table
 from shotsmith.api.cli import serve_command
 from shotsmith.jobs.cli import worker_command
 from shotsmith.quiet import quiet_libraries
-from shotsmith.train.lora import train_lora_command
+from shotsmith.train.cli import train_lora_command
 from shotsmith.prompt.cli import enhance_command
 
 app = typer.Typer(help="shotsmith: idea in, finished clip out.", no_args_is_help=True, add_completion=False)

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from shotsmith.errors import FieldError
-from shotsmith.models.registry import ModelEntry, OptionError, UnknownModel, cache_choices_text, parse_cache, resolve
+from shotsmith.models.registry import ModelEntry, cache_choices_text, parse_cache, resolve
 from shotsmith.settings import MAX_IMAGE_PIXELS
 from shotsmith.text import check_name, clean_prompt
 

@@ -9,7 +9,6 @@ empty negative prompt is the same for nearly every request).
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 import time
@@ -21,9 +20,9 @@ import numpy as np
 import torch
 
 from shotsmith.models.loader import load_pipeline, set_cache
-from shotsmith.models.lora import LoraError, apply_lora, clear_lora
+from shotsmith.models.lora import apply_lora, clear_lora
 from shotsmith.models.registry import ModelEntry, OptionError
-from shotsmith.spec import MAX_SEED, GenerationSpec, SpecError
+from shotsmith.spec import MAX_SEED, GenerationSpec
 
 
 class Cancelled(Exception):
