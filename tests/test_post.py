@@ -360,3 +360,14 @@ def test_sr_model_with_wrong_output_size_is_a_clear_error(tmp_path, monkeypatch)
     with pytest.raises(PostError, match="returned 288x192 frames, expected 192x128"):
         finish_clip(moving_square(), NATIVE_FPS, tmp_path / "sr.mp4", settings, METADATA)
     assert [p.name for p in tmp_path.iterdir()] == ["x2.pth"]
+
+
+def test_the_longest_prompts_a_request_may_send_fit_the_mp4_tag(tmp_path):
+    """4,000 emoji in the prompt and the negative prompt (the request limits), each written twice in
+    the record as the service writes it: the comment tag holds them (an emoji is one character)."""
+    emoji = "\U0001F3A5" * 4000
+    spec = {"prompt": emoji, "negative_prompt": emoji, "enhanced_prompt": emoji}
+    metadata = {**METADATA, "prompt": emoji, "negative_prompt": emoji, "enhanced_prompt": emoji, "spec": spec}
+    settings = PostSettings(width=96, height=64, interpolation="none", gif=False)
+    clip = finish_clip(moving_square(), NATIVE_FPS, tmp_path / "long.mp4", settings, metadata)
+    assert read_clip_metadata(clip.video)["spec"]["negative_prompt"] == emoji
