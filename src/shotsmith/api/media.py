@@ -90,6 +90,9 @@ class BodyLimit:
 async def read_body(request: Request, *, file_fields: tuple[str, ...] = (), max_file_bytes: int) -> dict:
     """The request's fields as one dict. Files become bytes under their field name.
 
+    Hand-written on purpose: FastAPI parses one body encoding per route, and the same route
+    gets multipart from the OpenAI SDK and JSON from every other client.
+
     multipart keys like `input_reference[image_url]` (how the OpenAI SDK sends a nested
     object) become nested dicts.
     """
