@@ -19,7 +19,6 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from shotsmith.api import fetch
 from shotsmith.api.app import create_app
 from shotsmith.api.errors import ApiError
 from shotsmith.api.fetch import FetchSlots, PinnedTransport, fetch_image_async, image_urls, parse_image_url
