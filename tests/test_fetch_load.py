@@ -60,7 +60,7 @@ class TrickleHost:
         self.server = None
         self.port = 0
 
-    def start(self) -> "TrickleHost":
+    def start(self) -> TrickleHost:
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self._listen(), self.loop).result(10)
         return self

@@ -79,7 +79,7 @@ def test_a_link_carries_no_key_material(tmp_path):
         owner_id = query["o"][0]
         digest = owner_of(KEY_A)
         assert KEY_A not in link and digest not in link
-        assert not any(digest[i:i + 8] in link for i in range(0, len(digest) - 8))  # not even part of it
+        assert not any(digest[i:i + 8] in link for i in range(len(digest) - 8))  # not even part of it
         assert len(owner_id) == 22 and owner_id != LinkSigner(home).owner_id(owner_of(KEY_B))
         # the id depends on the secret: another server's secret gives another id for the same key
         assert LinkSigner(tmp_path / "other").owner_id(digest) != owner_id
