@@ -98,3 +98,17 @@ def test_text_rules():
         check_tree({"a": [{"b": f"x{SURROGATE}"}]})
     assert info.value.field == "a[0].b"
     assert readable({"k": [f"x{SURROGATE}"]}) == {"k": ["x\ufffd"]}
+
+
+def test_line_wrapped_base64_images_are_not_taken_for_control_characters(client):
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), (200, 40, 40)).save(buffer, format="PNG")
+    text = base64.b64encode(buffer.getvalue()).decode()
+    wrapped = "\n".join(text[i:i + 76] for i in range(0, len(text), 76))
+    response = client.post("/api/v1/jobs", json={"prompt": "", "image": wrapped}, headers=AUTH)
+    assert response.status_code == 200, response.text

@@ -31,11 +31,13 @@ class WireModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     free_text: ClassVar[tuple[str, ...]] = PROMPT_FIELDS
+    # Image references: base64 may be wrapped over lines; the media decoder checks these
+    images: ClassVar[tuple[str, ...]] = ("image", "image_url")
 
     @field_validator("*", mode="after")
     @classmethod
     def _clean_names(cls, value, info):
-        if isinstance(value, str) and info.field_name not in cls.free_text:
+        if isinstance(value, str) and info.field_name not in cls.free_text + cls.images:
             check_name(value, info.field_name)
         return value
 
