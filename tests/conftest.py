@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny CogVideoX pipelines saved as real diffusers folders."""
+"""Shared fixtures: tiny CogVideoX pipelines saved as real diffusers folders; a PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -57,3 +57,24 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not present beside the repository")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server from Debian's packages for the whole run (skips when absent); tests
+    drop the tables they use before using them."""
+    from services import start_postgres
+
+    pg = start_postgres()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_settings():
+    """create_app installs its settings for the whole process; each test starts from the environment."""
+    from shotsmith.settings import configure
+
+    configure(None)
+    yield
+    configure(None)

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from api_server import REPO
-from services import start_postgres
 from shotsmith.jobs import ClipOutput, JobConflict, JobError, JobFilter, JobResult, LocalBackend, owner_of
 from shotsmith.jobs.lifecycle import ALLOWED, TRANSITIONS, after_holder_died, allowed
 from shotsmith.jobs.records import ACTIVE, STATUSES, TERMINAL
@@ -24,13 +23,6 @@ from shotsmith.jobs.store import JobStore
 from test_jobs import FakeStudio, spec, wait_status
 
 OWNER = owner_of("alice-key")
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    pg = start_postgres()
-    yield pg
-    pg.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

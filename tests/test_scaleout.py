@@ -22,20 +22,13 @@ import httpx
 import pytest
 
 from api_server import FAST_SIZE, KEY_A, PROMPT, REPO, decode_video, png_bytes, start_server, wait_for
-from services import start_postgres, start_redis
+from services import start_redis
 from shotsmith.jobs import JobError, JobResult, owner_of
 from shotsmith.jobs.queue import queue_for
 from shotsmith.jobs.store import JobStore, database_url
 
 OWNER = owner_of("alice-key")
 SPEC = {"prompt": PROMPT, "enhance": False}
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    pg = start_postgres()
-    yield pg
-    pg.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

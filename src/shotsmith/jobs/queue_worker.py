@@ -33,7 +33,7 @@ from shotsmith.jobs.distributed import DEFAULT_LEASE_S, release_stale_jobs
 from shotsmith.jobs.queue import DEFAULT_VISIBILITY_TIMEOUT_S, TASK_NAME, make_celery, queue_for
 from shotsmith.jobs.records import is_job_id
 from shotsmith.jobs.store import JobStore, redact
-from shotsmith.jobs.worker import CancelCheck, Studio, default_studio, private_dir, remove_partial_files, run_job
+from shotsmith.jobs.worker import CancelCheck, Studio, default_studio, private_dir, run_job
 
 log = logging.getLogger(__name__)
 
