@@ -22,6 +22,10 @@ from shotsmith.jobs.store import JobStore
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_S = 0.5  # how often a running job re-reads its cancel flag from the database
+CLIP_NAME = "clip.mp4"
+# Share of the progress bar each stage fills: denoising is most of the wall time on a GPU;
+# on a CPU decode and encode take a fair share too, so they keep the last 15 points.
+_DENOISE_START, _DENOISE_END, _ENCODE_END = 2, 85, 99
 StopReason = Literal["client", "shutdown", "lost"]
 
 
@@ -101,11 +105,6 @@ def remove_partial_files(folder: Path) -> list[str]:
             path.unlink(missing_ok=True)
             removed.append(path.name)
     return removed
-
-CLIP_NAME = "clip.mp4"
-# Share of the progress bar each stage fills: denoising is most of the wall time on a GPU;
-# on a CPU decode and encode take a fair share too, so they keep the last 15 points.
-_DENOISE_START, _DENOISE_END, _ENCODE_END = 2, 85, 99
 
 
 def progress_percent(stage: str, step: int, total: int, candidate: int, candidates: int) -> int:
