@@ -201,7 +201,7 @@ GALLERY = [  # spec, final status, seeds, enhanced prompt
     ({"prompt": "A red ball rolls on GREEN grass"}, "completed", [101, 102], "A steady shot: a red ball."),
     ({"prompt": "Ein GROSSES Café — ÄRGER", "style": "anime-2d"}, "completed", [7], None),
     ({"prompt": "İstanbul at night, ΣΟΦΙΑ"}, "queued", [], None),
-    ({"prompt": "100% pure_red"}, "failed", [], None),
+    ({"prompt": "100% pure_red / 50\\50"}, "failed", [], None),
     ({"prompt": "", "image": "/srv/x/input.png", "style": "documentary"}, "completed", [55], "A still red door"),
     ({"prompt": "a blue square", "style": ""}, "cancelled", [], None),
     ({"prompt": "a red square", "enhanced_prompt": "spec side ZEBRA"}, "in_progress", [], None),
@@ -229,7 +229,7 @@ def test_search_in_sql_gives_what_the_python_filter_gave(store):
     assert len(jobs) == len(GALLERY)
     queries = ["", "red", "RED", "red grass", "café", "CAFÉ", "ärger", "σοφια", "istanbul", "i̇stanbul", "100%",
                "%", "_", "pure_red", "p_re", "101", "10", "1", "55", job_id(3), job_id(3)[:10], "zebra", "steady",
-               "door", "red ball", "nothing"]
+               "door", "red ball", "nothing", "/", "50\\50", "\\", "\x00", "red\x00", "\ud800"]
     statuses = ["all", "active", "finished", *STATUSES]
     checked = 0
     for q in queries:

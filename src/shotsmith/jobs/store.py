@@ -22,8 +22,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from sqlalchemy import (JSON, Boolean, Float, Integer, String, case, create_engine, delete, event, exists, func,
-                        inspect, or_, select, update)
+from sqlalchemy import (JSON, Boolean, Float, Integer, String, case, create_engine, delete, event, exists, false,
+                        func, inspect, or_, select, update)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
 
 from shotsmith.jobs.lifecycle import (CANCEL, CLAIM, COMPLETE, FAIL, GIVE_UP, REQUEUE, STOP, TAKE_OVER, Outcome,
@@ -514,6 +514,8 @@ def _filter_clauses(where: JobFilter) -> list:
         clauses.append(image.is_not(None) if where.task == "i2v" else image.is_(None))
     for word in where.words:
         word = word.lower()
+        if "\x00" in word or any("\ud800" <= c <= "\udfff" for c in word):
+            return [false()]  # no stored text holds it (and neither database would take it as a parameter)
         clauses.append(or_(JobRow.search_text.contains(word, autoescape=True),
                            JobRow.search_keys.contains(f" {word} ", autoescape=True), JobRow.id == word))
     return clauses
