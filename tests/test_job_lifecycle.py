@@ -234,7 +234,7 @@ def test_search_in_sql_gives_what_the_python_filter_gave(store):
     checked = 0
     for q in queries:
         combos = [(s, None, None) for s in statuses]
-        combos += [("all", style, task) for style in (None, "none", "anime-2d", "documentary")
+        combos += [("all", style, task) for style in (None, "none", "anime-2d", "documentary", "\x00", "\ud800")
                    for task in (None, "t2v", "i2v")]
         for status, style, task in combos:
             where = JobFilter.search(q, status=status, style=style, task=task)
@@ -242,7 +242,7 @@ def test_search_in_sql_gives_what_the_python_filter_gave(store):
             expected = [j.id for j in jobs if reference_match(j, q.lower().split(), style, status, task)]
             assert found == expected, (q, status, style, task)
             checked += 1
-    assert checked == len(queries) * 20
+    assert checked == len(queries) * 26
     # the rules the studio's tests name, once more by value
     red = lambda **kw: [j.id for j in store.search(OWNER, JobFilter.search("red", **kw)).jobs]  # noqa: E731
     assert red() == [job_id(7), job_id(6), job_id(4), job_id(3), job_id(0)]

@@ -497,8 +497,15 @@ class JobStore:
         return row
 
 
+def _storable(text: str) -> bool:
+    """Whether text can be stored (and sent as a parameter): no NUL, no lone surrogate."""
+    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
+
+
 def _filter_clauses(where: JobFilter) -> list:
     """JobFilter -> SQL conditions: the gallery's rules, in the database."""
+    if not all(_storable(text) for text in (*where.words, where.style or "")):
+        return [false()]  # no stored job holds such text (and neither database takes it as a parameter)
     clauses = []
     if where.status == "active":
         clauses.append(JobRow.status.in_(ACTIVE))
@@ -514,8 +521,6 @@ def _filter_clauses(where: JobFilter) -> list:
         clauses.append(image.is_not(None) if where.task == "i2v" else image.is_(None))
     for word in where.words:
         word = word.lower()
-        if "\x00" in word or any("\ud800" <= c <= "\udfff" for c in word):
-            return [false()]  # no stored text holds it (and neither database would take it as a parameter)
         clauses.append(or_(JobRow.search_text.contains(word, autoescape=True),
                            JobRow.search_keys.contains(f" {word} ", autoescape=True), JobRow.id == word))
     return clauses
