@@ -164,14 +164,15 @@ def eval_cmd(
     model: Optional[str] = typer.Option(None, help="Text-to-video model (an image-to-video model here serves "
                                                    "the i2v rows; rows without a mode then run as i2v)"),
     i2v_model: Optional[str] = typer.Option(None, "--i2v-model", help="Image-to-video model for i2v rows"),
-    candidates: int = typer.Option(1, help="Clips per prompt, with distinct seeds (1-4)"),
-    enhance: bool = typer.Option(True, "--enhance/--no-enhance", help="Run the prompt agent first, as generate does"),
+    candidates: int = spec_option("candidates", help="Clips per prompt, with distinct seeds (1-4)"),
+    enhance: bool = spec_option("enhance", "--enhance/--no-enhance", help="Run the prompt agent first, as "
+                                "generate does"),
     seed: int = typer.Option(1000, help="Seed of the first row (row i uses seed + i x candidates)"),
-    steps: Optional[int] = typer.Option(None, help="Denoising steps (default per model)"),
-    guidance: Optional[float] = typer.Option(None),
+    steps: Optional[int] = spec_option("steps"),
+    guidance: Optional[float] = spec_option("guidance"),
     size: str = typer.Option(_default_size(), help="Output size WxH, as generate"),
     fps: int = spec_option("fps"),
-    style: Optional[str] = typer.Option(None, help="Style preset for rows that name none"),
+    style: Optional[str] = spec_option("style", help="Style preset for rows that name none"),
     limit: Optional[int] = typer.Option(None, help="Only the first N rows"),
     keep_gifs: bool = typer.Option(False, "--keep-gifs", help="Keep each clip's GIF preview (large; the report "
                                                               "does not use it)"),
