@@ -176,50 +176,57 @@ class Engine:
             # 4. Denoise and decode each candidate (the image's latent is the same for all of them)
             image_latent = (encode_first_frame(pipe, image, height, width)
                             if image is not None and entry.first_frame_lock else None)
-            candidates = []
-            for index, seed in enumerate(seeds):
-                done_before = index * steps
-
-                lock = (FirstFrameLock(image_latent, pipe.scheduler, seed, padding_frames(pipe, num_frames))
-                        if image_latent is not None else None)
-
-                stopped_at: list[int] = []
-
-                def on_step(pipe_, i, t, kwargs, done_before=done_before, index=index, lock=lock, stopped_at=stopped_at):
-                    if cancelled():
-                        # diffusers' own stop (STYLE.md): the loop skips the steps left and the pipeline
-                        # still ends normally, so maybe_free_model_hooks() runs; we raise once it returns
-                        pipe_._interrupt = True
-                        stopped_at.append(done_before + i + 1)
-                        return kwargs
-                    report(Progress("denoise", done_before + i + 1, total, index))
-                    if lock is not None:
-                        kwargs["latents"] = lock(kwargs["latents"], t)
-                    return kwargs
-
-                ctimes: dict[str, float] = {}
-                t = time.perf_counter()
-                call = dict(
-                    prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=height, width=width,
-                    num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
-                    generator=torch.Generator(device="cpu").manual_seed(seed), output_type="latent",
-                    callback_on_step_end=on_step, use_dynamic_cfg=False,
-                )
-                if image is not None:
-                    call["image"] = image
-                latents = pipe(**call).frames
-                if stopped_at:
-                    raise Cancelled(f"cancelled at step {stopped_at[0]} of {total}")
-                _wait_for_device(latents)
-                ctimes["denoise"] = time.perf_counter() - t
-                if cancelled():
-                    raise Cancelled(f"cancelled after denoising candidate {index + 1}")
-                report(Progress("decode", done_before + steps, total, index))
-                t = time.perf_counter()
-                frames = decode(pipe, latents, num_frames)  # ends on the CPU: no wait needed
-                ctimes["decode"] = time.perf_counter() - t
-                candidates.append(Candidate(seed=seed, frames=frames, timings=ctimes))
+            call = dict(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=height,
+                        width=width, num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
+                        output_type="latent", use_dynamic_cfg=False, **({"image": image} if image is not None else {}))
+            run = _CandidateRun(pipe, call, image_latent, steps, total, report, cancelled)
+            candidates = [run(seed, index) for index, seed in enumerate(seeds)]
         return RenderResult(entry, candidates, steps, guidance, width, height, num_frames, timings)
+
+
+class _CandidateRun:
+    """Denoises and decodes one candidate at a time with a request's shared pipeline arguments:
+    progress after every step, cancel through the pipeline's interrupt flag, the I2V first-frame lock."""
+
+    def __init__(self, pipe, call: dict, image_latent, steps: int, total: int, report: ProgressFn,
+                 cancelled: CancelFn):
+        self.pipe, self.call, self.image_latent = pipe, call, image_latent
+        self.steps, self.total, self.report, self.cancelled = steps, total, report, cancelled
+
+    def __call__(self, seed: int, index: int) -> Candidate:
+        pipe, num_frames = self.pipe, self.call["num_frames"]
+        done_before = index * self.steps
+        lock = (FirstFrameLock(self.image_latent, pipe.scheduler, seed, padding_frames(pipe, num_frames))
+                if self.image_latent is not None else None)
+        stopped_at: list[int] = []
+
+        def on_step(pipe_, i, t, kwargs):
+            if self.cancelled():
+                # diffusers' own stop (STYLE.md): the loop skips the steps left and the pipeline
+                # still ends normally, so maybe_free_model_hooks() runs; we raise once it returns
+                pipe_._interrupt = True
+                stopped_at.append(done_before + i + 1)
+                return kwargs
+            self.report(Progress("denoise", done_before + i + 1, self.total, index))
+            if lock is not None:
+                kwargs["latents"] = lock(kwargs["latents"], t)
+            return kwargs
+
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        latents = pipe(**self.call, generator=torch.Generator(device="cpu").manual_seed(seed),
+                       callback_on_step_end=on_step).frames
+        if stopped_at:
+            raise Cancelled(f"cancelled at step {stopped_at[0]} of {self.total}")
+        _wait_for_device(latents)
+        timings["denoise"] = time.perf_counter() - t
+        if self.cancelled():
+            raise Cancelled(f"cancelled after denoising candidate {index + 1}")
+        self.report(Progress("decode", done_before + self.steps, self.total, index))
+        t = time.perf_counter()
+        frames = decode(pipe, latents, num_frames)  # ends on the CPU: no wait needed
+        timings["decode"] = time.perf_counter() - t
+        return Candidate(seed=seed, frames=frames, timings=timings)
 
 
 class FirstFrameLock:
