@@ -17,6 +17,7 @@ from shotsmith import __version__
 from shotsmith.engine import Cancelled, Engine, Progress, RenderResult
 from shotsmith.engine.engine import CancelFn, ProgressFn
 from shotsmith.post import ClipFiles, PostSettings, finish_clip
+from shotsmith.post.finish import temp_path
 from shotsmith.spec import GenerationSpec
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def write_contact_sheet(videos: list[np.ndarray], seeds: list[int], path: Path, 
         for col, idx in enumerate(np.linspace(0, len(frames) - 1, columns).round().astype(int)):
             tile = Image.fromarray(frames[idx]).resize((tw, th), Image.Resampling.NEAREST)
             sheet.paste(tile, (col * tw, y + label))
-    tmp = path.with_name(path.name + ".tmp.jpg")
+    tmp = temp_path(path, "contact.jpg")  # marked, so a restart after a crash clears it
     sheet.save(tmp, quality=90)
     tmp.replace(path)
     return path

@@ -53,7 +53,7 @@ def finish_clip(
     final = _final_paths(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(out_path)
-    temps = {kind: _temp_path(out_path, kind) for kind in final}
+    temps = {kind: temp_path(out_path, kind) for kind in final}
     try:
         # 2. Frame source: native frames for lanczos, model-upscaled frames for SR
         source, in_size = _frame_source(frames, settings, own)
@@ -116,7 +116,7 @@ def _final_paths(out_path: Path) -> dict[str, Path]:
     }
 
 
-def _temp_path(out_path: Path, kind: str) -> Path:
+def temp_path(out_path: Path, kind: str) -> Path:
     # Same folder as the final file, so os.replace is a rename on one filesystem;
     # hidden and unique per run, so a reader never mistakes it for a finished file.
     return out_path.with_name(f".{out_path.stem}.{TEMP_MARK}-{uuid.uuid4().hex[:8]}-{kind}")
