@@ -323,7 +323,12 @@ for contract, names in NUMERIC.items():
         for tag, value in NUMBERS.items():
             if tag in ("tiny", "huge-negative") and name not in ("seed", "guidance"):
                 continue
-            create(contract, f"number-{name}-{tag}", "numbers", {name: value}, param=name)
+            if tag in ("nan", "inf", "minus-inf"):
+                # NaN/Infinity are not JSON (RFC 8259): a refusal may name the field or say the body is not JSON
+                create(contract, f"number-{name}-{tag}", "numbers", {name: value}, expect="4xx",
+                       words=(name, "JSON"))
+            else:
+                create(contract, f"number-{name}-{tag}", "numbers", {name: value}, param=name)
 for contract in CREATE:
     add(f"{contract}-number-literal-1e999", "numbers", contract, "POST", CREATE[contract],
         raw=json.dumps(GOOD[contract])[:-1].encode() + b', "guidance": 1e999}', param="guidance")
@@ -336,12 +341,14 @@ for contract, path in CREATE.items():
     good = json.dumps(GOOD[contract])
     add(f"{contract}-body-over-limit", "bodies", contract, "POST", path,
         raw=good[:-1].encode() + b', "negative_prompt": "' + b"x" * MAX_BODY_BYTES + b'"}', expect=413)
+    # unknown fields: a 400 on Zhipu and native; the OpenAI surface ignores them (the SDK may add fields)
+    unknown = "ok" if contract == "openai" else "4xx"
     add(f"{contract}-body-many-keys", "bodies", contract, "POST", path,
-        raw=json.dumps({**GOOD[contract], **{f"k{i}": i for i in range(50_000)}}).encode(), expect="4xx")
+        raw=json.dumps({**GOOD[contract], **{f"k{i}": i for i in range(50_000)}}).encode(), expect=unknown)
     add(f"{contract}-body-duplicate-keys", "bodies", contract, "POST", path,
         raw=good[:-1].encode() + b', "prompt": 1, "prompt": "x"}')
     add(f"{contract}-body-long-key", "bodies", contract, "POST", path,
-        raw=good[:-1].encode() + b', "' + b"k" * 500_000 + b'": 1}', expect="4xx")
+        raw=good[:-1].encode() + b', "' + b"k" * 500_000 + b'": 1}', expect=unknown)
     add(f"{contract}-body-big-array", "bodies", contract, "POST", path,
         raw=good[:-1].encode() + b', "prompt": [' + b"1," * 200_000 + b"1]}", param="prompt", expect="4xx")
     add(f"{contract}-body-top-level-string", "bodies", contract, "POST", path, raw=b'"\\ud800"', expect="4xx")
@@ -508,6 +515,7 @@ def hserver(tmp_path_factory):
     try:
         yield srv
     finally:
+        close_client(srv)
         srv.stop()
 
 
@@ -573,6 +581,22 @@ def check_answer(server, response: httpx.Response, contract: str, *, param: str 
         assert any(w.lower() in error["message"].lower() for w in words), f"message lacks {words}; {where}"
 
 
+_CLIENTS: dict[str, httpx.Client] = {}
+
+
+def client_for(server) -> httpx.Client:
+    """One client per server for the whole battery (plain HTTP: no TLS context to build per case)."""
+    if server.url not in _CLIENTS:
+        _CLIENTS[server.url] = httpx.Client(base_url=server.url, timeout=60, verify=False)
+    return _CLIENTS[server.url]
+
+
+def close_client(server) -> None:
+    client = _CLIENTS.pop(server.url, None)
+    if client is not None:
+        client.close()
+
+
 def send_raw(server, method: str, path: str, headers: dict, body: bytes | None) -> httpx.Response:
     """http.client sends what httpx refuses to (trailing spaces, Latin-1 header values)."""
     import http.client
@@ -612,17 +636,21 @@ def send(server, case: Case, ids: dict) -> httpx.Response:
         kwargs["content"] = case.raw if case.raw is not None else json.dumps(case.body).encode()
         if case.content_type:
             headers["content-type"] = case.content_type
-    with httpx.Client(base_url=server.url, timeout=60) as http:
-        return http.request(case.method, path, headers=headers, **kwargs)
+    try:
+        return client_for(server).request(case.method, path, headers=headers, **kwargs)
+    except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+        # the server may close a kept-alive connection after an answer (a 413, a 500): the same
+        # request once more on a new connection; a second failure is the server's
+        close_client(server)
+        return client_for(server).request(case.method, path, headers=headers, **kwargs)
 
 
 def follow_up(server, contract: str, job_id: str, key: str) -> None:
     """An accepted request left a job: it must read back on its own contract and the native one."""
-    with server.client(key) as http:
-        for c in {contract, "native"}:
-            answer = http.get(RETRIEVE[c].format(id=job_id))
-            check_answer(server, answer, c, what=f"reading back job {job_id}")
-            assert answer.status_code == 200, f"accepted job {job_id} does not read back: {answer.text[:300]}"
+    for c in {contract, "native"}:
+        answer = client_for(server).get(RETRIEVE[c].format(id=job_id), headers={"authorization": f"Bearer {key}"})
+        check_answer(server, answer, c, what=f"reading back job {job_id}")
+        assert answer.status_code == 200, f"accepted job {job_id} does not read back: {answer.text[:300]}"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -760,9 +788,11 @@ def render_server(tmp_path_factory):
     try:
         yield srv
     finally:
+        close_client(srv)
         srv.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("contract, name, changes, param", RENDER_CASES, ids=[f"{c[0]}-{c[1]}" for c in RENDER_CASES])
 def test_accepted_odd_text_renders(render_server, contract, name, changes, param):
     """Refused at submit (naming the field), or accepted and then rendered: never failed after the work."""
@@ -784,6 +814,7 @@ def test_accepted_odd_text_renders(render_server, contract, name, changes, param
         check_answer(render_server, sidecar, "native", what=f"{name} sidecar")
 
 
+@pytest.mark.slow
 def test_no_server_path_in_image_to_video_files(render_server):
     """Issue 18 item 7: the sidecar clip.json and the MP4 tags of an i2v clip name no server path."""
     body = {**GOOD["native"], "image": data_url(png_bytes()), "seconds": 4}
