@@ -672,6 +672,18 @@ def test_hostile(hserver, owned, case: Case):
             follow_up(hserver, case.contract, job_id, case.key or KEY_A)
 
 
+@pytest.mark.parametrize("contract", list(CREATE))
+def test_one_request_cannot_flood_the_log(hserver, owned, contract):
+    """10,000 unknown field names in one body: refused or ignored, but not one log line (or one
+    remembered name) each: an attacker must not grow the log or the server's memory per field."""
+    before = len(hserver.log().splitlines())
+    body = {**GOOD[contract], **{f"flood_{contract}_{i}": i for i in range(10_000)}}
+    response = send(hserver, Case("flood", "bodies", contract, "POST", CREATE[contract], body), owned)
+    check_answer(hserver, response, contract, what=f"{contract} flood")
+    grown = len(hserver.log().splitlines()) - before
+    assert grown < 50, f"one request with 10,000 unknown fields wrote {grown} log lines"
+
+
 # Generated cases (hypothesis): random JSON objects over each contract's fields --------------------
 
 hypothesis = pytest.importorskip("hypothesis")
