@@ -36,6 +36,11 @@ def serve_command(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
+    if settings.public_url is None and port and host not in ("0.0.0.0", "::", ""):
+        # Links need a root a client can fetch (the Zhipu SDK downloads video_result.url): the address
+        # the operator told us to listen on, never the request's Host header.
+        root = f"[{host}]" if ":" in host else host
+        settings = settings.model_copy(update={"public_url": f"http://{root}:{port}"})
     if not settings.auth_enabled and not is_loopback(host):
         typer.echo(f"error: refusing to listen on {host} with authentication off. Set SHOTSMITH_API_KEYS "
                    "(comma-separated keys) or use --host 127.0.0.1.", err=True)
