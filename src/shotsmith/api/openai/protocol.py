@@ -24,6 +24,7 @@ Variant = Literal["video", "thumbnail", "spritesheet"]
 EXTENSIONS = ("negative_prompt", "seed", "candidates", "steps", "guidance", "fps", "interpolation", "style",
               "enhance", "lora", "lora_scale", "cache")
 _unknown_seen: set[str] = set()
+MAX_UNKNOWN_REMEMBERED = 64  # names logged once each; past this, nothing more is kept or logged
 
 
 class OpenAIBaseModel(WireModel):
@@ -36,9 +37,13 @@ class OpenAIBaseModel(WireModel):
     @model_validator(mode="after")
     def _ignore_unknown(self):
         extra = self.__pydantic_extra__ or {}
-        for name in sorted(set(extra) - _unknown_seen):
-            _unknown_seen.add(name)
-            log.warning("%s: ignoring unknown field %r (logged once)", type(self).__name__, name[:80])
+        new = [name for name in extra if name not in _unknown_seen]
+        room = MAX_UNKNOWN_REMEMBERED - len(_unknown_seen)
+        if new and room > 0:  # one line per request at most, a bounded memory of names
+            _unknown_seen.update(new[:room])
+            shown = ", ".join(repr(name[:40]) for name in new[:5])
+            more = f" and {len(new) - 5} more" if len(new) > 5 else ""
+            log.warning("%s: ignoring unknown field(s) %s%s (each logged once)", type(self).__name__, shown, more)
         extra.clear()
         return self
 
