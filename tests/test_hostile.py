@@ -21,6 +21,10 @@ through a `sitecustomize` guard on its path, can open no connection beyond loopb
 URLs such as `http://127.0.0.1:8799@1.1.1.1/x` exercise the parser and the host check, never
 the network. `test_accepted_odd_text_renders` runs the cases that used to fail only after a
 whole render on a second server that has a worker.
+
+The listed cases run in the default suite (about 30 s); the hypothesis-generated bodies and
+the render cases are `-m slow`. SHOTSMITH_TEST_SRC=<checkout>/src runs the servers on another
+checkout's sources (e.g. to see which cases an older commit fails).
 """
 
 from __future__ import annotations
