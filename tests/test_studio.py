@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shotsmith.api.app import create_app
-from shotsmith.api.settings import Settings
+from shotsmith.settings import Settings
 from shotsmith.jobs import ClipOutput, JobError, JobResult, owner_of
 from shotsmith.models.registry import ENTRIES
 from shotsmith.prompt import list_presets

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from shotsmith import __version__
 from shotsmith.api.auth import LOCAL_OWNER, require_owner
-from shotsmith.api.common import Services, base_url, max_seconds, services
+from shotsmith.api.common import Services, base_url, services
 from shotsmith.api.errors import ApiError, openai_responses
 from shotsmith.api.media import IMAGE_FORMATS, INPUT_IMAGE_NAME
 from shotsmith.api.native import JobObject
@@ -110,7 +110,7 @@ def studio_config(settings) -> StudioConfig:
         preset = load_preset(name)
         styles.append(StyleInfo(name=preset.name, title=preset.title, description=preset.description))
     models = [ModelDefaults(name=e.name, task=e.task, description=e.description, native_size=f"{e.width}x{e.height}",
-                            fps=e.fps, native_seconds=round(e.frames / e.fps, 3), max_seconds=round(max_seconds(e), 3),
+                            fps=e.fps, native_seconds=round(e.frames / e.fps, 3), max_seconds=round(e.max_seconds, 3),
                             steps=e.steps, guidance=e.guidance, fixed_size=e.fixed_size, embedded=e.embedded,
                             available=is_available(e))
               for e in ENTRIES.values()]
