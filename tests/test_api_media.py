@@ -23,7 +23,7 @@ from shotsmith.api.app import create_app
 from shotsmith.api.errors import ApiError
 from shotsmith.api.fetch import FetchSlots, PinnedTransport, fetch_image_async, image_urls, parse_image_url
 from shotsmith.api.media import image_from_reference
-from shotsmith.api.settings import Settings
+from shotsmith.settings import Settings
 
 KEY_A = "sk-media-alpha"
 KEY_B = "sk-media-beta"

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api_server import start_server
 from shotsmith.api.app import create_app
 from shotsmith.api.common import base_url
-from shotsmith.api.settings import Settings
+from shotsmith.settings import Settings
 from shotsmith.jobs import owner_of
 from shotsmith.web.links import KEY_FILE, LinkSigner, RedactLinkSignatures
 
