@@ -276,6 +276,7 @@ def test_server_is_healthy_and_earlier_clip_still_downloads(server, clip):
     assert "Traceback" not in server.log()
 
 
+@pytest.mark.slow  # ~2 min: a property-based run over every route
 def test_schemathesis_finds_no_server_errors_and_no_contract_drift(tmp_path):
     """Property-based run against the OpenAPI document (no worker: nothing is generated).
 

@@ -167,7 +167,6 @@ def test_openapi_document_describes_both_contracts(server):
 
 
 def test_enhance_endpoint(server):
-    pytest.importorskip("shotsmith.prompt", reason="the prompt agent package is not there yet")
     with server.client(KEY_A) as http:
         answer = http.post("/api/v1/enhance", json={"text": "a red ball rolls right", "style": "realistic"})
         assert answer.status_code == 200, answer.text
@@ -177,7 +176,6 @@ def test_enhance_endpoint(server):
 
 
 def test_default_generation_runs_the_prompt_agent(client):
-    pytest.importorskip("shotsmith.prompt", reason="the prompt agent package is not there yet")
     video = client.videos.create_and_poll(prompt=PROMPT, size=FAST_SIZE, seconds="4", poll_interval_ms=250,
                                           extra_body={"steps": 2})
     assert video.status == "completed", video.error

@@ -294,6 +294,7 @@ def test_progress_bar_only_moves_forward():
 
 # A real server, killed with SIGKILL mid-job ---------------------------------------------------------
 
+@pytest.mark.slow  # ~1.5-3 min: a real server, a real render, a kill -9 and a restart
 def test_sigkill_mid_job_then_restart_completes_every_job(tmp_path):
     home = tmp_path / "home"
     server = start_server(home)
