@@ -53,6 +53,41 @@ def _default_size(prefix: str = "") -> str:
     return f"{spec_default(prefix + 'width')}x{spec_default(prefix + 'height')}"
 
 
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=True)
+
+
+def note(message: str) -> None:
+    """One dim line on stderr that says what the CLI decided (never read as markup)."""
+    err.print(f"note: {message}", style="dim", highlight=False, markup=False, soft_wrap=True)
+
+
+def warm_server(url: str | None, local: bool):
+    """The running server to send this command's work to (client.py), or None: in-process.
+
+    Gone, stale or too slow: one line, then in-process. Refused key: a clear error (exit 2)."""
+    if local:
+        return None
+    from shotsmith import client
+    from shotsmith.settings import Settings
+
+    try:
+        return client.find_server(Settings.from_env(), url)
+    except ValueError as exc:  # a bad SHOTSMITH_* value
+        fail(str(exc))
+    except client.ServerUnavailable as exc:
+        note(f"{exc}; running in-process")
+    except client.ServerRefused as exc:
+        fail(str(exc))
+    return None
+
+
+SERVER_OPTION = typer.Option(None, "--server", help="URL of a running `shotsmith serve` to make the clip on "
+                             "[env SHOTSMITH_SERVER; default: the server of this home, if one runs]")
+LOCAL_OPTION = typer.Option(False, "--local", help="Run in this process even when a server is running")
+
+
 @app.command()
 def generate(
     prompt: str = typer.Argument("", help="What to film (may be empty for image-to-video)"),
@@ -75,9 +110,15 @@ def generate(
     lora: Optional[str] = spec_option("lora"),
     lora_scale: float = spec_option("lora_scale"),
     cache: Optional[str] = spec_option("cache"),
+    server_url: Optional[str] = SERVER_OPTION,
+    local: bool = LOCAL_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON"),
 ) -> None:
-    """Make a clip (or several candidates) from a prompt and/or a first-frame image."""
+    """Make a clip (or several candidates) from a prompt and/or a first-frame image.
+
+    When a `shotsmith serve` runs for this home (or --server / SHOTSMITH_SERVER names one), the clip
+    is made there, with its model already loaded, and its files are copied to --out; --local runs
+    in this process. A server that is gone or too slow: one line, then in-process."""
     from shotsmith.spec import SpecError, build_spec, parse_size
 
     try:
@@ -91,6 +132,49 @@ def generate(
         ).check_inputs()
     except SpecError as exc:
         fail(str(exc))
+    server = warm_server(server_url, local)
+    result = generate_on_server(server, spec, out_path) if server else None
+    if result is None:
+        result = generate_here(spec, out_path)
+    print_result(result, json_out)
+
+
+def generate_on_server(server, spec, out_path: Path):
+    """The clip made by a running server (client.py); None: make it here (the line says why)."""
+    from shotsmith import client
+
+    reason = client.why_local(spec)
+    if reason:
+        note(f"{reason}; running in-process")
+        return None
+    with progress_bar() as bar:
+        task = bar.add_task("sending to the server", total=None)
+
+        def on_progress(stage: str, step: int, total: int) -> None:
+            label = {"denoise": "denoising", "queued": "queued on the server"}.get(stage, stage)
+            bar.update(task, description=label, completed=step, total=total or None)
+
+        try:
+            result = client.generate(server, spec, out_path, on_progress)
+        except client.ServerUnavailable as exc:
+            note(f"{exc}; running in-process")
+            return None
+        except client.ServerRefused as exc:
+            fail(str(exc))
+        except client.RemoteError as exc:
+            # as in-process: a refused request 2, a job that failed 3, a cancelled one 130
+            fail(str(exc), 130 if exc.code == "cancelled" else 2 if 400 <= exc.status < 429 else 3)
+        except KeyboardInterrupt:
+            fail("cancelled", 130)
+    err.print(f"made by the server at {server.url} (job {result.job_id})", style="dim", highlight=False,
+              markup=False, soft_wrap=True)
+    return result
+
+
+def generate_here(spec, out_path: Path):
+    """The clip made in this process: the model loads here (the cold path)."""
+    from shotsmith.spec import SpecError
+
     quiet_libraries()
     from shotsmith.engine import Cancelled
     from shotsmith.models.loader import ModelUnavailable
@@ -98,8 +182,7 @@ def generate(
     from shotsmith.prompt import PromptError
     from shotsmith.service import Studio
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("loading model", total=None)
 
         def on_progress(p):
@@ -107,23 +190,30 @@ def generate(
             bar.update(task, description=label, completed=p.step, total=p.total or None)
 
         try:
-            result = Studio().generate(spec, out_path, on_progress)
+            return Studio().generate(spec, out_path, on_progress)
         except (ModelUnavailable, PostError, PromptError, SpecError) as exc:
             fail(str(exc), 3)
         except (Cancelled, KeyboardInterrupt):
             fail("cancelled", 130)
+
+
+def print_result(result, json_out: bool) -> None:
+    """The clips' paths (stdout) or the whole result as JSON; the same for both paths: a
+    GenerationOutput made here or a client.RemoteResult made by a server."""
+    spec = getattr(result, "spec", result)  # a RemoteResult carries the two prompts itself
+    prompt, enhanced = spec.prompt, spec.enhanced_prompt
     if json_out:
         out.print_json(json.dumps({
             "clips": [{"video": str(c.video), "gif": str(c.gif) if c.gif else None, "cover": str(c.cover),
                        "sidecar": str(c.sidecar), "seed": s, "width": c.width, "height": c.height, "fps": c.fps,
                        "frames": c.frames, "duration": c.duration} for c, s in zip(result.clips, result.seeds)],
             "contact_sheet": str(result.contact_sheet) if result.contact_sheet else None,
-            "prompt": result.spec.prompt, "enhanced_prompt": result.spec.enhanced_prompt,
+            "prompt": prompt, "enhanced_prompt": enhanced,
             "timings": result.timings,
         }))
         return
-    if result.spec.enhanced_prompt and result.spec.enhanced_prompt != result.spec.prompt:
-        err.print(f"[dim]enhanced prompt:[/] {result.spec.enhanced_prompt}", highlight=False)
+    if enhanced and enhanced != prompt:
+        err.print(f"[dim]enhanced prompt:[/] {enhanced}", highlight=False)
     for clip, seed_used in zip(result.clips, result.seeds):
         print_line(f"{clip.video}  seed={seed_used}  {clip.width}x{clip.height} {clip.fps:g}fps "
                    f"{clip.duration:.2f}s")

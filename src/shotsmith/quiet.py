@@ -7,9 +7,15 @@ import logging
 import os
 
 
-def quiet_libraries() -> None:
+def quiet_libraries(now: bool = True) -> None:
+    """Errors only, no progress bars. now=False: only set the libraries' own variables, which they
+    read when they are imported, so a server answers /healthz before diffusers is loaded."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if not now:
+        return
     try:
         import diffusers
         import transformers

@@ -17,7 +17,7 @@ from shotsmith import __version__
 from shotsmith.engine import Cancelled, Engine, Progress, RenderResult
 from shotsmith.engine.engine import CancelFn, ProgressFn
 from shotsmith.post import ClipFiles, PostSettings, finish_clip
-from shotsmith.post.finish import temp_path
+from shotsmith.post.finish import clip_paths, contact_sheet_path, temp_path
 from shotsmith.spec import GenerationSpec
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,6 @@ def enhance_spec(spec: GenerationSpec, tokenizer=None) -> tuple[GenerationSpec, 
                      token_limit=entry.text_limit, tokenizer=tokenizer)
     info = result.model_dump(mode="json")
     return spec.model_copy(update={"enhanced_prompt": result.prompt}), info
-
-
-def clip_paths(out: Path, count: int) -> list[Path]:
-    """clip.mp4 for one candidate; clip-1.mp4 .. clip-K.mp4 for several."""
-    out = out.with_suffix(".mp4")
-    if count == 1:
-        return [out]
-    return [out.with_name(f"{out.stem}-{i}.mp4") for i in range(1, count + 1)]
 
 
 def post_settings(spec: GenerationSpec) -> PostSettings:
@@ -116,7 +108,7 @@ class Studio:
             clips.append(finish_clip(candidate.frames, render.entry.fps, path, post_settings(spec), meta, timings))
         sheet = None
         if len(render.candidates) > 1:
-            sheet = out.with_suffix("").with_name(out.with_suffix("").name + "-contact.jpg")
+            sheet = contact_sheet_path(out)
             write_contact_sheet([c.frames for c in render.candidates], [c.seed for c in render.candidates], sheet)
         timings = {"enhance": enhance_time, **render.timings, "total": time.perf_counter() - started}
         return GenerationOutput(spec, clips, [c.seed for c in render.candidates], sheet, timings, enhancement)

@@ -99,6 +99,14 @@ class Settings(BaseModel):
     hf_offline: bool = _env(HF_OFFLINE_ENV, "Hugging Face offline mode: never contact the hub", default=False)
     threads: int | None = _env("SHOTSMITH_THREADS", "torch CPU threads for every render in this process "
                                "(unset: per model)", default=None, ge=1, le=256)
+    server: str | None = _env("SHOTSMITH_SERVER", "URL of a running `shotsmith serve` that `generate` and "
+                              "`enhance` send their work to (default: the server found in HOME/server.json, if "
+                              "one runs; `--local` runs in-process)", default=None)
+    api_key: str | None = _env("SHOTSMITH_API_KEY", "The key the CLI sends to that server (default: the first "
+                               "of SHOTSMITH_API_KEYS)", default=None)
+    server_timeout_s: float = _env("SHOTSMITH_SERVER_TIMEOUT_S", "Seconds the CLI waits for that server to "
+                                   "answer /healthz or accept a job before it runs in-process", default=2.0,
+                                   gt=0, le=60)
     llm: dict[str, str] = Field(default_factory=dict, description="SHOTSMITH_LLM_* variables (prompt agent's "
                                 "LLM backend: BASE_URL, API_KEY, MODEL, TIMEOUT, TEMPERATURE, MAX_TOKENS), "
                                 "validated by prompt.llm.LLMConfig")
@@ -140,6 +148,14 @@ class Settings(BaseModel):
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return (value or "").rstrip("/") or None
+
+    @field_validator("server")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        value = (value or "").strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"'{value[:80]}' is not an http(s) URL like http://127.0.0.1:8000")
+        return value or None
 
     @field_validator("queue_url")
     @classmethod
@@ -196,6 +212,16 @@ class Settings(BaseModel):
     @property
     def auth_enabled(self) -> bool:
         return bool(self.api_keys)
+
+    @property
+    def client_key(self) -> str | None:
+        """The key the CLI sends to a server: SHOTSMITH_API_KEY, else the first of SHOTSMITH_API_KEYS."""
+        return self.api_key or (self.api_keys[0] if self.api_keys else None)
+
+    @property
+    def server_file(self) -> Path:
+        """Where a running `serve` for this home says where it listens (the CLI's warm path)."""
+        return self.home / "server.json"
 
 
 def _validation_text(exc: ValidationError) -> str:

@@ -48,11 +48,47 @@ def serve_command(
     if not settings.auth_enabled:
         typer.secho("WARNING: SHOTSMITH_API_KEYS is not set - authentication is OFF (listening on loopback only)",
                     fg="red", bold=True, err=True)
-    quiet_libraries()
+    quiet_libraries(now=False)  # diffusers/transformers load with the model, after /healthz answers
 
     import uvicorn
 
     from shotsmith.api.app import create_app
 
     app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=10)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=10)
+    from shotsmith import client
+
+    try:
+        announced_server(config, settings.server_file).run()
+    finally:
+        client.withdraw(settings.server_file)  # also after an error; a SIGKILL leaves it (the CLI checks)
+
+
+def announced_server(config, path: Path):
+    """uvicorn's server that, once listening, writes HOME/server.json (url, pid, version; mode 0600)
+    for the CLI's warm path, and removes it as it shuts down (client.py reads it, and never trusts
+    it blindly: a crash leaves a stale file that the CLI detects by the pid and /healthz)."""
+    import uvicorn
+
+    from shotsmith import client
+
+    class AnnouncedServer(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started and self.servers and self.servers[0].sockets:
+                client.announce(path, local_url(config.host, self.servers[0].sockets[0].getsockname()[1]))
+
+        async def shutdown(self, sockets=None) -> None:
+            client.withdraw(path)
+            await super().shutdown(sockets)
+
+    return AnnouncedServer(config)
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL a CLI on this machine reaches the server at (a wildcard address via loopback)."""
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

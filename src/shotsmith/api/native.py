@@ -24,6 +24,7 @@ from shotsmith.api.common import (
     Services, WireModel, base_url, output_size, request_spec, services, submit_job,
 )
 from shotsmith.api.errors import ApiError, openai_responses
+from shotsmith.api.fields import JOB_FIELDS  # the spec fields this contract exposes under the spec's own names
 from shotsmith.api.fetch import prefetch_images
 from shotsmith.api.media import image_from_reference, read_body
 from shotsmith.api.metrics import render as render_metrics
@@ -32,7 +33,7 @@ from shotsmith.jobs import Job
 from shotsmith.models.registry import ENTRIES
 from shotsmith.spec import wire_fields
 
-EVENT_POLL_S = 0.5
+EVENT_POLL_S = 0.2  # the warm CLI hears `done` at most this late
 
 # 1. Protocol ------------------------------------------------------------------
 
@@ -50,9 +51,6 @@ class EnhanceRequest(WireModel):
                                                                    "to rules")
 
 
-# The spec fields this contract exposes under the spec's own names.
-JOB_FIELDS = ("prompt", "negative_prompt", "model", "seed", "candidates", "steps", "guidance", "seconds", "fps",
-              "interpolation", "style", "enhance", "enhanced_prompt", "lora", "lora_scale", "cache")
 
 
 class _JobFields(WireModel):

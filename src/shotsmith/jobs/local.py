@@ -19,6 +19,7 @@ from shotsmith.jobs.backend import StoreBackend
 from shotsmith.jobs.records import Job
 from shotsmith.jobs.store import JobStore
 from shotsmith.jobs.worker import CancelCheck, Studio, default_studio, remove_partial_files, run_job
+from shotsmith.quiet import quiet_libraries
 from shotsmith.spec import GenerationSpec
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class LocalBackend(StoreBackend):
 
     def _worker_loop(self) -> None:
         try:
+            quiet_libraries()  # here, not at start-up: diffusers loads in this thread, after /healthz answers
             self._studio = self.studio_factory()
             if self.preload:
                 self._preload(self.preload)

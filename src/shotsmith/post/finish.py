@@ -50,7 +50,7 @@ def finish_clip(
     # 1. Check inputs
     out_path = Path(out_path)
     _check_inputs(frames, native_fps, out_path, settings, metadata)
-    final = _final_paths(out_path)
+    final = final_paths(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(out_path)
     temps = {kind: temp_path(out_path, kind) for kind in final}
@@ -105,7 +105,22 @@ def _check_inputs(frames, native_fps, out_path: Path, settings, metadata) -> Non
         raise PostError(f"out_path={str(out_path)!r} must end in .mp4")
 
 
-def _final_paths(out_path: Path) -> dict[str, Path]:
+def clip_paths(out: Path, count: int) -> list[Path]:
+    """clip.mp4 for one candidate; clip-1.mp4 .. clip-K.mp4 for several."""
+    out = Path(out).with_suffix(".mp4")
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{i}.mp4") for i in range(1, count + 1)]
+
+
+def contact_sheet_path(out: Path) -> Path:
+    """clip-contact.jpg beside clip.mp4: one row of frames per candidate."""
+    out = Path(out).with_suffix("")
+    return out.with_name(out.name + "-contact.jpg")
+
+
+def final_paths(out_path: Path) -> dict[str, Path]:
+    """The files of one finished clip, by kind: video, gif, cover, sprite, sidecar."""
     stem = out_path.stem
     return {
         "video": out_path,

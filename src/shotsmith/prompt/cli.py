@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from .agent import enhance
-from .schema import PromptError
+from .schema import EnhanceResult, PromptError
 
 
 def enhance_command(
@@ -23,10 +23,16 @@ def enhance_command(
     mode: str = typer.Option("t2v", "--mode", help="t2v (text-to-video) or i2v (image-to-video)."),
     backend: str = typer.Option("rules", "--backend", help="rules (offline) or llm (SHOTSMITH_LLM_* settings)."),
     json_out: bool = typer.Option(False, "--json", help="Print the whole result as JSON (slots, tokens, ...)."),
+    server_url: Optional[str] = typer.Option(None, "--server", help="URL of a running `shotsmith serve` to ask "
+                                             "(its LLM settings for --backend llm) [env SHOTSMITH_SERVER; "
+                                             "default: the server of this home, if one runs]"),
+    local: bool = typer.Option(False, "--local", help="Run the agent in this process even when a server runs."),
 ) -> None:
     """Enhance an idea into a formula prompt: camera, lighting, subject, movement, scene, mood."""
+    values = {"text": text, "scene": scene, "content": content, "style": style, "mode": mode, "backend": backend}
+    result = None if local else enhance_on_server(server_url, values)
     try:
-        result = enhance(text, scene=scene, content=content, style=style, mode=mode, backend=backend)
+        result = result or enhance(text, scene=scene, content=content, style=style, mode=mode, backend=backend)
     except PromptError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -36,3 +42,32 @@ def enhance_command(
     if result.fallback_reason:
         typer.echo(f"warning: used the rule backend: {result.fallback_reason}", err=True)
     typer.echo(result.model_dump_json(indent=2) if json_out else result.prompt)
+
+
+def enhance_on_server(url: str | None, values: dict) -> EnhanceResult | None:
+    """The agent's answer from a running server (client.py), or None: run it here. A server that
+    is gone or too slow: one line, then in-process; a refused key or request: the error, exit 2."""
+    from pydantic import ValidationError
+
+    from shotsmith import client
+    from shotsmith.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a bad SHOTSMITH_* value
+        _exit(str(exc), 2)
+    try:
+        server = client.find_server(settings, url)
+        return EnhanceResult.model_validate(client.enhance(server, values)) if server else None
+    except client.ServerUnavailable as exc:
+        typer.echo(f"note: {exc}; running in-process", err=True)
+    except ValidationError:
+        typer.echo("note: the server's answer is not a prompt-agent result; running in-process", err=True)
+    except (client.ServerRefused, client.RemoteError) as exc:
+        _exit(str(exc), 2)
+    return None
+
+
+def _exit(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
