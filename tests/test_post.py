@@ -147,6 +147,30 @@ def test_gif_cover_and_sprite_open_at_expected_sizes(finished):
         assert sprite.size == sprite_size(1440, 960, columns=5, count=10) == (1200, 320)
 
 
+def test_gif_preview_is_the_clip_at_a_preview_rate(finished):
+    """GIF_FPS frames a second for the clip's whole length, each close to the MP4 frame at its time
+    (the same size, lanczos-scaled): the cheaper palette must not cost the preview its look."""
+    from shotsmith.post.ffmpeg import GIF_FPS
+
+    with Image.open(finished.gif) as gif:
+        frames = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("RGB"), dtype=np.float64))
+    assert len(frames) == round(finished.duration * GIF_FPS)
+    step = round(finished.fps / GIF_FPS)
+    clip = dict(iter_frames(finished.video, range(0, finished.frames, step)))
+    psnrs = []
+    for i, frame in enumerate(frames):
+        ref = np.asarray(Image.fromarray(clip[i * step]).resize((480, 320), Image.Resampling.LANCZOS),
+                         dtype=np.float64)
+        psnrs.append(10 * np.log10(255**2 / max(np.mean((frame - ref) ** 2), 1e-9)))
+    assert min(psnrs) > 28, [round(p, 1) for p in psnrs]
+    # the square moves right from GIF frame to GIF frame (the clip's last frames hold still, as above)
+    xs = [red_centroid_x(f.astype(np.uint8)) for i, f in enumerate(frames) if i * step < 144]
+    assert all(b > a for a, b in zip(xs, xs[1:])), [round(x, 3) for x in xs]
+
+
 def test_only_final_files_are_left(finished):
     names = sorted(p.name for p in finished.video.parent.iterdir())
     assert names == ["clip.gif", "clip.jpg", "clip.json", "clip.mp4", "clip.sprite.jpg"]

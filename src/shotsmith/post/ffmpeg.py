@@ -21,7 +21,11 @@ from shotsmith import procs
 
 from .settings import PostError, PostSettings
 
-GIF_FPS = 12  # smooth enough for a preview, small enough to stay a preview
+# The GIF preview: 8 fps reads as motion in a preview and costs two thirds of 12 fps (palette
+# mapping and LZW are per pixel); the palette is built from every 4th of those frames, which
+# measured the same PSNR against the clip (benchmarks/startup.py, docs/performance.md).
+GIF_FPS = 8
+GIF_PALETTE_EVERY = 4
 # Cloned copies of the last native frame appended before interpolation. minterpolate
 # stops ~2 native frames before the end of its input and the fps/framerate filters
 # stop at the last frame's timestamp, so without padding the clip comes out short;
@@ -128,15 +132,20 @@ def _metadata_args(metadata: dict) -> list[str]:
     return args
 
 
-def encode_gif(video: Path, size: tuple[int, int], fps: int, out_path: Path) -> None:
-    """A palette GIF from the finished MP4: one palette for the whole clip, built from it."""
+def gif_graph(size: tuple[int, int], fps: int) -> str:
+    """The GIF preview's filter graph: GIF_FPS frames a second, one palette for the whole clip
+    taken from every GIF_PALETTE_EVERY-th of them, ordered dither, only changed rectangles."""
     gif_fps = min(GIF_FPS, fps)
-    graph = (
+    return (
         f"fps={gif_fps},scale={size[0]}:{size[1]}:flags=lanczos,split[a][b];"
-        "[a]palettegen=stats_mode=diff[p];"
+        f"[a]select='not(mod(n\\,{GIF_PALETTE_EVERY}))',palettegen=stats_mode=full[p];"
         "[b][p]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle"
     )
-    args = ["-i", str(video), "-filter_complex", graph, "-loop", "0", "-f", "gif", str(out_path)]
+
+
+def encode_gif(video: Path, size: tuple[int, int], fps: int, out_path: Path) -> None:
+    """A palette GIF from the finished MP4 (see gif_graph)."""
+    args = ["-i", str(video), "-filter_complex", gif_graph(size, fps), "-loop", "0", "-f", "gif", str(out_path)]
     run_ffmpeg(args, "encode gif")
 
 

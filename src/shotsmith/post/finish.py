@@ -1,7 +1,7 @@
 """finish_clip: the model's raw frames in, the product's finished files out.
 
 Reads like a numbered script: check inputs, prepare the frame source, encode, measure,
-GIF, cover and sprite, sidecar, commit. Everything is written under temp names in the
+GIF beside cover and sprite, sidecar, commit. Everything is written under temp names in the
 output folder and moved into place with os.replace at the end, so a crash never leaves
 a half-written file under a final name and a re-run simply replaces the old set.
 """
@@ -16,6 +16,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -63,14 +64,15 @@ def finish_clip(
                                 metadata, temps["video"])
         # 4. Measure what was actually written
         clip = probe_video(temps["video"])
-        # 5. GIF preview
-        if settings.gif:
-            with _timed(own, "post_gif_s"):
-                ffmpeg.encode_gif(temps["video"], _gif_size(settings), settings.fps, temps["gif"])
-        # 6. Cover and sprite sheet from the finished frames
-        with _timed(own, "post_images_s"):
-            write_cover_and_sprite(temps["video"], clip["frames"], settings.sprite_columns,
-                                   settings.sprite_frames, temps["cover"], temps["sprite"])
+        # 5-6. GIF preview (an ffmpeg process, waited on by a helper thread) while the cover and the
+        # sprite sheet are taken from the finished frames here: both only read the MP4
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shotsmith-gif") as pool:
+            gif = pool.submit(_gif, temps["video"], settings, temps["gif"]) if settings.gif else None
+            with _timed(own, "post_images_s"):
+                write_cover_and_sprite(temps["video"], clip["frames"], settings.sprite_columns,
+                                       settings.sprite_frames, temps["cover"], temps["sprite"])
+            if gif is not None:
+                own["post_gif_s"] = gif.result()
         own["post_total_s"] = round(time.perf_counter() - started, 3)
         # 7. Sidecar: everything needed to re-make the clip
         all_timings = {**(timings or {}), **own}
@@ -152,6 +154,12 @@ def _frame_source(frames: np.ndarray, settings: PostSettings, own: dict):
         upscaler = load_upscaler(settings.upscaler)
     # SR runs lazily inside the encode: each upscaled frame streams into ffmpeg.
     return upscaler.frames(frames), upscaler.output_size(width, height)
+
+
+def _gif(video: Path, settings: PostSettings, out: Path) -> float:
+    started = time.perf_counter()
+    ffmpeg.encode_gif(video, _gif_size(settings), settings.fps, out)
+    return round(time.perf_counter() - started, 3)
 
 
 def _gif_size(settings: PostSettings) -> tuple[int, int]:
