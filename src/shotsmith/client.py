@@ -41,6 +41,7 @@ EVENTS_READ_TIMEOUT_S = 60.0  # a live server sends an SSE keep-alive every 15 s
 FILE_TIMEOUT_S = 60.0
 # Sent with the spec's own fields: a spec field outside these and JOB_FIELDS keeps the run in-process.
 WIRE_EXTRAS = ("image", "width", "height")
+OPTION_NAMES = {"native_width": "native_size", "native_height": "native_size"}  # the CLI's option for a field
 CLIP_FILES = (("video", "video_url"), ("gif", "gif_url"), ("cover", "cover_url"), ("sprite", "sprite_url"),
               ("sidecar", "sidecar_url"))
 
@@ -199,7 +200,8 @@ def why_local(spec: GenerationSpec) -> str | None:
     sent = set(JOB_FIELDS) | set(WIRE_EXTRAS)
     for name in sorted(spec.model_fields_set - sent):
         if getattr(spec, name) != GenerationSpec.model_fields[name].default:
-            return f"{name.replace('_', '-')} is not part of the server's API"
+            option = OPTION_NAMES.get(name, name).replace("_", "-")
+            return f"--{option} is not part of the server's API"
     from shotsmith.models.registry import ENTRIES
 
     if spec.model and spec.model.strip().lower() not in ENTRIES and _looks_like_path(spec.model):
