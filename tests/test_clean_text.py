@@ -112,3 +112,19 @@ def test_line_wrapped_base64_images_are_not_taken_for_control_characters(client)
     wrapped = "\n".join(text[i:i + 76] for i in range(0, len(text), 76))
     response = client.post("/api/v1/jobs", json={"prompt": "", "image": wrapped}, headers=AUTH)
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("path, field, raw", [
+    ("/api/v1/jobs", "seed", b'{"prompt": "a ball", "seed": ' + b"9" * 100_000 + b"}"),
+    ("/api/v1/jobs", "seconds", b'{"prompt": "a ball", "seconds": 1e308}'),
+    ("/v1/videos", "seconds", b'{"prompt": "a ball", "seconds": "1e308"}'),
+    ("/api/paas/v4/videos/generations", "duration",
+     b'{"model": "cogvideox-shapes", "prompt": "a ball", "duration": 1e308}'),
+    ("/api/v1/jobs", "size", b'{"prompt": "a ball", "size": "65536x65536"}'),
+    ("/api/paas/v4/videos/generations", "size", b'{"model": "cogvideox-shapes", "prompt": "a ball", "size": "8x8"}'),
+])
+def test_out_of_range_numbers_are_400_naming_the_field_the_client_sent(client, path, field, raw):
+    response = client.post(path, content=raw, headers={**AUTH, "content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    message = response.json()["error"]["message"]
+    assert message.startswith(f"{field}:") and "width" not in message, message

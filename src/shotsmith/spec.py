@@ -24,6 +24,7 @@ from shotsmith.text import check_name, clean_prompt
 
 MAX_PROMPT_CHARS = 4000
 MAX_SEED = 2**32 - 1
+MAX_SECONDS = 3600  # any model's own limit is lower; this bound keeps the arithmetic finite
 PROMPT_FIELDS = ("prompt", "negative_prompt", "enhanced_prompt")
 NAME_FIELDS = ("image", "model", "upscaler", "style", "lora", "cache")
 
@@ -132,8 +133,8 @@ class GenerationSpec(BaseModel):
     @field_validator("seconds")
     @classmethod
     def _positive_seconds(cls, value: float | None) -> float | None:
-        if value is not None and not value > 0:
-            raise ValueError(f"seconds must be more than 0 (got {value:g})")
+        if value is not None and not 0 < value <= MAX_SECONDS:
+            raise ValueError(f"seconds must be more than 0 and at most {MAX_SECONDS} (got {value:g})")
         return value
 
     @field_validator("cache")

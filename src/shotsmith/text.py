@@ -15,6 +15,20 @@ import unicodedata
 from shotsmith.errors import FieldError
 
 MAX_DEPTH = 32  # no request of any contract nests deeper than a few levels
+MAX_DIGITS = 4300  # Python's own limit for turning digits into an int
+
+
+class OversizedNumber:
+    """Stands in for an integer literal too long to read (json.loads' parse_int), so the body
+    walk below can name the field it was sent in."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+
+def parse_int(text: str):
+    digits = len(text.lstrip("-"))
+    return int(text) if digits <= MAX_DIGITS else OversizedNumber(digits)
 
 
 def _bad_char(text: str, allow: str) -> tuple[int, str] | None:
@@ -57,6 +71,8 @@ def check_tree(data, path: str = "", depth: int = 0) -> None:
     """Every key and string in a decoded body is encodable text; nesting stays shallow."""
     if depth > MAX_DEPTH:
         raise FieldError(path or "body", f"is nested deeper than {MAX_DEPTH} levels")
+    if isinstance(data, OversizedNumber):
+        raise FieldError(path or "body", f"is a number of {data.digits} digits (at most {MAX_DIGITS})")
     if isinstance(data, str):
         found = _bad_char(data, "\n\t\r")
         if found and found[1] == "a lone UTF-16 surrogate":

@@ -102,12 +102,16 @@ def output_size(text: str | None, field: str = "size") -> tuple[int | None, int 
         raise ApiError("invalid", str(exc), field) from None
 
 
+# Every contract takes the output size as one "size" field: errors about width/height name it.
+SIZE_FIELDS = {"width": "size", "height": "size"}
+
+
 def request_spec(svc: "Services", values: dict, image: Path | None, renames: dict[str, str] | None = None
                  ) -> GenerationSpec:
     """A contract's values (in spec names) -> the validated spec: the server's rules on model and LoRA
     names, the spec's own rules, the file checks, then the cost cap. `renames` maps a spec field to the
     contract's name for it, so an error names the field the client sent."""
-    renames = renames or {}
+    renames = {**SIZE_FIELDS, **(renames or {})}
     values = {**values, "image": str(image) if image else None}
     try:
         values["model"] = model_name(values.get("model"), svc.settings, "i2v" if image else "t2v",
@@ -115,9 +119,10 @@ def request_spec(svc: "Services", values: dict, image: Path | None, renames: dic
         values["lora"] = lora_name(values.get("lora"), renames.get("lora", "lora"))
         spec = build_spec(**values).check_inputs()
     except SpecError as exc:
-        field = renames.get(exc.field, exc.field)
-        message = exc.message.replace(f"{exc.field}: ", f"{field}: ")
-        raise SpecError(field, message, exc.kind) from None
+        message = exc.message
+        for spec_name, wire_name in renames.items():
+            message = message.replace(f"{spec_name}: ", f"{wire_name}: ")
+        raise SpecError(renames.get(exc.field, exc.field), message, exc.kind) from None
     limit = svc.settings.max_request_cost
     if limit and spec.cost() > limit:
         raise SpecError("candidates", f"this request asks for {spec.cost():.1f} giga pixel-steps (output pixels x "

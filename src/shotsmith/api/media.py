@@ -28,7 +28,7 @@ from starlette.datastructures import UploadFile
 
 from shotsmith.api.errors import ApiError, contract_of, error_body
 from shotsmith.errors import FieldError
-from shotsmith.text import MAX_DEPTH, check_tree
+from shotsmith.text import MAX_DEPTH, check_tree, parse_int
 from shotsmith.api.fetch import fetch_image_blocking, prefetched
 from shotsmith.settings import Settings
 
@@ -112,12 +112,14 @@ async def _read_json(request: Request) -> dict:
     if not raw.strip():
         raise ApiError("bad_request", "request body is empty: send a JSON object")
     try:
-        data = json.loads(raw, parse_constant=_no_constant)
+        data = json.loads(raw, parse_constant=_no_constant, parse_int=parse_int)
     except UnicodeDecodeError:
         raise ApiError("bad_request", "request body is not UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
         raise ApiError("bad_request", f"request body is not valid JSON ({exc.msg} at line {exc.lineno} "
                        f"column {exc.colno})") from None
+    except ValueError as exc:  # anything else the decoder cannot read
+        raise ApiError("bad_request", f"request body is not valid JSON ({str(exc)[:120]})") from None
     except RecursionError:  # the decoder recurses per nesting level
         raise ApiError("bad_request", f"request body is nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(data, dict):
