@@ -309,6 +309,7 @@ def check_self_contained(folder: Path) -> LinkParser:
     return parser
 
 
+@pytest.mark.slow  # ~30 s: the real embedded model over a small suite
 def test_a_small_suite_on_the_embedded_model_makes_a_report_with_every_category(tmp_path):
     suite = write_suite(tmp_path / "small.jsonl", [
         {"id": "shape", "category": "shapes", "mode": "t2v", "prompt": "a red ball rolls to the right on green grass"},
