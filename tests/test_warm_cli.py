@@ -199,6 +199,13 @@ def test_a_server_that_never_answers_is_given_up_within_the_timeout(tmp_path):
         assert time.monotonic() - started < 3
 
 
+def test_a_file_others_can_write_is_not_trusted(tmp_path):
+    path = write_server_file(tmp_path, f"http://127.0.0.1:{free_port()}", os.getpid())
+    path.chmod(0o666)
+    with pytest.raises(client.ServerUnavailable, match="not yours alone"):
+        client.find_server(Settings(home=tmp_path))
+
+
 def test_no_file_means_no_server_and_nothing_to_say(tmp_path):
     assert client.find_server(Settings(home=tmp_path)) is None
 

@@ -96,6 +96,16 @@ def read_server_file(path: Path) -> dict | None:
     return record
 
 
+def safe_to_trust(path: Path) -> bool:
+    """Written by this user and writable by no one else: whoever can write the file chooses where
+    the CLI sends its key and its prompts."""
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
 def pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -139,6 +149,8 @@ def find_server(settings: Settings, url: str | None = None) -> Server | None:
         path = settings.server_file
         if not path.exists():
             return None
+        if not safe_to_trust(path):
+            raise ServerUnavailable(f"{path} is not yours alone (owner or mode); not sending a key to it")
         record = read_server_file(path)
         if record is None:
             raise ServerUnavailable(f"{path} is not a server file")
