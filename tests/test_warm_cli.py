@@ -210,10 +210,14 @@ def test_no_file_means_no_server_and_nothing_to_say(tmp_path):
     assert client.find_server(Settings(home=tmp_path)) is None
 
 
-def test_a_bad_server_url_names_its_variable(tmp_path):
+@pytest.mark.parametrize("command", [["generate", "x", "--out", "c.mp4"], ["enhance", "x"]])
+def test_a_bad_server_url_names_its_variable_or_option(tmp_path, command):
     env = cli_env(tmp_path, SHOTSMITH_SERVER="localhost:8000")
-    result = run_cli(["generate", "x", "--out", str(tmp_path / "c.mp4")], env, tmp_path, timeout=60)
+    result = run_cli(command, env, tmp_path, timeout=60)
     assert result.returncode == 2 and "SHOTSMITH_SERVER" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli([*command, "--server", "localhost:8000"], cli_env(tmp_path), tmp_path, timeout=60)
+    assert result.returncode == 2 and "--server: 'localhost:8000'" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # --- start-up ------------------------------------------------------------------------------

@@ -140,8 +140,10 @@ def find_server(settings: Settings, url: str | None = None) -> Server | None:
 
     None when no server is named and no file exists (the usual case: nothing to say).
     ServerUnavailable when one is named but cannot be used; ServerRefused when it needs a key
-    and the CLI has none."""
+    and the CLI has none; ValueError for a --server value that is not a URL."""
     timeout = settings.server_timeout_s
+    if url is not None and not url.strip().lower().startswith(("http://", "https://")):
+        raise ValueError(f"--server: '{url[:80]}' is not an http(s) URL like http://127.0.0.1:8000")
     if url or settings.server:
         source = "--server" if url else "SHOTSMITH_SERVER"
         server = Server((url or settings.server or "").rstrip("/"), settings.client_key, timeout, source)
@@ -168,7 +170,8 @@ def check_health(server: Server) -> None:
             answer = http.get("/healthz")
         body = answer.json()
     except (httpx.HTTPError, ValueError) as exc:
-        raise ServerUnavailable(f"the server at {server.url} does not answer ({_reason(exc)})") from None
+        raise ServerUnavailable(f"the server at {server.url} ({server.source}) does not answer "
+                                f"({_reason(exc)})") from None
     if not isinstance(body, dict) or body.get("status") not in ("ok", "starting"):
         raise ServerUnavailable(f"the server at {server.url} is not ready ({str(body)[:120]})")
     if body.get("version") != __version__:

@@ -63,6 +63,8 @@ def enhance_on_server(url: str | None, values: dict) -> EnhanceResult | None:
         typer.echo(f"note: {exc}; running in-process", err=True)
     except ValidationError:
         typer.echo("note: the server's answer is not a prompt-agent result; running in-process", err=True)
+    except ValueError as exc:  # --server is not a URL
+        _exit(str(exc), 2)
     except (client.ServerRefused, client.RemoteError) as exc:
         _exit(str(exc), 2)
     return None
