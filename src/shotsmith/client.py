@@ -174,6 +174,9 @@ def check_health(server: Server) -> None:
                                 f"({_reason(exc)})") from None
     if not isinstance(body, dict) or body.get("status") not in ("ok", "starting"):
         raise ServerUnavailable(f"the server at {server.url} is not ready ({str(body)[:120]})")
+    worker = body.get("worker") or {}
+    if not worker.get("enabled") and not worker.get("alive"):  # serve --no-worker, or a queue with no worker
+        raise ServerUnavailable(f"the server at {server.url} has no worker to run jobs")
     if body.get("version") != __version__:
         raise ServerUnavailable(f"the server at {server.url} runs shotsmith {body.get('version')}, this CLI "
                                 f"{__version__}")

@@ -16,7 +16,8 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (non-loopback needs SHOTSMITH_API_KEYS)"),
     port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on"),
     home: Optional[Path] = typer.Option(None, help="Data folder (default: $SHOTSMITH_HOME or the user data dir)"),
-    worker: bool = typer.Option(True, "--worker/--no-worker", help="Run jobs in this process"),
+    worker: Optional[bool] = typer.Option(None, "--worker/--no-worker", help="Run jobs in this process "
+                                          "[env SHOTSMITH_WORKER; default on]"),
     preload: Optional[str] = typer.Option(None, help="Model to load at start ('' for none; default "
                                                      "cogvideox-shapes)"),
     queue: Optional[str] = typer.Option(None, help="Redis URL of a job queue: jobs go to `shotsmith worker` "
