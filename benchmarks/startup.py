@@ -217,11 +217,15 @@ def section_serve(args, before: Path, after: Path, tmp: Path) -> str:
             finally:
                 server.stop()
             runs[name].append(server.times)
+    for name in runs:
+        for r in runs[name]:
+            r["first_after_ready"] = r["first_clip"] - r["ready"]
     col = lambda name, key: mm([r[key] for r in runs[name]])  # noqa: E731
     rows = "\n".join(f"| {label} | {col('before', key)} | {col('after', key)} |" for key, label in (
         ("listening", "process start -> /healthz answers"),
         ("ready", "process start -> /healthz `ok` (model loaded)"),
         ("first_clip", "process start -> first product clip completed (submitted when /healthz answers)"),
+        ("first_after_ready", "the first clip from /healthz `ok` to completed (it waited for the load)"),
         ("second_clip", "a second product clip, submit -> completed (all warm)")))
     return f"""### `shotsmith serve` start-up
 
