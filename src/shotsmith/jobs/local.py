@@ -127,24 +127,28 @@ class LocalBackend(StoreBackend):
             entry = resolve(name)
             self._studio.engine.pipeline(entry)
             log.info("model %s loaded in %.1fs", name, time.perf_counter() - started)
-            if entry.embedded and entry.task == "t2v":
-                self._warm_up(entry.name)
         except Exception as exc:  # a missing model fails its jobs with a clear error instead
             log.warning("could not preload model %s: %s", name, exc)
+            return
+        if entry.embedded and entry.task == "t2v":
+            try:
+                self._warm_up(entry.name)
+            except Exception as exc:  # only a lost head start: the first job pays it instead
+                log.warning("could not warm model %s up: %s", name, exc)
 
     def _warm_up(self, name: str) -> None:
         """One 2-step render at the model's native shapes, and the post-processing imports: the
         first job then does not pay the first-call costs (kernel set-up for these shapes, the empty
         negative prompt's encoding, PyAV and ffmpeg look-ups), ~0.4 s on 2 CPU cores. Only for the
         small embedded model: on a real checkpoint two steps cost more than they save."""
+        import av  # noqa: F401  (post/media.py imports it on first use)
+
         from shotsmith.post.ffmpeg import ffmpeg_exe
-        from shotsmith.post.media import probe_video  # noqa: F401  (imports PyAV's module on use)
         from shotsmith.spec import build_spec
 
         started = time.perf_counter()
         self._studio.engine.render(build_spec(prompt="warm-up", model=name, steps=2, enhance=False, seed=0))
         ffmpeg_exe()
-        import av  # noqa: F401
         log.info("model %s warmed up in %.1fs", name, time.perf_counter() - started)
 
     def _run(self, job: Job) -> None:
