@@ -26,7 +26,8 @@ RENAMES = {"seconds": "duration"}  # spec field -> this contract's name, for err
 class _VideoGenerationFields(WireModel):
     """The upstream fields, in the upstream order; the extensions follow (see VideoGenerationRequest)."""
 
-    model: str = Field(..., min_length=1, description="A shotsmith model name, e.g. cogvideox-shapes")
+    model: str | None = Field(None, description="A shotsmith model name, e.g. cogvideox-shapes (required: the "
+                                                "SDK sends an unset one as null)")
     prompt: str | None = Field(None, description="What to film (prompt and image_url may not both be empty)")
     image_url: str | list[str] | None = Field(
         None, description="First frame: http(s) URL, data:image/...;base64 URL or base64. A [first, last] pair "
@@ -48,7 +49,7 @@ class _VideoGenerationFields(WireModel):
 
     def check(self) -> None:
         """The contract's own rules, before any work: each error names its field."""
-        if not self.model.strip():
+        if not (self.model or "").strip():  # the one check of `model` before the server resolves it
             raise ApiError("missing", "model: is required (e.g. cogvideox-shapes)", "model")
         if not (self.prompt or "").strip() and not self.image_url:
             raise ApiError("missing", "prompt: prompt and image_url may not both be empty", "prompt")

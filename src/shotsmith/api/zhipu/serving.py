@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from shotsmith.api.common import Services, model_name, request_spec, submit_job
-from shotsmith.api.errors import ApiError
 from shotsmith.api.media import image_from_reference
 from shotsmith.api.zhipu.protocol import RENAMES, VideoGenerationRequest, VideoTask, VideoTaskResult
 
 
 def create_task(svc: Services, owner: str, body: dict) -> VideoTask:
-    if body.get("model") is None or (isinstance(body["model"], str) and not body["model"].strip()):
-        raise ApiError("missing", "model: is required (e.g. cogvideox-shapes)", "model")
     request = VideoGenerationRequest.model_validate(body)
     request.check()
     reference = request.image_reference()
