@@ -73,11 +73,13 @@ def test_serve_announces_itself_in_its_home_owner_only(warm):
 
 def test_clean_shutdown_removes_the_discovery_file(tmp_path):
     srv = start_server(tmp_path / "home", keys=(KEY_A,), env={"SHOTSMITH_PRELOAD": "", "SHOTSMITH_WORKER": "0"})
-    assert (srv.home / "server.json").exists()
-    # a server without a worker would queue the job forever: the CLI does not use it
-    with pytest.raises(client.ServerUnavailable, match="no worker"):
-        client.find_server(Settings(home=srv.home, api_key=KEY_A))
-    srv.stop()
+    try:
+        assert (srv.home / "server.json").exists()
+        # a server without a worker would queue the job forever: the CLI does not use it
+        with pytest.raises(client.ServerUnavailable, match="no worker"):
+            client.find_server(Settings(home=srv.home, api_key=KEY_A))
+    finally:
+        srv.stop()
     assert srv.proc.returncode is not None and not (srv.home / "server.json").exists()
 
 
