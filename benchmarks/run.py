@@ -115,11 +115,22 @@ def heldout(count: int) -> list[dict]:
 class Report:
     out: Path
     parts: list[str]
+    keep: str = ""  # benchmarks/startup.py's section of the file, carried over unchanged
 
     def add(self, text: str) -> None:
         self.parts.append(text.rstrip() + "\n")
         print(text, flush=True)
-        self.out.write_text("\n".join(self.parts))  # written as it goes: a killed run keeps what it had
+        # written as it goes: a killed run keeps what it had
+        self.out.write_text("\n".join(self.parts) + (f"\n{self.keep}" if self.keep else ""))
+
+
+def startup_section(path: Path) -> str:
+    """The block benchmarks/startup.py writes between its markers, if the file has one."""
+    text = path.read_text() if path.exists() else ""
+    begin, end = "<!-- startup:begin -->", "<!-- startup:end -->"
+    if begin not in text or end not in text:
+        return ""
+    return begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
 
 
 # ---------------------------------------------------------------- 1. overhead
@@ -863,7 +874,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     os.environ["SHOTSMITH_THREADS"] = str(args.threads)
     started = time.perf_counter()
-    report = Report(args.out, [f"""# shotsmith benchmarks
+    report = Report(args.out, keep=startup_section(args.out), parts=[f"""# shotsmith benchmarks
 
 Machine: {machine(args.threads)}.
 Versions: {versions()}.
