@@ -118,9 +118,7 @@ def generate(
 ) -> None:
     """Make a clip (or several candidates) from a prompt and/or a first-frame image.
 
-    When a `shotsmith serve` runs for this home (or --server / SHOTSMITH_SERVER names one), the clip
-    is made there, with its model already loaded, and its files are copied to --out; --local runs
-    in this process. A server that is gone or too slow: one line, then in-process."""
+    When a `shotsmith serve` runs for this home (or --server / SHOTSMITH_SERVER names one), the clip is made there, with its model already loaded, and its files are copied to --out; --local runs in this process. A server that is gone or too slow: one line, then in-process."""  # noqa: E501
     from shotsmith.spec import SpecError, build_spec, parse_size
 
     try:
