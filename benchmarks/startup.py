@@ -347,11 +347,12 @@ def main(argv: list[str] | None = None) -> int:
             parts.append(globals()[f"section_{name}"](args, before, after, tmp))
             print(parts[-1], flush=True)
             print(f"[{name}: {time.perf_counter() - t:.0f} s]", file=sys.stderr, flush=True)
-    command = "python benchmarks/startup.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = (f"python benchmarks/startup.py --rounds {args.rounds} --serve-rounds {args.serve_rounds} "
+               f"--before {args.before}" + (f" --sections {args.sections}" if sections != list(SECTIONS) else ""))
     header = f"""## 9. Start-up, the warm CLI and the GIF preview (issue 20)
 
 Machine: {machine(args.threads)}.
-Run: `{command.strip()}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {time.perf_counter() - started:.0f} s;
+Run: `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {time.perf_counter() - started:.0f} s;
 load average {load_start} at the start, {load_average()} at the end. Torch threads: {args.threads} in every process.
 Before = commit `{args.before}` (exported with `git archive`, same model weights), after = this tree.
 {args.note}
