@@ -435,10 +435,8 @@ def train_lora(data_dir: Path, out: Path, model: str | None = None, recipe: Lora
         log(f"resumed from checkpoint at step {step}")
 
     sched = CogVideoXDDIMScheduler.from_config(pipe.scheduler.config)
-    alphas = sched.alphas_cumprod.float()
-    p_t = transformer.config.patch_size_t
-    latents_all = _pad_for_patch_t(data["latents"], p_t)
-    image_all = data.get("image_latents")
+    latents_all = _pad_for_patch_t(data["latents"], transformer.config.patch_size_t)
+    draw = _BatchDrawer(latents_all, n_clips, data, sched, batch, recipe.empty_caption_rate, device, gen)
     rotary = None
     if transformer.config.use_rotary_positional_embeddings:
         rotary = pipe._prepare_rotary_positional_embeddings(entry.height, entry.width, latents_all.shape[1],
@@ -472,29 +470,11 @@ def train_lora(data_dir: Path, out: Path, model: str | None = None, recipe: Lora
                     break
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step)
-                idx = torch.randint(0, n_clips, (batch,), generator=gen)
-                x0 = latents_all[idx].to(device, torch.float32)
-                text = data["embeds"][idx].float()
-                drop = torch.rand(batch, generator=gen) < recipe.empty_caption_rate
-                text[drop] = data["empty"].float()
-                t = torch.randint(0, sched.config.num_train_timesteps, (batch,), generator=gen)
-                noise = torch.randn(x0.shape, generator=gen).to(device)
-                a = alphas[t].view(-1, 1, 1, 1, 1).to(device)
-                noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
-                target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v-prediction
-                model_input = noisy
-                if image_all is not None:
-                    first = image_all[idx].to(device, torch.float32)
-                    cond = torch.cat([first, torch.zeros_like(x0[:, first.shape[1]:])], dim=1)
-                    model_input = torch.cat([noisy, cond], dim=2)
+                x0, model_input, text, t, target = draw()
                 pred = transformer(hidden_states=model_input.to(dtype), encoder_hidden_states=text.to(device, dtype),
                                    timestep=t.to(device), image_rotary_emb=rotary, ofs=ofs,
                                    return_dict=False)[0].float()
-                if object_weight:
-                    weight = 1 + object_weight * _object_mask(x0)
-                    loss = (weight * (pred - target) ** 2).mean() / weight.mean()
-                else:
-                    loss = torch.nn.functional.mse_loss(pred, target)
+                loss = _weighted_loss(pred, target, x0, object_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -523,21 +503,75 @@ def train_lora(data_dir: Path, out: Path, model: str | None = None, recipe: Lora
     path = render_validation(pipe, entry, data, recipe.validation_seed, out / "validation" / f"step-{step:06d}.mp4")
     validation.append(path)
     save_lora(pipe, transformer, out)
-    info = {
-        "model": entry.name, "base": entry.path or entry.hub_id, "task": entry.task, "rank": recipe.rank,
-        "alpha": recipe.alpha or recipe.rank, "target_modules": list(TARGET_MODULES), "steps": step,
-        "clips": n_clips, "skipped": data["problems"], "captions": data["captions"],
-        "validation_prompt": data["validation_prompt"], "recipe": asdict(recipe), "batch": batch,
-        "object_weight": object_weight, "train_seconds": round(train_seconds, 1),
-        "cache_seconds": round(cache_seconds, 1), "final_loss": round(last_loss, 5),
-        "size": {"width": entry.width, "height": entry.height, "frames": entry.frames, "fps": entry.fps},
-        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    info = {"steps": step, "clips": n_clips, "batch": batch, "object_weight": object_weight,
+            "train_seconds": round(train_seconds, 1), "cache_seconds": round(cache_seconds, 1),
+            "final_loss": round(last_loss, 5)}
+    _write_info(out, entry, recipe, data, info)
     log(f"LoRA written to {out / LORA_FILE} ({step} steps, {train_seconds:.0f}s training)")
     return LoraResult(path=out, steps=step, clips=n_clips, problems=data["problems"], validation=validation,
                       seconds={"cache": round(cache_seconds, 1), "train": round(train_seconds, 1)},
                       stopped_early=stopped_early)
+
+
+class _BatchDrawer:
+    """Draws one training batch from the cache: clean latents, the noised model input (with the
+    first-frame conditioning for I2V), text (some captions dropped for guidance), timesteps and
+    the v-prediction target. The order of the random draws is part of the recipe: a resumed run
+    restores the generator and continues the same sequence."""
+
+    def __init__(self, latents, clips: int, data: dict, sched, batch: int, empty_rate: float, device, gen):
+        self.latents, self.clips, self.embeds, self.empty = latents, clips, data["embeds"], data["empty"]
+        self.image_latents = data.get("image_latents")
+        self.alphas = sched.alphas_cumprod.float()
+        self.timesteps = sched.config.num_train_timesteps
+        self.batch, self.empty_rate, self.device, self.gen = batch, empty_rate, device, gen
+
+    def __call__(self):
+        import torch
+
+        gen, device = self.gen, self.device
+        idx = torch.randint(0, self.clips, (self.batch,), generator=gen)
+        x0 = self.latents[idx].to(device, torch.float32)
+        text = self.embeds[idx].float()
+        drop = torch.rand(self.batch, generator=gen) < self.empty_rate
+        text[drop] = self.empty.float()
+        t = torch.randint(0, self.timesteps, (self.batch,), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen).to(device)
+        a = self.alphas[t].view(-1, 1, 1, 1, 1).to(device)
+        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v-prediction
+        model_input = noisy
+        if self.image_latents is not None:
+            first = self.image_latents[idx].to(device, torch.float32)
+            cond = torch.cat([first, torch.zeros_like(x0[:, first.shape[1]:])], dim=1)
+            model_input = torch.cat([noisy, cond], dim=2)
+        return x0, model_input, text, t, target
+
+
+def _weighted_loss(pred, target, x0, object_weight: float):
+    """MSE, with the error on the object (latents that differ from the frame's background) weighed
+    `object_weight` times more when it is set (the embedded model's recipe)."""
+    import torch
+
+    if not object_weight:
+        return torch.nn.functional.mse_loss(pred, target)
+    weight = 1 + object_weight * _object_mask(x0)
+    return (weight * (pred - target) ** 2).mean() / weight.mean()
+
+
+def _write_info(out: Path, entry, recipe: LoraRecipe, data: dict, run: dict) -> None:
+    """lora.json beside the weights: what it was trained on and how, so the run can be judged and redone."""
+    info = {
+        "model": entry.name, "base": entry.path or entry.hub_id, "task": entry.task, "rank": recipe.rank,
+        "alpha": recipe.alpha or recipe.rank, "target_modules": list(TARGET_MODULES), "steps": run["steps"],
+        "clips": run["clips"], "skipped": data["problems"], "captions": data["captions"],
+        "validation_prompt": data["validation_prompt"], "recipe": asdict(recipe), "batch": run["batch"],
+        "object_weight": run["object_weight"], "train_seconds": run["train_seconds"],
+        "cache_seconds": run["cache_seconds"], "final_loss": run["final_loss"],
+        "size": {"width": entry.width, "height": entry.height, "frames": entry.frames, "fps": entry.fps},
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
 
 
 def _progress(enabled: bool):
