@@ -38,6 +38,7 @@ from shotsmith.spec import GenerationSpec
 
 SERVER_FILE_MODE = 0o600
 EVENTS_READ_TIMEOUT_S = 60.0  # a live server sends an SSE keep-alive every 15 s
+SUBMIT_TIMEOUT_S = 30.0  # staging the image, validating, queueing
 FILE_TIMEOUT_S = 60.0
 # Sent with the spec's own fields: a spec field outside these and JOB_FIELDS keeps the run in-process.
 WIRE_EXTRAS = ("image", "width", "height")
@@ -283,7 +284,9 @@ def generate(server: Server, spec: GenerationSpec, out: Path, on_progress: Progr
     started = time.perf_counter()
     with server.client() as http:
         try:
-            answer = http.post("/api/v1/jobs", json=job_body(spec))
+            # connecting is quick or the server is gone; accepting may take a while on a busy one
+            answer = http.post("/api/v1/jobs", json=job_body(spec),
+                               timeout=httpx.Timeout(server.timeout, read=SUBMIT_TIMEOUT_S))
         except httpx.HTTPError as exc:
             raise ServerUnavailable(f"the server at {server.url} did not take the job ({_reason(exc)})") from None
         _refuse_or_raise(server, answer)
