@@ -130,14 +130,26 @@ def test_fields_the_native_api_does_not_take_keep_the_run_in_process():
     assert client.why_local(build_spec(prompt="x", frames=9, cache="none")) is None  # both in JOB_FIELDS
 
 
-def test_enhance_on_the_server_matches_local(warm, tmp_path):
+def test_enhance_on_a_named_server_matches_local(warm, tmp_path):
     env = cli_env(warm.home, SHOTSMITH_API_KEY=KEY_A)
-    remote = run_cli(["enhance", "a blue cube spins", "--style", "anime-2d", "--json"], env, tmp_path)
+    remote = run_cli(["enhance", "a blue cube spins", "--style", "anime-2d", "--json", "--server", warm.url], env,
+                     tmp_path)
     local = run_cli(["enhance", "a blue cube spins", "--style", "anime-2d", "--json", "--local"], env, tmp_path)
     assert remote.returncode == local.returncode == 0, remote.stderr + local.stderr
     assert json.loads(remote.stdout) == json.loads(local.stdout)
-    bad = run_cli(["enhance", "a cube", "--style", "vaporwave-deluxe"], env, tmp_path)
+    bad = run_cli(["enhance", "a cube", "--style", "vaporwave-deluxe", "--server", warm.url], env, tmp_path)
     assert bad.returncode == 2 and "vaporwave-deluxe" in bad.stderr and "Traceback" not in bad.stderr
+    # asked through the server: a wrong key is the same one-line error as for generate
+    wrong = run_cli(["enhance", "a cube", "--server", warm.url], cli_env(warm.home, SHOTSMITH_API_KEY="sk-no"),
+                    tmp_path)
+    assert wrong.returncode == 2 and "refused the API key" in wrong.stderr
+
+
+def test_enhance_with_rules_stays_local_beside_this_homes_server(warm, tmp_path):
+    """The rule backend needs no model: with this home's server running it still runs here
+    (faster, same answer), and never touches the server, even with a wrong key."""
+    result = run_cli(["enhance", "a blue cube spins"], cli_env(warm.home, SHOTSMITH_API_KEY="sk-no"), tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() and not result.stderr.strip(), result.stderr
 
 
 # --- keys --------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ import httpx
 
 from shotsmith import __version__
 from shotsmith.api.fields import JOB_FIELDS
-from shotsmith.post.finish import clip_paths, contact_sheet_path, final_paths
 from shotsmith.settings import Settings
 from shotsmith.spec import GenerationSpec
 
@@ -345,6 +344,8 @@ def _cancel(http: httpx.Client, job_id: str) -> None:
 def _download(server: Server, http: httpx.Client, job: dict, out: Path) -> RemoteResult:
     """Every file of the job to its local name (as finish_clip and Studio name them), each
     written under a temp name and moved into place, the sidecar's file names made local."""
+    from shotsmith.post.finish import clip_paths, contact_sheet_path, final_paths
+
     clips, locals_ = job["clips"], clip_paths(out, len(job["clips"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     results = []
