@@ -262,3 +262,23 @@ def heavy_modules_after(args: list[str], env: dict, cwd: Path) -> dict:
 def test_light_commands_import_no_torch(args, tmp_path):
     result = heavy_modules_after(args, cli_env(tmp_path), tmp_path)
     assert result == {"exit": 0, "modules": []}
+
+
+SERVE_UNTIL_LISTENING = """
+import json, sys
+import uvicorn
+
+def listen(self, sockets=None):  # where uvicorn would bind and answer /healthz
+    print(json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr)
+
+uvicorn.Server.run = listen
+from shotsmith.cli import app
+app(["serve", "--port", "0"])
+""" % (HEAVY,)
+
+
+def test_serve_imports_no_torch_before_it_listens(tmp_path):
+    """/healthz answers before the model and its libraries load (the worker thread loads them)."""
+    proc = subprocess.run([sys.executable, "-c", SERVE_UNTIL_LISTENING], capture_output=True, text=True,
+                          env=cli_env(tmp_path / "home"), cwd=tmp_path, timeout=120)
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == [], proc.stderr[-2000:]
