@@ -34,8 +34,15 @@ HEAVY = ("torch", "diffusers", "transformers")
 QUICK = ["--seed", "11", "--steps", "2", "--frames", "9", "--size", "192x128", "--no-enhance"]
 
 
+# What decides which server the CLI uses and with what key: set by each test, never inherited.
+# (SHOTSMITH_THREADS and the rest are inherited, as the server started by api_server inherits them:
+# the frame comparison needs both processes to render alike.)
+CLIENT_VARS = ("SHOTSMITH_HOME", "SHOTSMITH_SERVER", "SHOTSMITH_API_KEY", "SHOTSMITH_API_KEYS",
+               "SHOTSMITH_SERVER_TIMEOUT_S")
+
+
 def cli_env(home: Path, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOTSMITH_")}
+    env = {k: v for k, v in os.environ.items() if k not in CLIENT_VARS}
     env.update({"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")])),
                 "SHOTSMITH_HOME": str(home), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     env.update(extra)
