@@ -122,6 +122,7 @@ def request_spec(svc: "Services", values: dict, image: Path | None, renames: dic
         message = exc.message
         for spec_name, wire_name in renames.items():
             message = message.replace(f"{spec_name}: ", f"{wire_name}: ")
+        message = "; ".join(dict.fromkeys(message.split("; ")))  # width and height may say the same of size
         raise SpecError(renames.get(exc.field, exc.field), message, exc.kind) from None
     limit = svc.settings.max_request_cost
     if limit and spec.cost() > limit:
