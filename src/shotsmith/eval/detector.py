@@ -273,99 +273,18 @@ def _empty(background: str = "unknown", frames: int = 0, size=(0, 0)) -> Detecti
 
 def detect(frames: np.ndarray) -> Detection:
     """Detect background, objects, their colours, shapes and motions in a clip."""
-    try:
-        arr = np.asarray(frames)
-    except Exception:  # noqa: BLE001 - anything unreadable is "nothing found"
-        return _empty()
-    if arr.ndim == 3 and arr.shape[-1] == 3:
-        arr = arr[None]
-    if arr.ndim != 4 or arr.shape[-1] < 3 or arr.shape[0] == 0 or arr.shape[1] < 4 or arr.shape[2] < 4:
-        return _empty(frames=int(arr.shape[0]) if arr.ndim == 4 else 0)
-    arr = arr[..., :3]
-    if arr.dtype != np.uint8:
-        a = arr.astype(np.float32)
-        if a.size and np.nanmax(a) <= 1.0:
-            a = a * 255.0
-        arr = np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8)
+    arr = _as_uint8_clip(frames)
+    if not isinstance(arr, np.ndarray):
+        return arr  # nothing readable: an empty detection
     T, H0, W0 = arr.shape[:3]
-    small = _downsample(np.ascontiguousarray(arr))
+    small = _denoised(_downsample(np.ascontiguousarray(arr)))
     _, H, W, _ = small.shape
-
-    # --- denoise noisy clips (generated video, heavy grain) with a small box blur
-    noise_rgb = _noise_sigma(small)
-    if noise_rgb > 4.0:
-        passes = 1 if noise_rgb <= 12.0 else 2
-        sm = small.astype(np.float32)
-        for _ in range(passes):
-            sm = _box3(sm)
-        small = np.clip(sm + 0.5, 0, 255).astype(np.uint8)
-
     lab = rgb_to_lab(small)  # (T, H, W, 3)
-
-    # --- background: per-frame median of the border ring
-    ring = np.zeros((H, W), dtype=bool)
-    ring[:2, :] = ring[-2:, :] = True
-    ring[:, :2] = ring[:, -2:] = True
-    border_lab = lab[:, ring]  # (T, P, 3)
-    border_rgb = small[:, ring].astype(np.float32)
-    bg_lab_t = np.median(border_lab, axis=1)  # (T, 3)
-    bg_rgb_t = np.median(border_rgb, axis=1)
-    bg_lab = np.median(bg_lab_t, axis=0)
-    background = _BG_NAMES[int(np.argmin(((_BG_LAB - bg_lab) ** 2).sum(-1)))]
-
-    # noise level from the border pixels that are near the background
-    dev = np.sqrt(((border_lab - bg_lab_t[:, None, :]) ** 2).sum(-1))
-    near = dev[dev < 20]
-    noise = float(np.median(near)) if near.size else 0.0
-    fg_thr = max(12.0, 3.0 * noise)
-
-    # --- per-pixel labels: nearest object colour, or background
-    diff = lab - bg_lab_t[:, None, None, :]
-    d2_bg = np.einsum("thwc,thwc->thw", diff, diff)  # squared Delta E to the background
-    lab2 = np.einsum("thwc,thwc->thw", lab, lab)
-    d2_col = lab2[..., None] - 2.0 * (lab @ _COLOUR_LAB.T.astype(np.float32)) + _COLOUR_LAB2  # (T, H, W, 8)
-    for c, b in CLASHES:  # world rule: an object never has (nearly) the background's colour
-        if b == background:
-            d2_col[..., _COLOUR_NAMES.index(c)] = np.inf
-    cls = np.argmin(d2_col, axis=-1)
-    d2_min = np.take_along_axis(d2_col, cls[..., None], -1)[..., 0]
-    fg = (d2_bg > fg_thr * fg_thr) & (d2_min < d2_bg)
-    labels = np.where(fg, cls, -1)
-
-    # open each colour's mask to drop rims and specks
-    opened = np.full_like(labels, -1)
-    present_classes = np.unique(labels[labels >= 0])
-    for c in present_classes:
-        m = labels == c
-        m = _dilate(_erode(m)) & m
-        opened[m] = c
+    background, bg_lab_t, bg_rgb_t, fg_thr = _background(small, lab)
+    opened = _object_labels(lab, bg_lab_t, background, fg_thr)
     if not (opened >= 0).any():
         return _empty(background, T, (W0, H0))
-
-    comp = _components(opened)
-    min_area = max(6, int(0.005 * H * W))
-
-    # per (frame, class): largest component
-    flat = comp.reshape(-1)
-    ids, counts = np.unique(flat[flat >= 0], return_counts=True)
-    keep = counts >= min_area
-    ids, counts = ids[keep], counts[keep]
-    if ids.size == 0:
-        return _empty(background, T, (W0, H0))
-    frame_of = ids // (H * W)
-    class_of = opened.reshape(-1)[ids]
-    best: dict[tuple[int, int], tuple[int, int]] = {}
-    for cid, cnt, f, c in zip(ids.tolist(), counts.tolist(), frame_of.tolist(), class_of.tolist()):
-        if (f, c) not in best or cnt > best[(f, c)][1]:
-            best[(f, c)] = (cid, cnt)
-
-    # groups by colour class: per frame masks
-    groups: dict[int, np.ndarray] = {}
-    for (f, c), (cid, _cnt) in best.items():
-        g = groups.setdefault(c, np.zeros((T, H, W), dtype=bool))
-        g[f] = comp[f] == cid
-    groups = _merge_groups(groups, T)
-
+    groups = _colour_groups(opened, T, H, W)
     # drop rare groups, keep the two largest
     min_frames = max(1, int(np.ceil(0.25 * T)))
     stats = []
@@ -387,6 +306,101 @@ def detect(frames: np.ndarray) -> Detection:
     # stable order: left to right by mean x
     objects.sort(key=lambda o: (np.mean([p[1] for p in o.track]) if o.track else 0.0))
     return Detection(background=background, count=len(objects), objects=objects, frames=T, size=(W0, H0))
+
+
+def _as_uint8_clip(frames):
+    """(T, H, W, 3) uint8 frames, or an empty Detection for input that holds no clip."""
+    try:
+        arr = np.asarray(frames)
+    except Exception:  # noqa: BLE001 - anything unreadable is "nothing found"
+        return _empty()
+    if arr.ndim == 3 and arr.shape[-1] == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] < 3 or arr.shape[0] == 0 or arr.shape[1] < 4 or arr.shape[2] < 4:
+        return _empty(frames=int(arr.shape[0]) if arr.ndim == 4 else 0)
+    arr = arr[..., :3]
+    if arr.dtype != np.uint8:
+        a = arr.astype(np.float32)
+        if a.size and np.nanmax(a) <= 1.0:
+            a = a * 255.0
+        arr = np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8)
+    return arr
+
+
+def _denoised(small: np.ndarray) -> np.ndarray:
+    """Noisy clips (generated video, heavy grain) get a small box blur, once or twice."""
+    noise_rgb = _noise_sigma(small)
+    if noise_rgb <= 4.0:
+        return small
+    passes = 1 if noise_rgb <= 12.0 else 2
+    sm = small.astype(np.float32)
+    for _ in range(passes):
+        sm = _box3(sm)
+    return np.clip(sm + 0.5, 0, 255).astype(np.uint8)
+
+
+def _background(small: np.ndarray, lab: np.ndarray):
+    """The background's name, its colour per frame (Lab and RGB: the median of the border ring) and
+    the foreground threshold, which follows the noise of the border pixels near the background."""
+    _, H, W, _ = small.shape
+    ring = np.zeros((H, W), dtype=bool)
+    ring[:2, :] = ring[-2:, :] = True
+    ring[:, :2] = ring[:, -2:] = True
+    border_lab = lab[:, ring]  # (T, P, 3)
+    border_rgb = small[:, ring].astype(np.float32)
+    bg_lab_t = np.median(border_lab, axis=1)  # (T, 3)
+    bg_rgb_t = np.median(border_rgb, axis=1)
+    bg_lab = np.median(bg_lab_t, axis=0)
+    background = _BG_NAMES[int(np.argmin(((_BG_LAB - bg_lab) ** 2).sum(-1)))]
+    dev = np.sqrt(((border_lab - bg_lab_t[:, None, :]) ** 2).sum(-1))
+    near = dev[dev < 20]
+    noise = float(np.median(near)) if near.size else 0.0
+    return background, bg_lab_t, bg_rgb_t, max(12.0, 3.0 * noise)
+
+
+def _object_labels(lab: np.ndarray, bg_lab_t: np.ndarray, background: str, fg_thr: float) -> np.ndarray:
+    """Per pixel: the nearest object colour's index, or -1 for background; each colour's mask
+    opened to drop rims and specks."""
+    diff = lab - bg_lab_t[:, None, None, :]
+    d2_bg = np.einsum("thwc,thwc->thw", diff, diff)  # squared Delta E to the background
+    lab2 = np.einsum("thwc,thwc->thw", lab, lab)
+    d2_col = lab2[..., None] - 2.0 * (lab @ _COLOUR_LAB.T.astype(np.float32)) + _COLOUR_LAB2  # (T, H, W, 8)
+    for c, b in CLASHES:  # world rule: an object never has (nearly) the background's colour
+        if b == background:
+            d2_col[..., _COLOUR_NAMES.index(c)] = np.inf
+    cls = np.argmin(d2_col, axis=-1)
+    d2_min = np.take_along_axis(d2_col, cls[..., None], -1)[..., 0]
+    fg = (d2_bg > fg_thr * fg_thr) & (d2_min < d2_bg)
+    labels = np.where(fg, cls, -1)
+    opened = np.full_like(labels, -1)
+    for c in np.unique(labels[labels >= 0]):
+        m = labels == c
+        m = _dilate(_erode(m)) & m
+        opened[m] = c
+    return opened
+
+
+def _colour_groups(opened: np.ndarray, T: int, H: int, W: int) -> dict[int, np.ndarray]:
+    """Colour class -> per-frame mask of its largest component, fragments merged."""
+    comp = _components(opened)
+    min_area = max(6, int(0.005 * H * W))
+    flat = comp.reshape(-1)
+    ids, counts = np.unique(flat[flat >= 0], return_counts=True)
+    keep = counts >= min_area
+    ids, counts = ids[keep], counts[keep]
+    if ids.size == 0:
+        return {}
+    frame_of = ids // (H * W)
+    class_of = opened.reshape(-1)[ids]
+    best: dict[tuple[int, int], tuple[int, int]] = {}
+    for cid, cnt, f, c in zip(ids.tolist(), counts.tolist(), frame_of.tolist(), class_of.tolist()):
+        if (f, c) not in best or cnt > best[(f, c)][1]:
+            best[(f, c)] = (cid, cnt)
+    groups: dict[int, np.ndarray] = {}
+    for (f, c), (cid, _cnt) in best.items():
+        g = groups.setdefault(c, np.zeros((T, H, W), dtype=bool))
+        g[f] = comp[f] == cid
+    return _merge_groups(groups, T)
 
 
 def _merge_groups(groups: dict[int, np.ndarray], T: int) -> dict[int, np.ndarray]:
