@@ -80,8 +80,10 @@ def test_t2v_phase_can_start_from_a_trained_model_with_other_positions(tmp_path)
     from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR
 
     shipped = CogVideoXTransformer3DModel.from_pretrained(WEIGHTS_DIR / T2V_NAME / "transformer")
+    # the shipped model's own patch and caption window (4 and 48 since the v2 model)
     recipe = ShapesRecipe(scenes=8, vae_steps=2, decoder_steps=2, t2v_steps=0, i2v_steps=0, batch=2,
-                          positions="sincos", t2v_init=str(WEIGHTS_DIR / T2V_NAME))
+                          positions="sincos", t2v_init=str(WEIGHTS_DIR / T2V_NAME),
+                          patch_size=shipped.config.patch_size, text_tokens=shipped.config.max_text_seq_length)
     paths = train_shapes(tmp_path, recipe, log=lambda _: None)
     started = CogVideoXTransformer3DModel.from_pretrained(paths[T2V_NAME] / "transformer")
     assert not started.config.use_rotary_positional_embeddings
