@@ -464,3 +464,33 @@ def test_the_user_text_wins_over_the_restatement_when_both_do_not_fit():
     result = enhance(text, token_limit=32)
     assert text in result.prompt and result.tokens <= 32
     assert "A red circle" not in result.prompt
+
+
+def test_a_text_longer_than_a_short_window_model_reads_is_kept_and_said():
+    """The embedded models read 48 tokens: a longer idea is neither refused nor cut; the model's own
+    words go first (where it reads them) and a note says the end is not read. Real models (226)
+    still refuse a longer text rather than cut it."""
+    from shotsmith.prompt import PromptError, enhance
+
+    long_idea = ("a red ball rolls to the right on green grass while the afternoon light slowly fades behind "
+                 "distant hills and a gentle breeze moves the blades of grass in small waves across the field, "
+                 "and far away a farmhouse window glows orange as the evening settles over the quiet valley")
+    result = enhance(long_idea, token_limit=48)
+    assert result.prompt.startswith("A red circle moves right on green grass.")
+    assert long_idea in result.prompt
+    assert any("reads the first 48 tokens" in note for note in result.notes)
+    with pytest.raises(PromptError, match="over the model's 226-token limit"):
+        enhance(" ".join([long_idea] * 5), token_limit=226)
+
+
+def test_the_seed_suite_prompts_all_enhance_for_the_embedded_model(shared_dir):
+    import json
+
+    from shotsmith.models.registry import ENTRIES
+    from shotsmith.prompt import enhance
+
+    limit = ENTRIES["cogvideox-shapes"].text_limit
+    for line in (shared_dir / "prompts" / "seed_suite.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        result = enhance(row["prompt"], mode=row["mode"], token_limit=limit)
+        assert row["prompt"].strip().rstrip(".") in result.prompt

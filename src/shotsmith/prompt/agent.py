@@ -12,6 +12,7 @@ import unicodedata
 
 from pydantic import ValidationError
 
+from . import lexicon as lx
 from . import llm as llm_backend
 from . import rules
 from .llm import LLMConfig, LLMUnavailable
@@ -125,6 +126,23 @@ def _llm_slots(parsed: Parsed, answer: str) -> dict[str, SlotInfo]:
     return out
 
 
+def _short_window(user: str, mode: str, style, token_limit: int, user_tokens: int, tokenizer) -> EnhanceResult:
+    """A text longer than a short-window model reads (the embedded models read 48 tokens): nothing is
+    refused and nothing is cut; the model's own words for a shapes-world idea go first, where it
+    reads them, and the notes say that the end of the text is not read."""
+    parsed = parse(user)
+    canonical = lx.shapes_caption(user) if parsed.shapes else None
+    prompt = f"{canonical} {user}" if canonical else user
+    notes = [f"token limit: this model reads the first {token_limit} tokens and the text is {user_tokens}; "
+             "the end of it is kept in the prompt but not read" +
+             ("; the model's own words for it come first" if canonical else "")]
+    slots = {slot: SlotInfo(text=parsed.found[slot], source="user") if slot in parsed.found
+             else SlotInfo(text="", source="omitted") for slot in SLOTS}
+    return EnhanceResult(prompt=prompt, original=user, slots=slots, backend_used="rules",
+                         tokens=count_tokens(prompt, tokenizer), token_limit=token_limit,
+                         words=len(prompt.split()), style=style, mode=mode, notes=notes)
+
+
 def enhance(text: str | None = None, *, scene: str | None = None, content: str | None = None,
             style: str | None = None, mode: str = "t2v", backend: str = "rules",
             llm: LLMConfig | None = None, token_limit: int = 226, tokenizer=None) -> EnhanceResult:
@@ -148,6 +166,8 @@ def enhance(text: str | None = None, *, scene: str | None = None, content: str |
         raise PromptError("text", "a text-to-video prompt cannot be empty; describe the video "
                                   "(or give scene and content)")
     user_tokens = count_tokens(user, tokenizer) if user else 0
+    if user_tokens > token_limit and token_limit <= rules.VOCABULARY_TOKEN_LIMIT:
+        return _short_window(user, mode, style, token_limit, user_tokens, tokenizer)
     if user_tokens > token_limit:
         raise PromptError("text", f"the prompt is {user_tokens} tokens, over the model's {token_limit}-token "
                                   "limit; shorten it (nothing was cut)")
