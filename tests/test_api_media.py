@@ -46,16 +46,6 @@ PNG = png_bytes()
 
 
 
-@pytest.fixture(autouse=True)
-def process_settings():
-    """create_app installs its settings for the whole process: put back what was there."""
-    from shotsmith.settings import configure
-
-    before = configure(None)
-    configure(before)
-    yield
-    configure(before)
-
 class ImageHandler(BaseHTTPRequestHandler):
     """/img.png, /slow (one byte every `trickle_s`, at most 60), /big, /big-chunked, /redirect, /missing."""
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from shotsmith.api.app import create_app
 from shotsmith.errors import FieldError
 from shotsmith.jobs import owner_of
-from shotsmith.settings import Settings, configure
+from shotsmith.settings import Settings
 from shotsmith.text import check_tree, clean_prompt, readable
 
 KEY = "sk-clean-text"
@@ -19,10 +19,8 @@ SURROGATE = "\ud800"
 
 @pytest.fixture()
 def client(tmp_path):
-    previous = configure(None)
     with TestClient(create_app(Settings(home=tmp_path / "home", worker=False, preload="", api_keys=(KEY,)))) as http:
         yield http
-    configure(previous)
 
 
 def raw_json(body: dict) -> bytes:

@@ -30,16 +30,6 @@ ADMIN = "sk-links-admin"
 
 
 
-@pytest.fixture(autouse=True)
-def process_settings():
-    """create_app installs its settings for the whole process: put back what was there."""
-    from shotsmith.settings import configure
-
-    before = configure(None)
-    configure(before)
-    yield
-    configure(before)
-
 def auth(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}
 

@@ -4,7 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shotsmith.api.app import create_app
-from shotsmith.settings import Settings, configure
+from shotsmith.settings import Settings
 
 KEY = "sk-limits"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -12,7 +12,6 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 @pytest.fixture()
 def make_client(tmp_path):
-    previous = configure(None)
     clients = []
 
     def make(**settings):
@@ -24,7 +23,6 @@ def make_client(tmp_path):
     yield make
     for client in clients:
         client.__exit__(None, None, None)
-    configure(previous)
 
 
 @pytest.mark.parametrize("path, body", [

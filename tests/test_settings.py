@@ -3,17 +3,10 @@
 import pytest
 
 from shotsmith import settings as settings_module
-from shotsmith.settings import Settings, configure, current, variables
+from shotsmith.settings import Settings, current, variables
 
 
-@pytest.fixture
-def restore_settings():
-    previous = configure(None)
-    yield
-    configure(previous)
-
-
-def test_home_moves_jobs_models_and_loras(tmp_path, monkeypatch, restore_settings):
+def test_home_moves_jobs_models_and_loras(tmp_path, monkeypatch):
     from fastapi.testclient import TestClient
 
     from shotsmith.api.app import create_app
