@@ -29,6 +29,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
+from shotsmith.prompt.lexicon import phrase_tokens
 from shotsmith.train.world import (
     BACKGROUND_WORDS,
     COLOUR_WORDS,
@@ -243,21 +244,7 @@ _KIND_RANK = {"background": 0, "motion": 1, "shape": 2, "colour": 3}
 
 def _tokens(text: str) -> list[tuple[int, str, str]]:
     """Non-overlapping (start, kind, value) phrases, longest first, in text order."""
-    t = text.lower().replace("’", "'")
-    found = []
-    for kind, name, rx in _TABLE:
-        for m in rx.finditer(t):
-            found.append((m.start(), m.end(), kind, name))
-    found.sort(key=lambda x: (-(x[1] - x[0]), _KIND_RANK[x[2]], x[0]))
-    taken = []
-    out = []
-    for s, e, kind, name in found:
-        if any(s < te and ts < e for ts, te in taken):
-            continue
-        taken.append((s, e))
-        out.append((s, kind, name))
-    out.sort()
-    return out
+    return phrase_tokens(text, _TABLE, _KIND_RANK)
 
 
 def slots_from_caption(text: str) -> dict | None:

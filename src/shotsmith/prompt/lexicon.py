@@ -349,16 +349,16 @@ def _canon_table() -> list[tuple[str, str, re.Pattern]]:
 _CANON_TABLE = _canon_table()
 
 
-def shapes_slots(text: str) -> dict | None:
-    """The shapes-world slots a prompt states, read with the embedded vocabulary above:
-    {"background": value|None, "objects": [{"colour", "shape", "motion"}]} or None when
-    the text names no coloured shape."""
+def phrase_tokens(text: str, table, rank: dict[str, int]) -> list[tuple[int, str, str]]:
+    """Non-overlapping (start, kind, value) phrases of `table` ((kind, value, regex) rows) in `text`:
+    the longest match wins an overlap, then the kind `rank` puts first, then the earlier one;
+    returned in text order. The shapes-world readers (this module, eval/adherence) share it."""
     t = text.lower().replace("’", "'")
     found = []
-    for kind, value, rx in _CANON_TABLE:
+    for kind, value, rx in table:
         for m in rx.finditer(t):
             found.append((m.start(), m.end(), kind, value))
-    found.sort(key=lambda f: (-(f[1] - f[0]), _KIND_ORDER[f[2]], f[0]))
+    found.sort(key=lambda f: (-(f[1] - f[0]), rank[f[2]], f[0]))
     taken: list[tuple[int, int]] = []
     tokens = []
     for s, e, kind, value in found:
@@ -367,6 +367,14 @@ def shapes_slots(text: str) -> dict | None:
         taken.append((s, e))
         tokens.append((s, kind, value))
     tokens.sort()
+    return tokens
+
+
+def shapes_slots(text: str) -> dict | None:
+    """The shapes-world slots a prompt states, read with the embedded vocabulary above:
+    {"background": value|None, "objects": [{"colour", "shape", "motion"}]} or None when
+    the text names no coloured shape."""
+    tokens = phrase_tokens(text, _CANON_TABLE, _KIND_ORDER)
     objects: list[dict] = []
     colour = None
     early_motion = None
@@ -390,7 +398,7 @@ def shapes_slots(text: str) -> dict | None:
         return None
     if early_motion and objects[0]["motion"] is None:
         objects[0]["motion"] = early_motion
-    if len(objects) == 2 and re.search(r"\bboth\b", t):
+    if len(objects) == 2 and re.search(r"\bboth\b", text.lower()):
         known = [o["motion"] for o in objects if o["motion"]]
         if len(known) == 1:
             for o in objects:
