@@ -130,3 +130,40 @@ def test_spec_round_trips_through_json():
     spec = build_spec(prompt="a blue box falls", seed=7, candidates=2, style="documentary")
     again = type(spec).model_validate_json(spec.model_dump_json())
     assert again == spec
+
+
+# --- edit / extend / keyframe inputs (issue 21): which go together, named by field ---
+
+@pytest.mark.parametrize("values, field", [
+    ({"prompt": "x", "strength": 0.5}, "strength"),  # a strength without a clip to edit
+    ({"prompt": "x", "video": "a.mp4", "extend_from": "b.mp4"}, "video"),
+    ({"prompt": "x", "video": "a.mp4", "image": "a.png"}, "image"),
+    ({"prompt": "x", "extend_from": "a.mp4", "image": "a.png"}, "image"),
+    ({"prompt": "x", "last_image": "b.png"}, "last_image"),  # a last frame needs a first frame
+    ({"prompt": "x", "video": "a.mp4", "model": "cogvideox-shapes-i2v"}, "model"),
+    ({"prompt": "x", "extend_from": "a.mp4", "model": "cogvideox-shapes"}, "model"),
+    ({"prompt": "x", "extend_from": "a.mp4", "seconds": 121}, "seconds"),
+    ({"prompt": "x", "video": "a.mp4", "strength": 1.01}, "strength"),
+])
+def test_edit_extend_keyframe_rules_name_the_field(values, field):
+    with pytest.raises(SpecError) as err:
+        build_spec(**values)
+    assert err.value.field == field
+
+
+def test_operation_and_task_follow_the_inputs():
+    assert build_spec(prompt="x").operation == "generate"
+    edit = build_spec(prompt="x", video="a.mp4", strength=0.3)
+    assert (edit.operation, edit.entry().task) == ("edit", "t2v")
+    ext = build_spec(prompt="x", extend_from="a.mp4", seconds=8)
+    assert (ext.operation, ext.entry().task) == ("extend", "i2v")
+
+
+def test_unreadable_source_clip_is_refused_with_its_field(tmp_path):
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42 but not really a video")
+    for field in ("video", "extend_from"):
+        spec = build_spec(prompt="x", **{field: str(bad)})
+        with pytest.raises(SpecError) as err:
+            spec.check_inputs()
+        assert err.value.field == field and "not a readable video" in err.value.message

@@ -26,7 +26,10 @@ MAX_PROMPT_CHARS = 4000
 MAX_SEED = 2**32 - 1
 MAX_SECONDS = 3600  # any model's own limit is lower; this bound keeps the arithmetic finite
 PROMPT_FIELDS = ("prompt", "negative_prompt", "enhanced_prompt")
-NAME_FIELDS = ("image", "model", "upscaler", "style", "lora", "cache")
+NAME_FIELDS = ("image", "last_image", "video", "extend_from", "model", "upscaler", "style", "lora", "cache")
+MAX_EXTENSIONS = 6  # a clip is extended at most this many times (as in the hosted API) ...
+MAX_EXTENDED_SECONDS = 120  # ... and an extended clip is at most this long in total
+DEFAULT_EDIT_STRENGTH = 0.6
 
 
 # Every typed request error (unknown model, bad cache option, unusable LoRA, ...) is a
@@ -61,12 +64,48 @@ def check_image(path: Path, field: str = "image") -> tuple[int, int]:
     return size
 
 
+def check_video(path: Path, field: str = "video") -> dict:
+    """Probe a source clip once (container, stream, a decodable first frame), so a bad upload
+    fails here with the field's name, not in the worker. Returns the probe (size, fps, frames)."""
+    from shotsmith.post.media import PostError, iter_frames, probe_video
+
+    if not path.is_file():
+        raise SpecError(field, f"file {path} does not exist")
+    try:
+        info = probe_video(path)
+        if info["width"] * info["height"] > MAX_IMAGE_PIXELS:
+            raise SpecError(field, f"video is {info['width']}x{info['height']}, over the {MAX_IMAGE_PIXELS} "
+                            "pixel limit")
+        if not any(True for _ in iter_frames(path, [0])):
+            raise PostError("no decodable frame")
+    except SpecError:
+        raise
+    except (PostError, OSError, ValueError) as exc:
+        raise SpecError(field, f"{path.name} is not a readable video ({str(exc)[:120]})") from None
+    return info
+
+
+def last_frame_models() -> list[str]:
+    from shotsmith.models.registry import ENTRIES
+
+    return [name for name, entry in ENTRIES.items() if entry.last_frame]
+
+
 class GenerationSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: str = Field("", max_length=MAX_PROMPT_CHARS, description="What to film")
     negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS, description="What to avoid")
     image: str | None = Field(None, description="First-frame image file (image-to-video)")
+    last_image: str | None = Field(None, description="Last-frame image file: the clip ends on it "
+                                   "(first+last keyframes; needs image and a model that can hold a last frame)")
+    video: str | None = Field(None, description="Source clip file to edit with the prompt (video-to-video, "
+                              "on a text-to-video model)")
+    strength: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False,
+                                   description="How far an edit moves from the source clip: 0 gives it back, "
+                                   f"1 ignores it (default {DEFAULT_EDIT_STRENGTH}; edits only)")
+    extend_from: str | None = Field(None, description="Clip file to continue: `seconds` more follow its last "
+                                    "frame (chained image-to-video), stitched into one clip")
     model: str | None = Field(None, description="Registry name or local diffusers folder; default by task")
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Seed; omitted = random, always reported")
     candidates: int = Field(1, ge=1, le=4, description="Clips with distinct seeds, 1-4")
@@ -145,15 +184,54 @@ class GenerationSpec(BaseModel):
         name, knob = parse_cache(value)
         return name if knob is None else f"{name}:{knob:g}"  # one spelling per setting, for records
 
+    @property
+    def operation(self) -> Literal["generate", "edit", "extend"]:
+        """What the request does: a new clip, an edit of `video`, or a continuation of `extend_from`."""
+        return "edit" if self.video else "extend" if self.extend_from else "generate"
+
+    @property
+    def task(self) -> Literal["t2v", "i2v"]:
+        """The model task the request needs: an image or a clip to continue needs image-to-video."""
+        return "i2v" if self.image or self.extend_from else "t2v"
+
+    def _operation_rules(self) -> None:
+        """Which inputs go together; checked before the model is resolved, so errors name the input."""
+        if self.video and self.extend_from:
+            raise SpecError("video", "give either a clip to edit (video) or one to extend (extend_from), not both")
+        if self.video and self.image:
+            raise SpecError("image", "an edit starts from its source video and takes no first-frame image")
+        if self.extend_from and self.image:
+            raise SpecError("image", "an extension starts from its source clip's last frame and takes no "
+                            "first-frame image")
+        if self.strength is not None and not self.video:
+            raise SpecError("strength", "only an edit (a source video) takes a strength")
+        if self.last_image and not self.image:
+            raise SpecError("last_image", "a last frame needs a first frame too (image)", "missing")
+
     @model_validator(mode="after")
     def _model_rules(self) -> "GenerationSpec":
-        entry = self._entry = resolve(self.model, "i2v" if self.image else "t2v")  # resolved once
-        if entry.task == "i2v" and not self.image:
+        self._operation_rules()
+        entry = self._entry = resolve(self.model, self.task)  # resolved once
+        if self.video and entry.task != "t2v":
+            raise SpecError("model", f"model {entry.name} is image-to-video; an edit (video) runs on a "
+                            "text-to-video model")
+        if self.extend_from and entry.task != "i2v":
+            raise SpecError("model", f"model {entry.name} is text-to-video; an extension runs on an "
+                            "image-to-video model")
+        if entry.task == "i2v" and not (self.image or self.extend_from):
             raise SpecError("image", f"model {entry.name} is image-to-video and needs a first-frame image")
         if entry.task == "t2v" and self.image:
             raise SpecError("image", f"model {entry.name} is text-to-video and takes no image (pick an i2v model)")
+        if self.last_image and not entry.last_frame:
+            raise SpecError("last_image", f"model {entry.name} cannot hold a last frame (models that can: "
+                            f"{', '.join(last_frame_models()) or 'none'})")
         if entry.task == "t2v" and not self.prompt:
             raise SpecError("prompt", "a text-to-video request needs a prompt", "missing")
+        if self.extend_from:
+            if self.seconds is not None and self.seconds > MAX_EXTENDED_SECONDS:
+                raise SpecError("seconds", f"an extension adds at most {MAX_EXTENDED_SECONDS} s "
+                                f"(got {self.seconds:g})")
+            return self  # `seconds` is the added length, made of several segments: not one render's limit
         if self.seconds is not None and not entry.allowed_frames(entry.frames_for_seconds(self.seconds)):
             raise SpecError("seconds", f"{self.seconds:g} s is longer than model {entry.name} renders "
                             f"(at most {entry.max_frames / entry.fps:g} s)")
@@ -172,6 +250,11 @@ class GenerationSpec(BaseModel):
         model. Run once by the surface that accepted the request, before it queues or renders."""
         if self.image:
             check_image(Path(self.image))
+        if self.last_image:
+            check_image(Path(self.last_image), "last_image")
+        for name in ("video", "extend_from"):
+            if getattr(self, name):
+                check_video(Path(getattr(self, name)), name)
         if self.lora:
             from shotsmith.models.lora import resolve_lora
 
@@ -181,7 +264,7 @@ class GenerationSpec(BaseModel):
     # Derived values: computed from the spec and its model entry, never stored twice.
     def entry(self) -> ModelEntry:
         if self._entry is None:  # a spec made with model_construct() skips validation
-            self._entry = resolve(self.model, "i2v" if self.image else "t2v")
+            self._entry = resolve(self.model, self.task)
         return self._entry
 
     def native_frames(self, entry: ModelEntry | None = None) -> int:

@@ -129,11 +129,15 @@ class ModelEntry:
     # level) while denoising, so the clip starts on the image even where the transformer
     # alone would drift from it (engine.FirstFrameLock).
     first_frame_lock: bool = False
+    # I2V: can also hold the clip's last frame to a given image (first+last keyframes); an
+    # entry without it refuses `last_image` rather than ignore it.
+    last_frame: bool = False
 
     def __post_init__(self) -> None:
         check_options(self.memory, self.dtype, self.cache, self.compile, self.threads)
-        if not isinstance(self.first_frame_lock, bool):
-            raise OptionError("first_frame_lock", f"must be true or false (got {self.first_frame_lock!r})")
+        for flag in ("first_frame_lock", "last_frame"):
+            if not isinstance(getattr(self, flag), bool):
+                raise OptionError(flag, f"must be true or false (got {getattr(self, flag)!r})")
 
     @property
     def frame_step(self) -> int:
