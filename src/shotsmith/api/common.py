@@ -14,7 +14,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from shotsmith.api.errors import ApiError
-from shotsmith.api.media import save_input_image
+from shotsmith.api.media import INPUT_FILE_NAMES, stage_input
 from shotsmith.settings import Settings
 from shotsmith.jobs import Job, JobBackend
 from shotsmith.models.registry import DEFAULT_I2V_MODEL, DEFAULT_MODEL, ENTRIES, is_available
@@ -106,16 +106,19 @@ def output_size(text: str | None, field: str = "size") -> tuple[int | None, int 
 SIZE_FIELDS = {"width": "size", "height": "size"}
 
 
-def request_spec(svc: "Services", values: dict, image: Path | None, renames: dict[str, str] | None = None
-                 ) -> GenerationSpec:
-    """A contract's values (in spec names) -> the validated spec: the server's rules on model and LoRA
-    names, the spec's own rules, the file checks, then the cost cap. `renames` maps a spec field to the
-    contract's name for it, so an error names the field the client sent."""
+def request_spec(svc: "Services", values: dict, files: dict[str, Path] | None = None,
+                 renames: dict[str, str] | None = None) -> GenerationSpec:
+    """A contract's values (in spec names) and its staged input files ({spec field: path}, see
+    `submit_job`) -> the validated spec: the server's rules on model and LoRA names, the spec's own
+    rules, the file checks, then the cost cap. `renames` maps a spec field to the contract's name
+    for it, so an error names the field the client sent."""
     renames = {**SIZE_FIELDS, **(renames or {})}
-    values = {**values, "image": str(image) if image else None}
+    files = files or {}
+    values = {**values, **{name: str(path) for name, path in files.items()}}
+    values.setdefault("image", None)
+    task = "i2v" if files.get("image") or files.get("extend_from") else "t2v"
     try:
-        values["model"] = model_name(values.get("model"), svc.settings, "i2v" if image else "t2v",
-                                     renames.get("model", "model"))
+        values["model"] = model_name(values.get("model"), svc.settings, task, renames.get("model", "model"))
         values["lora"] = lora_name(values.get("lora"), renames.get("lora", "lora"))
         spec = build_spec(**values).check_inputs()
     except SpecError as exc:
@@ -141,22 +144,18 @@ def native_seconds(spec: dict) -> float:
     return frames / entry.fps
 
 
-def submit_job(svc: Services, owner: str, build: Callable[[Path | None], GenerationSpec], *, image=None,
-               copy_image_from: Path | None = None, source: str, meta: dict | None = None) -> Job:
-    """Stage the input image under a new job folder, build the spec (`request_spec`), queue it;
-    clean up on any error."""
+def submit_job(svc: Services, owner: str, build: Callable[[dict[str, Path]], GenerationSpec], *,
+               inputs: dict[str, object] | None = None, source: str, meta: dict | None = None) -> Job:
+    """Stage the request's input files under a new job folder (`inputs`: {spec field: a decoded
+    image, a server file to copy, or uploaded bytes}; see media.stage_input), build the spec from
+    their paths (`request_spec`), queue it; clean up on any error."""
     backend = svc.backend
     job_id = backend.new_job_id()
     folder = backend.job_dir(job_id)
     try:
-        image_path = None
-        if image is not None:
-            image_path = save_input_image(image, folder)
-        elif copy_image_from is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            image_path = folder / copy_image_from.name
-            shutil.copyfile(copy_image_from, image_path)
-        spec = build(image_path)
+        files = {name: stage_input(value, folder, name) for name, value in (inputs or {}).items()
+                 if value is not None}
+        spec = build(files)
         return backend.submit(owner, spec, job_id=job_id, source=source, meta=meta)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -170,10 +169,12 @@ def remix_job(svc: Services, owner: str, source_id: str, prompt: str, *, source:
     if original.status != "completed":
         raise ApiError("conflict", f"video '{original.id}' is {original.status}; only a completed video can be "
                        "remixed", "video_id")
-    values = {**original.spec, "prompt": prompt, "enhanced_prompt": None, "image": None}
+    # Every input file (first/last frame, a source clip) is staged again from the source job's own
+    # folder under the server's name for it: never a path taken from a stored spec.
+    staged = {name: svc.backend.job_dir(original.id) / file_name for name, file_name in INPUT_FILE_NAMES.items()
+              if original.spec.get(name)}
+    values = {**original.spec, "prompt": prompt, "enhanced_prompt": None, **{name: None for name in INPUT_FILE_NAMES}}
     if original.seeds:
         values["seed"] = original.seeds[0]
-    image = Path(original.spec["image"]).name if original.spec.get("image") else None
-    image_source = svc.backend.job_dir(original.id) / image if image else None
-    return submit_job(svc, owner, lambda path: request_spec(svc, values, path), copy_image_from=image_source,
+    return submit_job(svc, owner, lambda files: request_spec(svc, values, files), inputs=staged,
                       source=source, meta={"remixed_from": original.id})

@@ -270,11 +270,37 @@ def fetch_image(url: str, settings: Settings, field: str) -> bytes:
     return data if data is not None else fetch_image_blocking(url, settings, field)
 
 
-def save_input_image(img, folder: Path) -> Path:
+# Where each staged input file of a job lives in its folder: the names are the server's, never
+# the client's. The first-frame image keeps its historical name (gallery and studio read it).
+INPUT_FILE_NAMES = {"image": INPUT_IMAGE_NAME, "last_image": "input-last.png", "video": "input-video.mp4",
+                    "extend_from": "input-source.mp4"}
+
+
+def save_input_image(img, folder: Path, field: str = "image") -> Path:
     """Write the decoded image as PNG under the job folder, under a name the server chose."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / INPUT_IMAGE_NAME
-    tmp = folder / f".{INPUT_IMAGE_NAME}.tmp"
+    path = folder / INPUT_FILE_NAMES[field]
+    tmp = folder / f".{path.name}.tmp"
     img.save(tmp, format="PNG")
     tmp.replace(path)
     return path
+
+
+def stage_input(value, folder: Path, field: str) -> Path:
+    """Put one input of a job under its folder: a decoded image (PIL), a server file to copy
+    (Path: a completed job's clip or image), or uploaded bytes (a clip, checked later by the spec)."""
+    import shutil
+
+    if isinstance(value, Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / INPUT_FILE_NAMES[field]
+        shutil.copyfile(value, path)
+        return path
+    if isinstance(value, (bytes, bytearray)):
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / INPUT_FILE_NAMES[field]
+        tmp = folder / f".{path.name}.tmp"
+        tmp.write_bytes(value)
+        tmp.replace(path)
+        return path
+    return save_input_image(value, folder, field)

@@ -181,7 +181,8 @@ def create_job(svc: Services, owner: str, body: dict) -> Job:
     request = JobRequest.model_validate(body)
     image = image_from_reference(request.image, svc.settings, "image") if request.image else None
     values = request.spec_values()
-    return submit_job(svc, owner, lambda path: request_spec(svc, values, path), image=image, source="native")
+    return submit_job(svc, owner, lambda files: request_spec(svc, values, files), inputs={"image": image},
+                      source="native")
 
 
 def job_list(svc: Services, owner: str, root: str, after: str | None, limit: int, order: str) -> JobList:

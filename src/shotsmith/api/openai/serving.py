@@ -30,7 +30,8 @@ def create_video(svc: Services, owner: str, fields: dict) -> VideoObject:
             raise ApiError("missing", "input_reference: give a file part or image_url", "input_reference")
         image = image_from_reference(ref.image_url, settings, "input_reference.image_url")
     values = request.spec_values()
-    job = submit_job(svc, owner, lambda path: request_spec(svc, values, path), image=image, source="openai")
+    job = submit_job(svc, owner, lambda files: request_spec(svc, values, files), inputs={"image": image},
+                     source="openai")
     return VideoObject.from_job(job)
 
 

@@ -14,7 +14,7 @@ def create_task(svc: Services, owner: str, body: dict) -> VideoTask:
     image = image_from_reference(reference, svc.settings, "image_url") if reference else None
     meta = {"request_id": request.request_id, "user_id": request.user_id}
     values = request.spec_values(model_name(request.model, svc.settings, "i2v" if image else "t2v"))
-    job = submit_job(svc, owner, lambda path: request_spec(svc, values, path, RENAMES), image=image,
+    job = submit_job(svc, owner, lambda files: request_spec(svc, values, files, RENAMES), inputs={"image": image},
                      source="zhipu", meta={k: v for k, v in meta.items() if v is not None})
     return VideoTask(id=job.id, model=job.spec["model"], request_id=request.request_id or job.id)
 
