@@ -51,8 +51,11 @@ def backend(http: TestClient):
 
 
 def add_job(http: TestClient, key: str, prompt: str, *, status: str = "completed", style: str | None = None,
-            seeds=(11,), image: bool = False) -> str:
-    """A job in the store as the worker would leave it, with small files in its folder."""
+            seeds=(11,), image: bool = False, edit: bool = False, extend: bool = False,
+            source: str | None = None) -> str:
+    """A job in the store as the worker would leave it, with small files in its folder. `edit` or
+    `extend`: made from a source clip (the job `source`, or an upload when None), kept in the
+    folder under the server's name for it."""
     back = backend(http)
     job_id = back.new_job_id()
     folder = back.job_dir(job_id)
@@ -63,9 +66,14 @@ def add_job(http: TestClient, key: str, prompt: str, *, status: str = "completed
 
         image_path = folder / "input.png"
         Image.new("RGB", (96, 64), (200, 40, 40)).save(image_path)
+    inputs = {}
+    for field, wanted, name in (("video", edit, "input-video.mp4"), ("extend_from", extend, "input-source.mp4")):
+        if wanted:
+            (folder / name).write_bytes(MP4)
+            inputs[field] = str(folder / name)
     spec = build_spec(prompt=prompt, style=style, width=480, height=320, candidates=len(seeds),
-                      image=str(image_path) if image_path else None)
-    back.submit(owner_of(key), spec, job_id=job_id)
+                      image=str(image_path) if image_path else None, **inputs)
+    back.submit(owner_of(key), spec, job_id=job_id, meta={"source_job_id": source} if source else None)
     if status == "queued":
         return job_id
     outputs = []
@@ -157,6 +165,11 @@ def test_config_needs_a_key_and_lists_styles_models_and_limits(client):
     assert config["defaults"]["model"] == "cogvideox-shapes"
     assert config["defaults"]["i2v_model"] == "cogvideox-shapes-i2v"
     assert config["limits"]["max_candidates"] == 4 and config["limits"]["max_image_bytes"] > 0
+    # edit and extend: the hosted API's extension lengths, its limits, the edit strength's default
+    assert config["limits"]["extend_seconds"] == [4, 8, 12, 16, 20]
+    assert config["limits"]["max_extensions"] == 6 and config["limits"]["max_extended_seconds"] == 120
+    assert config["defaults"]["strength"] == 0.6
+    assert all(m["last_frame"] == ENTRIES[m["name"]].last_frame for m in config["models"])
 
 
 def test_with_auth_off_the_studio_needs_no_key(home):
@@ -266,6 +279,34 @@ def test_an_image_to_video_job_links_its_first_frame(client):
     assert job["task"] == "i2v" and job["spec"]["image"] == "input.png"
     image = client.get(job["input_image_url"])
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+
+
+def test_an_extension_and_an_edit_name_their_source_and_link_the_clip_they_started_from(client):
+    source = add_job(client, KEY_A, "a red ball rolls to the right")
+    extension = add_job(client, KEY_A, "it bounces off the wall", extend=True, source=source)
+    uploaded_edit = add_job(client, KEY_A, "the ball is blue", edit=True)
+    plain = studio_job(client, source)
+    assert plain["operation"] == "generate" and plain["source_clip"] is None and plain["input_video_url"] is None
+
+    job = studio_job(client, extension)
+    assert job["operation"] == "extend" and job["task"] == "i2v"
+    assert job["source_clip"] == {"id": source, "prompt": "a red ball rolls to the right", "exists": True}
+    assert client.get(job["input_video_url"]).content == MP4  # the copy of the source the job kept
+    edit = studio_job(client, uploaded_edit)
+    assert edit["operation"] == "edit" and edit["task"] == "t2v"
+    assert edit["source_clip"] == {"id": None, "prompt": None, "exists": False}  # an upload: no job to open
+    assert client.get(edit["input_video_url"]).status_code == 200
+
+    # the gallery's list says the same, and a deleted source is named as gone
+    listed = client.get("/api/v1/studio/jobs", params={"status": "completed"}, headers=auth(KEY_A)).json()["data"]
+    assert [(j["id"], j["operation"]) for j in listed] == [(uploaded_edit, "edit"), (extension, "extend"),
+                                                           (source, "generate")]
+    assert listed[1]["source_clip"]["id"] == source
+    assert client.delete(f"/api/v1/jobs/{source}", headers=auth(KEY_A)).status_code == 200
+    gone = studio_job(client, extension)["source_clip"]
+    assert gone == {"id": source, "prompt": None, "exists": False}
+    # another key sees neither the extension nor, through it, anything of the source
+    assert client.get(f"/api/v1/studio/jobs/{extension}", headers=auth(KEY_B)).status_code == 404
 
 
 def test_media_links_cannot_be_forged_or_stretched(client):

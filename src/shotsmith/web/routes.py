@@ -6,7 +6,8 @@ Only what the page needs and the API does not offer:
     GET /api/v1/studio/jobs            the key's jobs: search by prompt, filter by
                                        style / status / task, with signed media links
     GET /api/v1/studio/jobs/{id}       one job, with signed media links
-    GET /studio/media/{id}/{name}      a job's file (or its input image) by signed link
+    GET /studio/media/{id}/{name}      a job's file (or one of its inputs: first or last frame,
+                                       source clip) by signed link
 
 Everything else (enhance, create, cancel, delete, progress stream) the page does
 through the public API, exactly as an SDK would. Protocol, serving and routes, in
@@ -26,15 +27,19 @@ from shotsmith import __version__
 from shotsmith.api.auth import LOCAL_OWNER, require_owner
 from shotsmith.api.common import Services, base_url, services
 from shotsmith.api.errors import ApiError, openai_responses
-from shotsmith.api.media import IMAGE_FORMATS, INPUT_IMAGE_NAME
+from shotsmith.api.media import IMAGE_FORMATS, INPUT_FILE_NAMES
 from shotsmith.api.native import JobObject
 from shotsmith.jobs import Job, JobFilter, JobNotFound, StatusFilter, is_job_id, owner_of
 from shotsmith.models.registry import DEFAULT_I2V_MODEL, DEFAULT_MODEL, ENTRIES, is_available
-from shotsmith.spec import MAX_PROMPT_CHARS, MAX_SEED, GenerationSpec
+from shotsmith.spec import (
+    DEFAULT_EDIT_STRENGTH, MAX_EXTENDED_SECONDS, MAX_EXTENSIONS, MAX_PROMPT_CHARS, MAX_SEED, GenerationSpec,
+)
 from shotsmith.web.links import LinkSigner
 
 SIZES = ("1440x960", "1080x720", "960x640", "720x480", "480x320")
 FPS_CHOICES = (8, 12, 16, 24, 30, 60)
+EXTEND_SECONDS = (4, 8, 12, 16, 20)  # the lengths the hosted API offers for one extension
+Operation = Literal["generate", "edit", "extend"]
 
 # 1. Protocol ------------------------------------------------------------------
 
@@ -58,6 +63,7 @@ class ModelDefaults(BaseModel):
     fixed_size: bool
     embedded: bool
     available: bool = Field(..., description="Weights are on this server (or in its hub cache)")
+    last_frame: bool = Field(False, description="Can end the clip on a given last frame (`last_image`)")
 
 
 class StudioConfig(BaseModel):
@@ -81,13 +87,25 @@ class ClipLinks(BaseModel):
     sidecar: str
 
 
+class SourceClip(BaseModel):
+    """The clip an edit or an extension was made from, as the gallery names it."""
+
+    id: str | None = Field(None, description="The source job (None: an uploaded clip)")
+    prompt: str | None = Field(None, description="The source job's prompt (None when it is gone)")
+    exists: bool = Field(..., description="The source job is still there to open")
+
+
 class StudioJob(JobObject):
     """A native job object plus what a browser needs: links it can use without a header."""
 
     task: Literal["t2v", "i2v"]
+    operation: Operation = Field("generate", description="A new clip, an edit of a clip or an extension of one")
+    source_clip: SourceClip | None = Field(None, description="What an edit or an extension started from")
     style: str | None = None
     links: list[ClipLinks] = Field(default_factory=list, description="Signed links, one entry per clip")
     input_image_url: str | None = Field(None, description="Signed link to the first-frame image (i2v)")
+    last_image_url: str | None = Field(None, description="Signed link to the last-frame image")
+    input_video_url: str | None = Field(None, description="Signed link to the source clip of an edit or extension")
     contact_sheet_link: str | None = None
     links_expire_at: int
 
@@ -112,18 +130,19 @@ def studio_config(settings) -> StudioConfig:
     models = [ModelDefaults(name=e.name, task=e.task, description=e.description, native_size=f"{e.width}x{e.height}",
                             fps=e.fps, native_seconds=round(e.frames / e.fps, 3), max_seconds=round(e.max_seconds, 3),
                             steps=e.steps, guidance=e.guidance, fixed_size=e.fixed_size, embedded=e.embedded,
-                            available=is_available(e))
+                            available=is_available(e), last_frame=e.last_frame)
               for e in ENTRIES.values()]
     fields = GenerationSpec.model_fields
     defaults = {"model": DEFAULT_MODEL, "i2v_model": DEFAULT_I2V_MODEL,
                 "size": f"{fields['width'].default}x{fields['height'].default}", "fps": fields["fps"].default,
                 "interpolation": fields["interpolation"].default, "candidates": fields["candidates"].default,
-                "enhance": fields["enhance"].default}
+                "enhance": fields["enhance"].default, "strength": DEFAULT_EDIT_STRENGTH}
     limits = {"max_image_bytes": settings.max_image_bytes, "max_image_pixels": settings.max_image_pixels,
               "max_body_bytes": settings.max_body_bytes, "max_prompt_chars": MAX_PROMPT_CHARS,
               "max_candidates": _bound(fields["candidates"], "le"), "max_steps": _bound(fields["steps"], "le"),
               "max_guidance": _bound(fields["guidance"], "le"), "max_seed": MAX_SEED,
-              "image_formats": list(IMAGE_FORMATS)}
+              "image_formats": list(IMAGE_FORMATS), "extend_seconds": list(EXTEND_SECONDS),
+              "max_extensions": MAX_EXTENSIONS, "max_extended_seconds": MAX_EXTENDED_SECONDS}
     from shotsmith.models.lora import list_loras
 
     return StudioConfig(version=__version__, auth=settings.auth_enabled, styles=styles, models=models,
@@ -136,17 +155,49 @@ def _bound(field, name: str):
     return next(getattr(m, name) for m in field.metadata if getattr(m, name, None) is not None)
 
 
-def studio_job(job: Job, owner: str, root: str, signer: LinkSigner) -> StudioJob:
+def operation_of(spec: dict) -> Operation:
+    """The stored spec's operation (as GenerationSpec.operation reads it)."""
+    return "edit" if spec.get("video") else "extend" if spec.get("extend_from") else "generate"
+
+
+def source_job_id(job: Job) -> str | None:
+    """The job an edit or extension was made from, when the client named one (not an upload)."""
+    value = job.meta.get("source_job_id")
+    return value if isinstance(value, str) and is_job_id(value) else None
+
+
+def source_clip(svc: Services, owner: str, job: Job) -> SourceClip | None:
+    if operation_of(job.spec) == "generate":
+        return None
+    source_id = source_job_id(job)
+    if source_id is None:
+        return SourceClip(id=None, prompt=None, exists=False)
+    try:
+        source = svc.backend.get(owner, source_id)
+    except LookupError:
+        source = None
+    prompt = (source.spec.get("prompt") or source.enhanced_prompt or "") if source else None
+    return SourceClip(id=source_id, prompt=prompt, exists=source is not None)
+
+
+def studio_job(job: Job, owner: str, root: str, signer: LinkSigner, svc: Services) -> StudioJob:
     expires = signer.expiry()
+    spec = job.spec
 
     def link(name: str | None) -> str | None:
         return signer.url(owner, job.id, name, expires) if name else None
 
+    def input_link(field: str) -> str | None:
+        return link(INPUT_FILE_NAMES[field]) if spec.get(field) else None
+
     links = [ClipLinks(seed=c.seed, video=link(c.video), gif=link(c.gif), cover=link(c.cover),
                        sprite=link(c.sprite), sidecar=link(c.sidecar)) for c in job.outputs]
     base = JobObject.from_job(job, root).model_dump()
-    return StudioJob(**base, task="i2v" if job.spec.get("image") else "t2v", style=job.spec.get("style"),
-                     links=links, input_image_url=link(INPUT_IMAGE_NAME) if job.spec.get("image") else None,
+    base.update(operation=operation_of(spec), source_clip=source_clip(svc, owner, job))
+    return StudioJob(**base, task="i2v" if spec.get("image") or spec.get("extend_from") else "t2v",
+                     style=spec.get("style"), links=links, input_image_url=input_link("image"),
+                     last_image_url=input_link("last_image"),
+                     input_video_url=input_link("video") or input_link("extend_from"),
                      contact_sheet_link=link(job.contact_sheet), links_expire_at=expires)
 
 
@@ -161,10 +212,11 @@ def search_jobs(svc: Services, owner: str, *, q: str, style: str | None, status:
 
 def media_path(svc: Services, owner: str, job_id: str, name: str) -> Path:
     job = svc.backend.get(owner, job_id)
-    if name == INPUT_IMAGE_NAME and job.spec.get("image"):
-        path = svc.backend.job_dir(job.id) / INPUT_IMAGE_NAME  # the name is ours, never the client's
-        if path.is_file():
-            return path
+    for field, file_name in INPUT_FILE_NAMES.items():  # the job's inputs, under the names the server gave them
+        if name == file_name and job.spec.get(field):
+            path = svc.backend.job_dir(job.id) / file_name
+            if path.is_file():
+                return path
     try:
         return svc.backend.file_path(job, name)
     except FileNotFoundError:
@@ -208,7 +260,7 @@ def list_studio_jobs(
     jobs, has_more, next_after = search_jobs(svc, owner, q=q, style=style or None, status=status, task=task,
                                              after=after, limit=limit)
     root = base_url(request, svc.settings)
-    return StudioJobList(data=[studio_job(job, owner, root, links) for job in jobs], has_more=has_more,
+    return StudioJobList(data=[studio_job(job, owner, root, links, svc) for job in jobs], has_more=has_more,
                          next_after=next_after)
 
 
@@ -216,7 +268,7 @@ def list_studio_jobs(
 def get_studio_job(job_id: str, request: Request, owner: str = Depends(require_owner),
                    svc: Services = Depends(services), links: LinkSigner = Depends(signer)) -> StudioJob:
     job = svc.backend.get(owner, job_id)
-    return studio_job(job, owner, base_url(request, svc.settings), links)
+    return studio_job(job, owner, base_url(request, svc.settings), links, svc)
 
 
 @router.get("/studio/media/{job_id}/{name}", response_class=FileResponse, responses={

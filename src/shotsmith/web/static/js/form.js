@@ -1,53 +1,135 @@
-// The Create form: mode, first-frame image, idea or scene + content, the prompt
-// agent, and the generation settings. It builds the body of POST /api/v1/jobs and
-// shows any error beside the field it is about.
+// The Create form: mode (text, image or a clip to edit), first and last frames, the
+// clip to edit and its strength, idea or scene + content, the prompt agent, and the
+// generation settings. It builds the body of POST /api/v1/jobs and shows any error
+// beside the field it is about.
 
 import { ApiError, api } from './api.js';
-import { $, $$, h, readAsDataUrl, show } from './dom.js';
+import { $, $$, h, readAsDataUrl, shorten, show } from './dom.js';
 
 // The API's error.param -> the field whose error line (#<name>-error) shows it.
 const FIELD_OF = {
-  image: 'image', input_reference: 'image', prompt: 'prompt', enhanced_prompt: 'prompt', text: 'idea',
+  image: 'image', input_reference: 'image', last_image: 'last-image', video: 'video', strength: 'strength',
+  prompt: 'prompt', enhanced_prompt: 'prompt', text: 'idea',
   scene: 'idea', content: 'idea', negative_prompt: 'negative', seed: 'seed', model: 'model', size: 'size',
   width: 'size', height: 'size', native_width: 'size', native_height: 'size', seconds: 'seconds',
   frames: 'seconds', fps: 'fps', steps: 'steps', guidance: 'guidance', interpolation: 'interpolation',
   style: 'style', candidates: 'candidates', mode: 'form', backend: 'form', lora: 'lora', lora_scale: 'lora-scale',
 };
 const ADVANCED = new Set(['negative', 'steps', 'guidance', 'interpolation', 'lora', 'lora-scale']);
+const MB = (n) => (n / 1048576).toFixed(1);
+// A model task per form mode: an edit runs on a text-to-video model.
+const TASK_OF_MODE = { t2v: 't2v', i2v: 'i2v', v2v: 't2v' };
 const SOURCE_LABEL = {
   user: 'your words', preset: 'style preset', default: 'default', llm: 'LLM', omitted: 'left out to fit',
 };
+
+// One image input with a drop area, a preview and Remove: the first frame (#image-*) and
+// the last frame (#last-image-*) of image to video.
+class ImageSlot {
+  constructor(prefix, what, form) {
+    this.prefix = prefix; // the ids' prefix and the error line's name
+    this.what = what; // 'first-frame' or 'last-frame', for messages
+    this.form = form;
+    this.value = null; // {dataUrl, note}
+    const el = this.el.bind(this);
+    el('input').addEventListener('change', (event) => {
+      const [file] = event.target.files;
+      if (file) this.setFile(file);
+      event.target.value = '';
+    });
+    dropTarget(el('drop'), (file) => this.setFile(file));
+    el('clear').addEventListener('click', () => { this.clear(); el('input').focus(); });
+  }
+
+  el(part) { return $(`#${this.prefix}-${part}`); }
+
+  async setFile(file) {
+    this.form.clearErrors([this.prefix]);
+    const limit = this.form.config ? this.form.config.limits.max_image_bytes : Infinity;
+    if (file.type && !file.type.startsWith('image/')) {
+      this.form.fieldError(this.prefix, `${file.name} is not an image: choose a PNG, JPEG, WebP, BMP or GIF file.`);
+      return;
+    }
+    if (file.size > limit) {
+      this.form.fieldError(this.prefix, `${file.name} is ${MB(file.size)} MB; this server takes images up to ${
+        MB(limit)} MB.`);
+      return;
+    }
+    await this.setBlob(file, file.name);
+  }
+
+  async setBlob(blob, note) {
+    const dataUrl = await readAsDataUrl(blob);
+    this.value = { dataUrl, note };
+    const preview = this.el('preview');
+    preview.onload = () => {
+      this.el('note').textContent = `${note} · ${preview.naturalWidth} × ${preview.naturalHeight}`;
+    };
+    preview.onerror = () => {
+      show(preview, false);
+      show(this.el('hint'));
+      this.el('note').textContent = `${note} (no preview: the browser cannot show this file)`;
+    };
+    preview.src = dataUrl;
+    show(preview);
+    show(this.el('hint'), false);
+    this.el('note').textContent = note;
+    show(this.el('clear'));
+    this.form.clearErrors([this.prefix]);
+  }
+
+  clear() {
+    this.value = null;
+    const preview = this.el('preview');
+    preview.removeAttribute('src');
+    show(preview, false);
+    show(this.el('hint'));
+    this.el('note').textContent = '';
+    show(this.el('clear'), false);
+    this.form.clearErrors([this.prefix]);
+  }
+}
+
+function dropTarget(area, onFile) {
+  area.addEventListener('dragover', (event) => { event.preventDefault(); area.classList.add('over'); });
+  area.addEventListener('dragleave', () => area.classList.remove('over'));
+  area.addEventListener('drop', (event) => {
+    event.preventDefault();
+    area.classList.remove('over');
+    const [file] = event.dataTransfer.files;
+    if (file) onFile(file);
+  });
+}
 
 export class CreateForm {
   constructor({ onSubmit, onAuthError }) {
     this.onSubmit = onSubmit;
     this.onAuthError = onAuthError;
     this.config = null;
-    this.image = null; // {dataUrl, note}
+    this.first = new ImageSlot('image', 'first-frame', this);
+    this.last = new ImageSlot('last-image', 'last-frame', this);
+    // The clip to edit: {job, note} (a result, sent as its id) or {dataUrl, note} (an upload)
+    this.video = null;
+    this.videoUrl = null; // the preview's object URL, released when the clip changes
     this.formulaMode = null; // the mode the formula prompt on screen was written for
     this.bind();
   }
+
+  get image() { return this.first.value; }
 
   // Setup -------------------------------------------------------------------
 
   bind() {
     $$('input[name=mode]').forEach((el) => el.addEventListener('change', () => this.applyMode()));
     $$('input[name=input]').forEach((el) => el.addEventListener('change', () => this.applyInput()));
-    $('#image-input').addEventListener('change', (event) => {
+    $('#video-input').addEventListener('change', (event) => {
       const [file] = event.target.files;
-      if (file) this.setImageFile(file);
+      if (file) this.setVideoFile(file);
       event.target.value = '';
     });
-    const drop = $('#image-drop');
-    drop.addEventListener('dragover', (event) => { event.preventDefault(); drop.classList.add('over'); });
-    drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-    drop.addEventListener('drop', (event) => {
-      event.preventDefault();
-      drop.classList.remove('over');
-      const [file] = event.dataTransfer.files;
-      if (file) this.setImageFile(file);
-    });
-    $('#image-clear').addEventListener('click', () => this.clearImage());
+    dropTarget($('#video-drop'), (file) => this.setVideoFile(file));
+    $('#video-clear').addEventListener('click', () => { this.clearVideo(); $('#video-input').focus(); });
+    $('#strength').addEventListener('input', () => this.showStrength());
     $('#enhance').addEventListener('click', () => this.enhance());
     $('#prompt-discard').addEventListener('click', () => this.discardFormula());
     $('#seed-random').addEventListener('click', () => { $('#seed').value = ''; this.clearErrors(['seed']); });
@@ -81,6 +163,7 @@ export class CreateForm {
     for (const name of config.loras || []) $('#lora').append(h('option', { value: name }, name));
     $('#auto-enhance').checked = config.defaults.enhance;
     $('#seed').placeholder = 'random';
+    this.setStrength(config.defaults.strength ?? 0.6);
     this.applyMode();
     this.applyInput();
   }
@@ -96,18 +179,22 @@ export class CreateForm {
     this.applyMode();
   }
 
+  get task() { return TASK_OF_MODE[this.mode]; }
+
   applyMode() {
     const i2v = this.mode === 'i2v';
-    if (this.formulaMode && this.formulaMode !== this.mode && !$('#enhanced').hidden) {
-      // a formula prompt is written for one mode (an i2v one continues the first frame): not reused
+    const formulaTask = this.formulaMode && TASK_OF_MODE[this.formulaMode];
+    if (formulaTask && formulaTask !== this.task && !$('#enhanced').hidden) {
+      // a formula prompt is written for one task (an i2v one continues the first frame): not reused
       this.discardFormula();
       $('#enhance-note').textContent = `Mode changed: press Enhance again for a prompt written for ${
         i2v ? 'image to video' : 'text to video'}.`;
     }
-    show($('#image-field'), i2v);
+    show($('#frames'), i2v);
+    show($('#video-field'), this.mode === 'v2v');
     show($('#idea-optional'), i2v);
     const select = $('#model');
-    for (const option of select.options) option.disabled = option.dataset.task !== this.mode;
+    for (const option of select.options) option.disabled = option.dataset.task !== this.task;
     const current = select.selectedOptions[0];
     if (this.config && (!current || current.disabled)) {
       select.value = i2v ? this.config.defaults.i2v_model : this.config.defaults.model;
@@ -141,6 +228,21 @@ export class CreateForm {
     $('#guidance').placeholder = String(entry.guidance);
     $('#seconds').placeholder = String(entry.native_seconds);
     $('#seconds').max = String(entry.max_seconds);
+    this.applyLastFrame();
+  }
+
+  // The last-frame input is offered where the model can end on a given frame. One already
+  // chosen stays on screen (and is sent) under a model that cannot: the API then says why.
+  applyLastFrame() {
+    const entry = this.modelEntry();
+    const able = Boolean(entry && entry.last_frame);
+    show($('#last-image-field'), this.mode === 'i2v' && (able || Boolean(this.last.value)));
+    $('#frames').classList.toggle('pair', able || Boolean(this.last.value));
+    if (!able && this.last.value && entry) {
+      const which = this.config.models.filter((m) => m.last_frame).map((m) => m.name);
+      this.last.el('note').textContent = `${entry.name} cannot end on a given frame${
+        which.length ? ` (models that can: ${which.join(', ')})` : ''}; remove it or pick another model.`;
+    }
   }
 
   ideaText() {
@@ -159,58 +261,110 @@ export class CreateForm {
     this.clearErrors(['seed']);
   }
 
-  // First-frame image -------------------------------------------------------
-
-  async setImageFile(file) {
-    this.clearErrors(['image']);
-    const limit = this.config ? this.config.limits.max_image_bytes : Infinity;
-    if (file.type && !file.type.startsWith('image/')) {
-      this.fieldError('image', `${file.name} is not an image: choose a PNG, JPEG, WebP, BMP or GIF file.`);
-      return;
-    }
-    if (file.size > limit) {
-      const mb = (n) => (n / 1048576).toFixed(1);
-      this.fieldError('image', `${file.name} is ${mb(file.size)} MB; this server takes images up to ${mb(limit)} MB.`);
-      return;
-    }
-    await this.setImageBlob(file, file.name);
-  }
+  // First and last frames ----------------------------------------------------
 
   async setImageBlob(blob, note) {
-    const dataUrl = await readAsDataUrl(blob);
-    this.image = { dataUrl, note };
-    const preview = $('#image-preview');
-    preview.onload = () => {
-      $('#image-note').textContent = `${note} · ${preview.naturalWidth} × ${preview.naturalHeight}`;
-    };
-    preview.onerror = () => {
-      show(preview, false);
-      show($('#image-hint'));
-      $('#image-note').textContent = `${note} (no preview: the browser cannot show this file)`;
-    };
-    preview.src = dataUrl;
-    show(preview);
-    show($('#image-hint'), false);
-    $('#image-note').textContent = note;
-    show($('#image-clear'));
-    this.clearErrors(['image']);
+    await this.first.setBlob(blob, note);
     if (this.mode !== 'i2v') this.setMode('i2v');
   }
 
-  clearImage() {
-    this.image = null;
-    const preview = $('#image-preview');
+  // The clip to edit ---------------------------------------------------------
+
+  // A clip of its own: sent as a data: URL in the JSON body, so the body limit bounds it.
+  maxVideoBytes() {
+    return this.config ? Math.floor((this.config.limits.max_body_bytes - 64 * 1024) * 0.74) : Infinity;
+  }
+
+  async setVideoFile(file) {
+    this.clearErrors(['video']);
+    if (file.type ? file.type !== 'video/mp4' : !/\.mp4$/i.test(file.name)) {
+      this.fieldError('video', `${file.name} is not an MP4 clip: choose an .mp4 file.`);
+      return;
+    }
+    if (file.size > this.maxVideoBytes()) {
+      this.fieldError('video', `${file.name} is ${MB(file.size)} MB; this server takes clips up to ${
+        MB(this.maxVideoBytes())} MB.`);
+      return;
+    }
+    const dataUrl = await readAsDataUrl(file);
+    this.showVideo({ dataUrl, note: file.name }, URL.createObjectURL(file), true);
+  }
+
+  // "Edit with a prompt" on a finished clip: that clip (by id), its prompt and its size.
+  editClip(job) {
+    this.clearErrors();
+    this.setMode('v2v');
+    this.showVideo({ job, note: `your clip “${shorten(job.prompt || job.enhanced_prompt || job.id, 60)}”` },
+      job.links[0].video, false);
+    $('input[name=input][value=idea]').checked = true;
+    this.applyInput();
+    $('#idea').value = job.prompt || '';
+    this.discardFormula();
+    const clip = job.clips[0];
+    if (clip) this.setSize(`${clip.width}x${clip.height}`);
+    $('#seconds').value = '';
+  }
+
+  showVideo(source, previewUrl, owned) {
+    if (this.videoUrl) URL.revokeObjectURL(this.videoUrl);
+    this.videoUrl = owned ? previewUrl : null;
+    this.video = source;
+    const preview = $('#video-preview');
+    preview.src = previewUrl;
+    preview.muted = true;
+    preview.onloadedmetadata = () => {
+      $('#video-note').textContent = `${source.note} · ${preview.videoWidth} × ${preview.videoHeight}, ${
+        preview.duration.toFixed(1)} s`;
+    };
+    preview.onerror = () => {
+      show(preview, false);
+      show($('#video-hint'));
+      $('#video-note').textContent = `${source.note} (no preview: this browser cannot play it)`;
+    };
+    show(preview);
+    show($('#video-hint'), false);
+    $('#video-note').textContent = source.note;
+    show($('#video-clear'));
+    if (this.mode !== 'v2v') this.setMode('v2v');
+  }
+
+  clearVideo() {
+    if (this.videoUrl) URL.revokeObjectURL(this.videoUrl);
+    this.videoUrl = null;
+    this.video = null;
+    const preview = $('#video-preview');
     preview.removeAttribute('src');
+    preview.load();
     show(preview, false);
-    show($('#image-hint'));
-    $('#image-note').textContent = '';
-    show($('#image-clear'), false);
+    show($('#video-hint'));
+    $('#video-note').textContent = '';
+    show($('#video-clear'), false);
+    this.clearErrors(['video']);
+  }
+
+  setStrength(value) {
+    $('#strength').value = String(value);
+    this.showStrength();
+  }
+
+  showStrength() {
+    const value = Number($('#strength').value);
+    $('#strength-value').textContent = value.toFixed(2);
+    $('#strength').setAttribute('aria-valuetext', `${value.toFixed(2)}: ${
+      value < 0.25 ? 'close to your clip' : value > 0.75 ? 'mostly the prompt' : 'a mix of the clip and the prompt'}`);
+  }
+
+  setSize(size) {
+    const listed = this.config.sizes.includes(size);
+    $('#size').value = listed ? size : 'custom';
+    $('#size-custom').value = listed ? '' : size;
+    show($('#size-custom'), !listed);
   }
 
   // Prompt agent ------------------------------------------------------------
 
   enhanceBody() {
-    const body = { mode: this.mode };
+    const body = { mode: this.task };
     const style = $('#style').value;
     if (style) body.style = style;
     if (this.inputMode === 'idea') {
@@ -228,7 +382,7 @@ export class CreateForm {
   async enhance() {
     this.clearErrors(['idea', 'prompt', 'style']);
     const body = this.enhanceBody();
-    if (this.mode === 't2v' && !body.text && !body.scene && !body.content) {
+    if (this.task === 't2v' && !body.text && !body.scene && !body.content) {
       this.fieldError('idea', 'Type an idea first (or a scene and what happens in it).');
       return;
     }
@@ -245,8 +399,8 @@ export class CreateForm {
     }
   }
 
-  showFormula(result) {
-    this.formulaMode = this.mode;
+  showFormula(result, mode = this.mode) {
+    this.formulaMode = mode;
     $('#enhance-note').textContent = '';
     show($('#enhanced'));
     $('#prompt').value = result.prompt;
@@ -306,7 +460,11 @@ export class CreateForm {
     if (mode === 'i2v' && !this.image) {
       throw new ApiError('Choose a first-frame image (or use a frame of one of your clips).', { field: 'image' });
     }
-    if (mode === 't2v' && !idea && !formula) {
+    if (mode === 'v2v' && !this.video) {
+      throw new ApiError('Choose an MP4 clip to edit (or press Edit with a prompt under one of your clips).',
+        { field: 'video' });
+    }
+    if (this.task === 't2v' && !idea && !formula) {
       throw new ApiError('Type an idea first (or a scene and what happens in it).', { field: 'text' });
     }
     const body = {
@@ -353,7 +511,14 @@ export class CreateForm {
         body.lora_scale = Number(scale);
       }
     }
-    if (mode === 'i2v') body.image = this.image.dataUrl;
+    if (mode === 'i2v') {
+      body.image = this.image.dataUrl;
+      if (this.last.value) body.last_image = this.last.value.dataUrl;
+    }
+    if (mode === 'v2v') {
+      body.video = this.video.job ? this.video.job.id : this.video.dataUrl;
+      body.strength = Number($('#strength').value);
+    }
     return body;
   }
 
@@ -361,20 +526,20 @@ export class CreateForm {
   async load(job, { keepSeed = true } = {}) {
     const spec = job.spec;
     this.clearErrors();
-    this.setMode(job.task);
+    const mode = job.operation === 'edit' ? 'v2v' : job.task;
+    this.setMode(mode);
     $('input[name=input][value=idea]').checked = true;
     this.applyInput();
     $('#idea').value = spec.prompt || '';
     const formula = job.enhanced_prompt || spec.enhanced_prompt;
-    if (formula) this.showFormula({ prompt: formula, slots: {}, notes: ['the prompt this clip was made with'] });
+    if (formula) {
+      this.showFormula({ prompt: formula, slots: {}, notes: ['the prompt this clip was made with'] }, mode);
+    }
     else this.discardFormula();
     $('#style').value = spec.style || '';
     $('#model').value = spec.model;
     this.applyModel();
-    const size = `${spec.width}x${spec.height}`;
-    $('#size').value = this.config.sizes.includes(size) ? size : 'custom';
-    $('#size-custom').value = this.config.sizes.includes(size) ? '' : size;
-    show($('#size-custom'), $('#size').value === 'custom');
+    this.setSize(`${spec.width}x${spec.height}`);
     $('#seconds').value = spec.seconds ?? '';
     if (![...$('#fps').options].some((o) => o.value === String(spec.fps))) {
       $('#fps').append(h('option', { value: spec.fps }, String(spec.fps)));
@@ -392,8 +557,26 @@ export class CreateForm {
     $('#lora-scale').value = spec.lora_scale ?? 1;
     $('#auto-enhance').checked = spec.enhance !== false;
     $('#seed').value = keepSeed && job.seeds.length ? String(job.seeds[0]) : '';
-    if (job.input_image_url) await this.setImageBlob(await fetchBlob(job.input_image_url), `first frame of ${job.id}`);
-    else this.clearImage();
+    if (job.input_image_url) await this.first.setBlob(await fetchBlob(job.input_image_url), `first frame of ${job.id}`);
+    else this.first.clear();
+    if (job.last_image_url) await this.last.setBlob(await fetchBlob(job.last_image_url), `last frame of ${job.id}`);
+    else this.last.clear();
+    if (job.operation === 'edit') {
+      this.setStrength(spec.strength ?? this.config.defaults.strength);
+      const source = job.source_clip;
+      if (source && source.exists) {
+        const original = await api.job(source.id);
+        this.showVideo({ job: original, note: `your clip “${shorten(source.prompt || source.id, 60)}”` },
+          original.links[0].video, false);
+      } else {
+        const blob = await fetchBlob(job.input_video_url, 'the clip this edit started from', 'video');
+        this.showVideo({ dataUrl: await readAsDataUrl(blob), note: `the clip ${job.id} was edited from` },
+          URL.createObjectURL(blob), true);
+      }
+    } else {
+      this.clearVideo();
+    }
+    this.applyLastFrame();
   }
 
   // Errors ------------------------------------------------------------------
@@ -436,9 +619,9 @@ export class CreateForm {
   }
 }
 
-async function fetchBlob(url) {
+async function fetchBlob(url, what = 'the first-frame image of that clip', field = 'image') {
   const response = await fetch(url);
-  if (!response.ok) throw new ApiError('Could not load the first-frame image of that clip.', { field: 'image' });
+  if (!response.ok) throw new ApiError(`Could not load ${what}.`, { field });
   return response.blob();
 }
 
@@ -451,9 +634,18 @@ export async function remixRequest(job) {
   };
   const formula = job.enhanced_prompt || spec.enhanced_prompt;
   if (formula) body.enhanced_prompt = formula;
-  for (const key of ['seconds', 'steps', 'guidance', 'style', 'negative_prompt', 'lora', 'lora_scale']) {
+  for (const key of ['seconds', 'steps', 'guidance', 'style', 'negative_prompt', 'lora', 'lora_scale', 'strength']) {
     if (spec[key] !== null && spec[key] !== undefined && spec[key] !== '') body[key] = spec[key];
   }
   if (job.input_image_url) body.image = await readAsDataUrl(await fetchBlob(job.input_image_url));
+  if (job.last_image_url) {
+    body.last_image = await readAsDataUrl(await fetchBlob(job.last_image_url, 'the last-frame image of that clip', 'last_image'));
+  }
+  if (job.operation !== 'generate') {
+    // the same source: the job it came from while it is there, else the copy this job kept
+    const source = job.source_clip && job.source_clip.exists ? job.source_clip.id
+      : await readAsDataUrl(await fetchBlob(job.input_video_url, 'the source clip of that clip', 'video'));
+    body[job.operation === 'edit' ? 'video' : 'extend_from'] = source;
+  }
   return body;
 }

@@ -4,6 +4,7 @@
 
 import { api, auth, streamJob } from './api.js';
 import { $, show } from './dom.js';
+import { ExtendPanel } from './extend.js';
 import { CreateForm, remixRequest } from './form.js';
 import { GalleryView, QueueView, ResultView, isActive } from './views.js';
 
@@ -223,6 +224,18 @@ async function remixEdit(job) {
   }
 }
 
+async function extendJob(body) {
+  await submit(body);
+  toast(`Extending by ${body.seconds} s: the new part follows the clip's last frame.`);
+}
+
+function editWithPrompt(job) {
+  form.editClip(job);
+  $('#create').scrollIntoView({ behavior: 'smooth', block: 'start' });
+  $('#idea').focus({ preventScroll: true });
+  toast('Clip loaded to edit: say what should change, set the strength and Generate.');
+}
+
 function reuseSeed(seed) {
   form.setSeed(seed);
   toast(`Seed ${seed} set: the next clip repeats it.`);
@@ -319,9 +332,11 @@ function bindGallery() {
 // Boot ------------------------------------------------------------------------------------
 
 const form = new CreateForm({ onSubmit: submit, onAuthError: handleError });
+const extendPanel = new ExtendPanel({ onSubmit: extendJob, onAuthError: handleError });
 const result = new ResultView({
   onCancel: cancelJob, onRemixSeed: remixSeed, onRemixEdit: remixEdit, onReuseSeed: reuseSeed,
-  onUseFrame: useFrame, onDelete: deleteJob,
+  onUseFrame: useFrame, onDelete: deleteJob, onExtend: (job) => extendPanel.open(job), onEdit: editWithPrompt,
+  onOpen: (id) => openJob(id, { scroll: true }), onSwitch: () => extendPanel.close(),
 }, []);
 const queue = new QueueView({ onOpen: (id) => openJob(id, { scroll: true }), onCancel: cancelJob });
 const gallery = new GalleryView({ onOpen: (id) => openJob(id, { scroll: true }) }, []);
@@ -363,6 +378,7 @@ async function boot() {
     $('#gallery-style').append(option);
   }
   form.populate(state.config);
+  extendPanel.populate(state.config);
   document.body.dataset.ready = 'true';
   const current = localStorage.getItem(CURRENT_JOB);
   if (current) openJob(current);

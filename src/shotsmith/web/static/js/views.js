@@ -31,6 +31,25 @@ function styleTitle(styles, name) {
   return preset ? preset.title : name;
 }
 
+// "extends “a red ball…”" / "edited from an uploaded clip": what a job was made from.
+const MADE_FROM = { extend: 'extends', edit: 'edited from' };
+
+export function sourceText(job, limit = 60) {
+  const source = job.source_clip;
+  if (!source || !MADE_FROM[job.operation]) return '';
+  let what;
+  if (!source.id) what = 'an uploaded clip';
+  else if (!source.exists) what = 'a clip since deleted';
+  else what = source.prompt ? `“${shorten(source.prompt, limit)}”` : `clip ${source.id.slice(0, 14)}…`;
+  return `${MADE_FROM[job.operation]} ${what}`;
+}
+
+function promptLabel(job) {
+  if (job.prompt) return job.prompt;
+  if (job.operation === 'extend') return '(extension, no prompt)';
+  return job.task === 'i2v' ? '(image to video, no prompt)' : job.enhanced_prompt || '';
+}
+
 function download(href, name, label) {
   const url = `${href}${href.includes('?') ? '&' : '?'}download=1`;
   return h('a', { class: 'button ghost small', href: url, download: name }, label);
@@ -40,7 +59,8 @@ function download(href, name, label) {
 
 export class ResultView {
   // handlers: onCancel(job), onRemixSeed(job), onRemixEdit(job), onReuseSeed(seed),
-  //           onUseFrame(video, job, index), onDelete(job)
+  //           onUseFrame(video, job, index), onDelete(job), onExtend(job), onEdit(job),
+  //           onOpen(id) (the source of an edit or extension), onSwitch(job) (another job shown)
   constructor(handlers, styles) {
     this.handlers = handlers;
     this.styles = styles;
@@ -50,9 +70,16 @@ export class ResultView {
     $('#remix-seed').addEventListener('click', () => this.job && this.handlers.onRemixSeed(this.job));
     $('#remix-edit').addEventListener('click', () => this.job && this.handlers.onRemixEdit(this.job));
     $('#job-delete').addEventListener('click', () => this.job && this.handlers.onDelete(this.job));
+    $('#extend-open').addEventListener('click', () => this.job && this.handlers.onExtend(this.job));
+    $('#edit-open').addEventListener('click', () => this.job && this.handlers.onEdit(this.job));
+    $('#job-source-open').addEventListener('click', () => {
+      const source = this.job && this.job.source_clip;
+      if (source && source.exists) this.handlers.onOpen(source.id);
+    });
   }
 
   clear() {
+    if (this.job) this.handlers.onSwitch(null);
     this.job = null;
     this.clipsOf = null;
     show($('#result-empty'));
@@ -66,6 +93,7 @@ export class ResultView {
     if (!this.job || this.job.id !== job.id) {
       this.clipsOf = null;
       $('#clips').replaceChildren();
+      this.handlers.onSwitch(job);
     }
     this.job = job;
     show($('#result-empty'), false);
@@ -84,6 +112,7 @@ export class ResultView {
     if (this.job && state.id !== this.job.id) return;
     const merged = { ...(this.job || {}), ...state };
     const box = $('#result-job');
+    box.dataset.operation = merged.operation || 'generate';
     box.dataset.status = merged.status;
     box.dataset.stage = merged.stage || '';
     box.dataset.progress = String(merged.progress ?? 0);
@@ -134,12 +163,19 @@ export class ResultView {
 
   renderDetails(job) {
     const spec = job.spec;
+    const made = sourceText(job);
+    show($('#job-source'), Boolean(made));
+    $('#job-source-text').textContent = made ? made.charAt(0).toUpperCase() + made.slice(1) : '';
+    show($('#job-source-open'), Boolean(made && job.source_clip.exists));
+    show($('#remix-edit'), job.operation !== 'extend'); // the form has no extend mode: Extend again instead
     $('#job-prompt').textContent = job.enhanced_prompt || spec.enhanced_prompt || spec.prompt || '(no prompt)';
     const sheet = $('#contact-sheet');
     show(sheet, Boolean(job.contact_sheet_link));
     if (job.contact_sheet_link) sheet.href = job.contact_sheet_link;
     const clip = job.clips[0];
+    const operation = { generate: 'a new clip', edit: 'an edit of a clip', extend: 'an extension of a clip' };
     const rows = [
+      ['Made as', `${operation[job.operation] || job.operation}${made ? ` (${made})` : ''}`],
       ['Your words', spec.prompt || '—'],
       ['Model', spec.model],
       ['Seeds', job.seeds.join(', ')],
@@ -151,11 +187,15 @@ export class ResultView {
       ['Candidates', spec.candidates],
       ['Negative prompt', spec.negative_prompt || '—'],
       ['LoRA', spec.lora ? `${spec.lora} at ${spec.lora_scale}` : 'none'],
-      ['First frame', job.task === 'i2v' ? 'uploaded image' : '—'],
+      ['First frame', spec.image ? 'uploaded image' : job.operation === 'extend' ? 'the source clip\'s last' : '—'],
+      ['Last frame', spec.last_image ? 'uploaded image' : '—'],
+      job.operation === 'edit' ? ['Strength', spec.strength ?? 'default'] : null,
+      job.operation === 'extend' ? ['Added', fmtSeconds(spec.seconds ?? 0)] : null,
       ['Made', `${new Date(job.created_at * 1000).toLocaleString()} via ${job.source}`],
       ['Time taken', job.timings.total ? fmtSeconds(job.timings.total) : '—'],
     ];
-    $('#job-settings').replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]));
+    $('#job-settings').replaceChildren(...rows.filter(Boolean)
+      .flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]));
   }
 }
 
@@ -176,7 +216,7 @@ export class QueueView {
   }
 
   item(job, currentId) {
-    const label = shorten(job.prompt || (job.task === 'i2v' ? '(image to video, no prompt)' : job.enhanced_prompt), 90);
+    const label = shorten(promptLabel(job), 90);
     return h('li', { class: `queue-item status-${job.status}${job.id === currentId ? ' current' : ''}`,
       dataset: { id: job.id, status: job.status } },
     h('button', { type: 'button', class: 'open', onclick: () => this.onOpen(job.id) }, label),
@@ -221,16 +261,26 @@ export class GalleryView {
   card(job) {
     const link = job.links[0];
     const clip = job.clips[0];
-    const prompt = job.prompt || '(image to video, no prompt)';
-    return h('article', { class: 'card', dataset: { id: job.id, style: job.style || 'none' } },
+    const prompt = promptLabel(job);
+    const made = sourceText(job, 40);
+    const source = job.source_clip;
+    return h('article', { class: 'card', dataset: { id: job.id, style: job.style || 'none',
+      operation: job.operation || 'generate', source: source && source.id ? source.id : '' } },
       h('button', { type: 'button', class: 'thumb', onclick: () => this.onOpen(job.id),
         'aria-label': `Open clip: ${shorten(prompt, 60)}` },
       link ? h('img', { src: link.cover, alt: '', loading: 'lazy' }) : null,
       job.links.length > 1 ? h('span', { class: 'badge' }, `${job.links.length} clips`) : null),
       h('p', { class: 'card-prompt', title: job.enhanced_prompt || prompt }, shorten(prompt, 120)),
+      made ? h('p', { class: 'card-source' }, source.exists
+        ? h('button', { type: 'button', class: 'link', onclick: () => this.onOpen(source.id),
+          'aria-label': `Open the source: ${made}` }, made)
+        : made) : null,
       h('div', { class: 'card-meta' },
         h('span', { class: 'chip' }, job.style ? styleTitle(this.styles, job.style) : 'no style'),
-        job.task === 'i2v' ? h('span', { class: 'chip' }, 'from image') : null,
+        job.operation === 'extend' ? h('span', { class: 'chip op' }, 'extension') : null,
+        job.operation === 'edit' ? h('span', { class: 'chip op' }, 'edit') : null,
+        job.spec.image ? h('span', { class: 'chip' }, job.spec.last_image ? 'first + last frame' : 'from image')
+          : null,
         h('span', { class: 'hint' }, `seed ${job.seeds.join(', ')}`),
         clip ? h('span', { class: 'hint' }, fmtSeconds(clip.duration)) : null,
         h('span', { class: 'hint' }, fmtWhen(job.created_at))));
