@@ -22,6 +22,8 @@ from shotsmith.spec import GenerationSpec
 
 log = logging.getLogger(__name__)
 
+INPUT_FILE_FIELDS = ("image", "last_image", "video", "extend_from")  # spec fields that name a file
+
 
 @dataclass
 class GenerationOutput:
@@ -31,6 +33,7 @@ class GenerationOutput:
     contact_sheet: Path | None
     timings: dict[str, float] = field(default_factory=dict)
     enhancement: dict | None = None
+    notes: list[str] = field(default_factory=list)  # what the service changed, said to the user
 
 
 def enhance_spec(spec: GenerationSpec, tokenizer=None) -> tuple[GenerationSpec, dict | None]:
@@ -69,9 +72,9 @@ def clip_metadata(spec: GenerationSpec, render: RenderResult, seed: int, index: 
                    "fps": render.entry.fps},
         "output": {"width": spec.width, "height": spec.height, "fps": spec.fps},
         "style": spec.style,
-        # The input image by its file name only: a sidecar or MP4 tag never carries a server path.
-        "spec": spec.model_dump(mode="json", exclude={"seed", "candidates"}) | {
-            "seed": seed, "image": Path(spec.image).name if spec.image else None},
+        # Input files by their names only: a sidecar or MP4 tag never carries a server path.
+        "spec": spec.model_dump(mode="json", exclude={"seed", "candidates"}) | {"seed": seed} | {
+            name: Path(getattr(spec, name)).name if getattr(spec, name) else None for name in INPUT_FILE_FIELDS},
         "shotsmith_version": __version__,
     }
 
@@ -92,7 +95,12 @@ class Studio:
         t = time.perf_counter()
         spec, enhancement = enhance_spec(spec, pipe.tokenizer)
         enhance_time = time.perf_counter() - t
-        render = self.engine.render(spec, on_progress, should_cancel)
+        notes: list[str] = []
+        extra: dict = {}
+        if spec.operation == "edit":
+            render, extra = self._edit(spec, notes, on_progress, should_cancel)
+        else:
+            render = self.engine.render(spec, on_progress, should_cancel)
         render.timings["load"] = load_time
         out.parent.mkdir(parents=True, exist_ok=True)
         clips = []
@@ -102,7 +110,9 @@ class Studio:
             if on_progress:
                 on_progress(Progress("encode", render.steps * (index + 1), render.steps * len(render.candidates), index))
             timings = {"enhance": enhance_time, **render.timings, **candidate.timings}
-            meta = clip_metadata(spec, render, candidate.seed, index)
+            meta = clip_metadata(spec, render, candidate.seed, index) | extra
+            if notes:
+                meta["notes"] = notes
             if enhancement:
                 meta["enhancement"] = {"slots": enhancement.get("slots"), "backend": enhancement.get("backend_used")}
             clips.append(finish_clip(candidate.frames, render.entry.fps, path, post_settings(spec), meta, timings))
@@ -111,7 +121,30 @@ class Studio:
             sheet = contact_sheet_path(out)
             write_contact_sheet([c.frames for c in render.candidates], [c.seed for c in render.candidates], sheet)
         timings = {"enhance": enhance_time, **render.timings, "total": time.perf_counter() - started}
-        return GenerationOutput(spec, clips, [c.seed for c in render.candidates], sheet, timings, enhancement)
+        return GenerationOutput(spec, clips, [c.seed for c in render.candidates], sheet, timings, enhancement,
+                                notes)
+
+    def _edit(self, spec: GenerationSpec, notes: list[str], on_progress, should_cancel) -> tuple[RenderResult, dict]:
+        """An edit: the source resampled to the model's native frames, then video-to-video."""
+        from shotsmith.engine.edit import edit_steps, render_edit
+        from shotsmith.post.source import read_resampled
+        from shotsmith.spec import DEFAULT_EDIT_STRENGTH
+
+        entry = spec.entry()
+        width, height = spec.native_size(entry)
+        t = time.perf_counter()
+        source, note = read_resampled(spec.video, width, height, spec.native_frames(entry), entry.fps)
+        read_time = time.perf_counter() - t
+        notes.append(note)
+        render = render_edit(self.engine, spec, source, on_progress, should_cancel)
+        render.timings["source"] = read_time
+        strength = DEFAULT_EDIT_STRENGTH if spec.strength is None else spec.strength
+        if render.steps == 0:
+            notes.append(f"strength {strength:g} leaves no denoising step of {spec.steps or entry.steps}: "
+                         "the source is given back unchanged")
+        edit = {"source": Path(spec.video).name, "strength": strength,
+                "steps_run": edit_steps(spec.steps or entry.steps, strength)}
+        return render, {"edit": edit}
 
 
 def write_contact_sheet(videos: list[np.ndarray], seeds: list[int], path: Path, columns: int = 6) -> Path:

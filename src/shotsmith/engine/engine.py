@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -127,6 +128,23 @@ class Engine:
             self._text_cache.popitem(last=False)
         return embeds
 
+    @contextmanager
+    def session(self, pipe, spec: GenerationSpec, entry: ModelEntry):
+        """One render at a time on a pipeline set up for this request: threads, step cache, LoRA
+        (all shared state). Plain renders, edits and each segment of an extension run inside one."""
+        with self._render_lock:
+            threads = self.threads or entry.threads
+            if threads and threads != torch.get_num_threads():
+                torch.set_num_threads(threads)
+            set_cache(pipe, spec.cache_choice(entry))  # OptionError names `cache`: a request error
+            # The pipeline is shared between requests: the LoRA is switched on for this
+            # one and off for the next one that names none (adapters stay loaded for reuse).
+            if spec.lora:  # LoraError names `lora` or `lora_scale`: a request error
+                apply_lora(pipe, spec.lora, spec.lora_scale, model=entry.name)
+            else:
+                clear_lora(pipe)
+            yield
+
     def loaded(self) -> list[str]:
         return [key[0] for key in self._pipes]
 
@@ -161,18 +179,7 @@ class Engine:
         timings["text"] = time.perf_counter() - t
         image = _load_image(spec.image) if spec.image else None
 
-        # One render at a time: threads and the step cache are set on shared state
-        with self._render_lock:
-            threads = self.threads or entry.threads
-            if threads and threads != torch.get_num_threads():
-                torch.set_num_threads(threads)
-            set_cache(pipe, spec.cache_choice(entry))  # OptionError names `cache`: a request error
-            # The pipeline is shared between requests: the LoRA is switched on for this
-            # one and off for the next one that names none (adapters stay loaded for reuse).
-            if spec.lora:  # LoraError names `lora` or `lora_scale`: a request error
-                apply_lora(pipe, spec.lora, spec.lora_scale, model=entry.name)
-            else:
-                clear_lora(pipe)
+        with self.session(pipe, spec, entry):
             # 4. Denoise and decode each candidate (the image's latent is the same for all of them)
             image_latent = (encode_first_frame(pipe, image, height, width)
                             if image is not None and entry.first_frame_lock else None)

@@ -151,15 +151,20 @@ def clip_output(clip, seed: int, folder: Path) -> ClipOutput:
 
 
 def _local_inputs(spec: dict, folder: Path) -> dict:
-    """The spec with its staged input image found in this machine's job folder.
+    """The spec with its staged input files (image, last image, source clip) found in this
+    machine's job folder.
 
-    The server stages an uploaded image in the job folder and records its path; a
+    The server stages uploaded inputs in the job folder and records their paths; a
     worker on another machine sees the same shared folder under its own mount point.
     """
-    image = spec.get("image")
-    if image and not Path(image).is_file() and (folder / Path(image).name).is_file():
-        return {**spec, "image": str(folder / Path(image).name)}
-    return spec
+    from shotsmith.service import INPUT_FILE_FIELDS
+
+    local = dict(spec)
+    for name in INPUT_FILE_FIELDS:
+        value = spec.get(name)
+        if value and not Path(value).is_file() and (folder / Path(value).name).is_file():
+            local[name] = str(folder / Path(value).name)
+    return local
 
 
 def run_job(store: JobStore, studio: Studio, job: Job, folder: Path, cancel: CancelCheck,

@@ -1,0 +1,111 @@
+"""Edit (video-to-video): a source clip re-rendered with a prompt on a text-to-video model.
+
+diffusers' `CogVideoXVideoToVideoPipeline` is built from the loaded text-to-video pipeline's
+own modules (nothing loads twice), encodes the source frames, noises them to the level that
+`strength` picks and denoises from there: 1 starts from pure noise (text-to-video), small
+strengths keep the source's layout and motion. Seeds, candidates, progress, cancel, step
+cache and LoRA go through the same code as plain renders (`Engine.session`, `_CandidateRun`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from shotsmith.engine.engine import (Candidate, CancelFn, Engine, Progress, ProgressFn, RenderResult, _CandidateRun,
+                                     padding_frames, pick_seeds)
+from shotsmith.spec import DEFAULT_EDIT_STRENGTH, GenerationSpec
+
+
+def edit_steps(steps: int, strength: float) -> int:
+    """Denoising steps an edit runs: diffusers starts `strength` of the way into the schedule
+    (int(steps * strength), so 0 for a strength below 1/steps: the source comes back as it is)."""
+    return min(int(steps * strength), steps)
+
+
+def _edit_pipeline_class():
+    from diffusers import CogVideoXVideoToVideoPipeline
+
+    class EditPipeline(CogVideoXVideoToVideoPipeline):
+        """The video-to-video pipeline, callable with a text-to-video call's arguments: its frame
+        count is the source's own length, so `num_frames` (which the candidate loop passes and
+        reads back for decoding) is not forwarded."""
+
+        def __call__(self, *args, num_frames: int | None = None, **kwargs):
+            return super().__call__(*args, **kwargs)
+
+    return EditPipeline
+
+
+def edit_pipeline(engine: Engine, pipe):
+    """The video-to-video pipeline on a loaded text-to-video pipeline's modules, made once per pipeline."""
+    cached = getattr(pipe, "_shotsmith_edit_pipeline", None)
+    if cached is not None:
+        return cached
+    edit = _edit_pipeline_class()(**pipe.components)
+    edit.set_progress_bar_config(disable=True)
+    if getattr(pipe, "_all_hooks", None):
+        # Model CPU offload: the copy puts its own hooks on the shared modules, and each
+        # pipeline puts its own back at the end of its call (maybe_free_model_hooks).
+        edit.enable_model_cpu_offload(device=getattr(pipe, "_offload_device", None))
+    pipe._shotsmith_edit_pipeline = edit
+    return edit
+
+
+def source_for_model(pipe, frames: np.ndarray, num_frames: int) -> list:
+    """The source frames as the pipeline's input: PIL images, with copies of the first frame in
+    front where CogVideoX 1.5 pads latent frames (its video-to-video pipeline does not pad, it
+    refuses; `decode` drops the same latent frames again)."""
+    from PIL import Image
+
+    pad = padding_frames(pipe, num_frames) * pipe.vae_scale_factor_temporal
+    images = [Image.fromarray(frame) for frame in frames]
+    return [images[0]] * pad + images
+
+
+@torch.inference_mode()
+def render_edit(engine: Engine, spec: GenerationSpec, source: np.ndarray, on_progress: ProgressFn | None = None,
+                should_cancel: CancelFn | None = None) -> RenderResult:
+    """Edit `source` (uint8 (T, H, W, 3), already at the model's native size and frame count)."""
+    report = on_progress or (lambda p: None)
+    cancelled = should_cancel or (lambda: False)
+    timings: dict[str, float] = {}
+    entry = spec.entry()
+    steps = spec.steps or entry.steps
+    guidance = entry.guidance if spec.guidance is None else spec.guidance
+    strength = DEFAULT_EDIT_STRENGTH if spec.strength is None else spec.strength
+    width, height = spec.native_size(entry)
+    num_frames = spec.native_frames(entry)
+    if source.shape != (num_frames, height, width, 3):
+        raise ValueError(f"source frames are {source.shape}, expected {(num_frames, height, width, 3)}")
+    seeds = pick_seeds(spec.seed, spec.candidates)
+    run_steps = edit_steps(steps, strength)
+    total = run_steps * len(seeds)
+
+    report(Progress("load", 0, total))
+    t = time.perf_counter()
+    pipe = engine.pipeline(entry)
+    timings["load"] = time.perf_counter() - t
+    if run_steps == 0:
+        # No step left to run: diffusers would start from an empty schedule. The edit of
+        # strength 0 is the source itself, for every candidate.
+        return RenderResult(entry, [Candidate(seed, source.copy()) for seed in seeds], 0, guidance,
+                            width, height, num_frames, timings)
+
+    report(Progress("text", 0, total))
+    t = time.perf_counter()
+    prompt_embeds = engine.text_embeddings(pipe, entry, spec.model_prompt())
+    negative_embeds = engine.text_embeddings(pipe, entry, spec.negative_prompt) if guidance > 1.0 else None
+    timings["text"] = time.perf_counter() - t
+
+    with engine.session(pipe, spec, entry):
+        edit = edit_pipeline(engine, pipe)
+        call = dict(video=source_for_model(pipe, source, num_frames), strength=strength,
+                    prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=height,
+                    width=width, num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
+                    output_type="latent", use_dynamic_cfg=False, max_sequence_length=entry.text_limit)
+        run = _CandidateRun(edit, call, None, run_steps, total, report, cancelled)
+        candidates = [run(seed, index) for index, seed in enumerate(seeds)]
+    return RenderResult(entry, candidates, run_steps, guidance, width, height, num_frames, timings)

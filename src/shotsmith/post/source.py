@@ -1,0 +1,88 @@
+"""Source clips (an edit's `video`, an extension's `extend_from`) read back as frames.
+
+A source may come from anywhere: any size, length and frame rate. It is resampled here to
+what the consumer needs (the model's native size and frame count for an edit; the output
+size and rate for an extension), and the change is said in a note the user sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .media import iter_frames, probe_video
+from .settings import PostError
+
+
+@dataclass
+class SourceClip:
+    """What a source clip is, as probed."""
+
+    name: str  # file name only: notes and sidecars never carry a server path
+    width: int
+    height: int
+    frames: int
+    fps: float
+    duration: float
+
+    def describe(self) -> str:
+        return f"{self.width}x{self.height}, {self.frames} frames at {self.fps:g} fps ({self.duration:.2f} s)"
+
+
+def probe_source(path: Path | str) -> SourceClip:
+    info = probe_video(path)
+    fps = info["fps"] or (info["frames"] / info["duration"] if info["duration"] else 0.0)
+    duration = info["duration"] or (info["frames"] / fps if fps else 0.0)
+    return SourceClip(Path(path).name, info["width"], info["height"], info["frames"], fps, duration)
+
+
+def cover_crop_box(src: tuple[int, int], dst: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The centred box of `src` (W, H) with `dst`'s aspect: scaled to cover, then cropped (as post does)."""
+    sw, sh = src
+    dw, dh = dst
+    if sw * dh > sh * dw:  # wider than the target: crop the sides
+        w = round(sh * dw / dh)
+        return (sw - w) // 2, 0, (sw - w) // 2 + w, sh
+    h = round(sw * dh / dw)
+    return 0, (sh - h) // 2, sw, (sh - h) // 2 + h
+
+
+def resize_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """One RGB frame to (height, width), cover-and-crop, Lanczos (antialiased when shrinking)."""
+    from PIL import Image
+
+    if frame.shape[:2] == (height, width):
+        return frame
+    img = Image.fromarray(frame)
+    box = cover_crop_box(img.size, (width, height))
+    return np.asarray(img.resize((width, height), Image.Resampling.LANCZOS, box=box))
+
+
+def sample_indices(source_frames: int, count: int) -> list[int]:
+    """`count` frame indices spread evenly over the whole source, first and last included."""
+    return np.linspace(0, max(source_frames - 1, 0), count).round().astype(int).tolist()
+
+
+def read_resampled(path: Path | str, width: int, height: int, count: int, fps: float) -> tuple[np.ndarray, str]:
+    """The whole source as `count` frames of (height, width), and a note saying what changed.
+
+    Frames are taken evenly over the source's length, so a clip of another length is retimed to
+    `count / fps` seconds; only the frames used are converted and resized."""
+    source = probe_source(path)
+    indices = sample_indices(source.frames, count)
+    picked: dict[int, np.ndarray] = {}
+    for index, frame in iter_frames(path, indices):
+        picked[index] = resize_frame(frame, width, height)
+    if not picked:
+        raise PostError(f"{source.name} has no decodable frames")
+    # A container may claim more frames than decode: the nearest decoded one stands in.
+    have = sorted(picked)
+    frames = np.stack([picked[min(have, key=lambda h: abs(h - i))] for i in indices])
+    target = f"{width}x{height}, {count} frames at {fps:g} fps ({count / fps:.2f} s)"
+    if (source.width, source.height, source.frames) == (width, height, count) and abs(source.fps - fps) < 0.01:
+        note = f"source {source.name}: {source.describe()}, used as it is"
+    else:
+        note = f"source {source.name}: {source.describe()} resampled to {target}"
+    return frames, note

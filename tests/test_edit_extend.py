@@ -1,0 +1,116 @@
+"""Edit (video-to-video) and extend (chained image-to-video) on the embedded models: the files a
+user gets (frame counts, sizes, durations, sidecars), strength 0 giving the source back, source
+clips made elsewhere, and the extension limits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shotsmith.engine import Cancelled
+from shotsmith.post import probe_video, read_clip_metadata
+from shotsmith.post.source import read_resampled
+from shotsmith.service import Studio
+from shotsmith.spec import build_spec
+
+OUT = dict(width=192, height=128, fps=8, interpolation="none")  # small, fast outputs
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def write_plain_mp4(path: Path, frames: np.ndarray, fps: int) -> Path:
+    """An MP4 made with PyAV, not by shotsmith: no shotsmith metadata, its own size and rate."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def moving_box(frames: int, width: int, height: int) -> np.ndarray:
+    """A red box crossing a green field (a clip of any size and length)."""
+    video = np.zeros((frames, height, width, 3), np.uint8)
+    video[..., 1] = 150
+    for t in range(frames):
+        x = int((width - width // 4) * t / max(frames - 1, 1))
+        video[t, height // 3: height // 3 + height // 4, x: x + width // 4] = (210, 30, 30)
+    return video
+
+
+@pytest.fixture(scope="module")
+def studio():
+    return Studio()
+
+
+@pytest.fixture(scope="module")
+def shotsmith_clip(studio, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("source") / "clip.mp4"
+    studio.generate(build_spec(prompt="a red ball moves right on green grass", seed=3, steps=8, **OUT), out)
+    return out
+
+
+# Edit
+
+
+def test_edit_gives_a_clip_of_the_native_frame_count_at_the_output_size(studio, shotsmith_clip, tmp_path):
+    out = studio.generate(build_spec(prompt="a blue cube moves left on green grass", video=str(shotsmith_clip),
+                                     strength=0.6, seed=5, steps=5, **OUT), tmp_path / "edit.mp4")
+    clip = out.clips[0]
+    assert (clip.width, clip.height, clip.frames, clip.fps) == (192, 128, 50, 8)  # 25 native frames at 4 fps
+    sidecar = json.loads(clip.sidecar.read_text())
+    assert sidecar["clip"]["native"]["frames"] == 25
+    assert sidecar["metadata"]["edit"] == {"source": "clip.mp4", "strength": 0.6, "steps_run": 3}
+    assert sidecar["metadata"]["spec"]["video"] == "clip.mp4"  # the name, never a server path
+    assert any("resampled to 96x64, 25 frames" in note for note in out.notes)
+
+
+def test_strength_zero_gives_the_source_back_and_strength_one_does_not(studio, shotsmith_clip, tmp_path):
+    source, _ = read_resampled(shotsmith_clip, 96, 64, 25, 4)
+    kept = studio.generate(build_spec(prompt="a blue cube moves left on green grass", video=str(shotsmith_clip),
+                                      strength=0.0, seed=5, **OUT), tmp_path / "kept.mp4")
+    back, _ = read_resampled(kept.clips[0].video, 96, 64, 25, 4)
+    assert psnr(back, source) >= 35
+    assert any("given back unchanged" in note for note in kept.notes)
+    redone = studio.generate(build_spec(prompt="a blue cube moves left on green grass",
+                                        video=str(shotsmith_clip), strength=1.0, seed=5, steps=4, **OUT),
+                             tmp_path / "redone.mp4")
+    new, _ = read_resampled(redone.clips[0].video, 96, 64, 25, 4)
+    assert psnr(new, source) < 25
+
+
+def test_a_large_odd_length_clip_made_elsewhere_is_resampled_and_said_so(studio, tmp_path):
+    source = write_plain_mp4(tmp_path / "phone.mp4", moving_box(37, 320, 240), fps=30)
+    out = studio.generate(build_spec(prompt="a red ball moves right on green grass", video=str(source),
+                                     strength=0.3, seed=1, candidates=2, steps=4, **OUT), tmp_path / "edit.mp4")
+    assert [c.frames for c in out.clips] == [50, 50]
+    assert out.notes[0] == ("source phone.mp4: 320x240, 37 frames at 30 fps (1.23 s) resampled to 96x64, "
+                            "25 frames at 4 fps (6.25 s)")
+    assert read_clip_metadata(out.clips[0].video)["notes"] == out.notes
+    assert probe_video(out.clips[1].video)["width"] == 192
+
+
+def test_edit_runs_on_a_cogvideox_folder_model_with_progress_and_cancel(studio, tiny_model_dirs, tmp_path):
+    """The real-checkpoint path (226-token T5-style limit, its own native size) on a tiny random CogVideoX."""
+    source = write_plain_mp4(tmp_path / "src.mp4", moving_box(12, 64, 48), fps=12)
+    spec = build_spec(prompt="a red ball moves right", video=str(source), model=str(tiny_model_dirs["t2v"]),
+                      strength=0.5, steps=6, frames=9, seed=2, candidates=2, **OUT)
+    seen = []
+    out = studio.generate(spec, tmp_path / "edit.mp4", on_progress=seen.append)
+    assert [p.step for p in seen if p.stage == "denoise"] == [1, 2, 3, 4, 5, 6]  # 3 steps of 6, twice
+    assert out.clips[0].frames == 9 and "resampled to 48x32, 9 frames at 8 fps" in out.notes[0]
+    with pytest.raises(Cancelled):
+        studio.generate(spec, tmp_path / "stopped.mp4", on_progress=seen.append,
+                        should_cancel=lambda: any(p.stage == "denoise" for p in seen[-1:]))
+    assert not (tmp_path / "stopped.mp4").exists()
