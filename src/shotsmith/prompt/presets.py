@@ -53,6 +53,8 @@ class Preset(BaseModel):
     movement: list[str]
     scene: list[str]
     mood: list[str]
+    mood_tint: str | None = Field(None, description="How the style colours a mood the director chose from the "
+                                  "content (\"hushed and intimate, with a storybook charm\").")
     style: list[str]
     detail: list[str] = Field(default_factory=list, description="Whole sentences used to reach the minimum length.")
     # Only in the neutral default: phrases for image-to-video, and phrases that are safe

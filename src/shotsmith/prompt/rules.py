@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import director as dr
 from . import lexicon as lx
 from .parse import Parsed
 from .presets import Preset, default_preset, short_form
@@ -48,7 +49,7 @@ _SHAPES_GUARD = (lx.COLOUR_WORDS | lx.SHAPE_NOUNS | lx.MOTION_WORDS | lx.DIRECTI
 @dataclass(frozen=True)
 class Fill:
     text: str
-    source: str  # "preset" | "default"
+    source: str  # "preset" | "default" | "director"
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Plan:
     add_style_sentence: bool = False  # the user gave a mood but no look, and chose a preset
     details: list[str] = field(default_factory=list)
     canonical: str | None = None  # the prompt in the embedded models' words (shapes-world prompts)
+    enrich: list[str] = field(default_factory=list)  # the director's concrete detail sentences
 
 
 def conflicts(option: str, parsed: Parsed, slot: str) -> bool:
@@ -85,8 +87,42 @@ def _first_fit(candidates: list[tuple[list[str], str]], parsed: Parsed, slot: st
     return None
 
 
-def _choose(slot: str, parsed: Parsed, preset: Preset | None, mode: str) -> Fill | None:
-    """The filler for one slot, from the most specific source that does not clash."""
+def _direct(slot: str, parsed: Parsed, preset: Preset | None, mode: str, cues: dr.Cues) -> Fill | None:
+    """The director's choice for a slot from the content cues, or None (then preset or default)."""
+    if slot == "camera":
+        return next((Fill(c, "director") for c in dr.cameras(cues, mode) if not conflicts(c, parsed, slot)), None)
+    if slot == "lighting":
+        for phrase, strong, from_time in dr.lightings(cues):
+            if preset is not None and not strong or mode == "i2v" and not strong:
+                continue  # a weak cue (a person, a room) leaves the light to the style, or the first frame
+            # a phrase made from the user's own time of day names it; only colours could clash
+            clash = bool(set(lx.words(phrase)) & lx.COLOUR_WORDS) if from_time else conflicts(phrase, parsed, slot)
+            if not clash:
+                return Fill(phrase, "director")
+        return None
+    if slot == "movement":
+        return next((Fill(m, "director") for m in dr.movements(cues) if not conflicts(m, parsed, slot)), None)
+    if slot == "scene" and mode == "t2v":
+        return next((Fill(m, "director") for m in dr.scenes(cues) if not conflicts(m, parsed, slot)), None)
+    if slot == "mood":
+        for phrase, from_feeling in dr.moods(cues):
+            if from_feeling or not conflicts(phrase, parsed, slot):
+                if mode == "i2v":
+                    return Fill(f"{phrase}, true to the first frame, with smooth, coherent motion", "director")
+                tint = preset.mood_tint if preset is not None else None
+                if tint and not conflicts(tint, parsed, slot):
+                    phrase = f"{phrase}, {tint}"
+                return Fill(phrase, "director")
+    return None
+
+
+def _choose(slot: str, parsed: Parsed, preset: Preset | None, mode: str, cues: dr.Cues | None = None) -> Fill | None:
+    """The filler for one slot, from the most specific source that does not clash: the director
+    (content cues), the style preset, the neutral default."""
+    if cues is not None and not parsed.shapes:
+        directed = _direct(slot, parsed, preset, mode, cues)
+        if directed is not None:
+            return directed
     base = default_preset()
     i2v, shapes = base.i2v or {}, base.shapes or {}
     if mode == "i2v" and slot in ("lighting", "scene", "subject"):
@@ -108,19 +144,25 @@ def _choose(slot: str, parsed: Parsed, preset: Preset | None, mode: str) -> Fill
 def plan(user: str, parsed: Parsed, preset: Preset | None, mode: str, *, explicit_style: bool) -> Plan:
     """Decide the filler for every slot the user left empty."""
     p = Plan(mode=mode, user=user, parsed=parsed)
+    cues = None if parsed.shapes else dr.read_cues(user)
     for slot in SLOTS:
         if slot in parsed.found:
+            if slot == "lighting" and cues is not None and not dr.states_light(parsed.found[slot]):
+                # the words only imply the light ("at night", "a dark room"): say it outright
+                light = _direct("lighting", parsed, None, mode, cues)
+                if light is not None:
+                    p.fills["lighting"] = light
             continue
         if slot == "mood":
             if mode == "i2v":
-                p.fills["mood"] = _choose("mood", parsed, None, "i2v")
+                p.fills["mood"] = _choose("mood", parsed, None, "i2v", cues)
             else:
-                mood = _choose("mood", parsed, preset, mode)
+                mood = _choose("mood", parsed, preset, mode, cues)
                 if mood is not None:
                     p.fills["mood"] = mood
             p.style = _choose("style", parsed, preset, mode) if (preset is not None or mode == "t2v") else None
             continue
-        chosen = _choose(slot, parsed, preset, mode)
+        chosen = _choose(slot, parsed, preset, mode, cues)
         if chosen is not None:
             p.fills[slot] = chosen
     if "mood" in parsed.found and explicit_style and not parsed.has_style and preset is not None:
@@ -130,6 +172,11 @@ def plan(user: str, parsed: Parsed, preset: Preset | None, mode: str, *, explici
         canonical = lx.shapes_caption(user)
         if canonical and canonical.rstrip(".").lower() != user.strip().rstrip(".").lower():
             p.canonical = canonical
+    if cues is not None:
+        subject_detail, place_detail = dr.details(cues)
+        # image-to-video: the first frame decides the place; only the subject's detail is added
+        wanted = [subject_detail] if mode == "i2v" else [subject_detail, place_detail]
+        p.enrich = [d for d in wanted if d and not conflicts(d, parsed, "detail")]
     if not parsed.shapes:
         pool = (preset.detail if preset else []) + default_preset().detail
         p.details = [d for d in pool if not conflicts(d, parsed, "detail")]
@@ -189,6 +236,9 @@ def render(p: Plan, *, short: bool = False, omit: frozenset[str] = frozenset(), 
             parts.append(f"The focus stays on {phrase(fills['subject'].text)}.")
         if "movement" in fills:
             parts.append(f"The motion is {phrase(fills['movement'].text)}.")
+        if light and light.source == "director":  # the light the words name, as the first frame has it
+            parts.append(f"The light is {phrase(light.text)}, as in the first frame.")
+            light = None
         if light and "scene" in fills:  # one sentence for both: the first frame decides them
             parts.append(f"The lighting and the surroundings stay {short_form(fills['scene'].text)}"
                          + ("." if short else ", with no sudden changes and nothing new added."))
@@ -221,6 +271,8 @@ def render(p: Plan, *, short: bool = False, omit: frozenset[str] = frozenset(), 
         parts.append(f"The whole scene has {phrase(p.style.text)}.")
     text = " ".join(x for x in parts if x)
     if pad:
+        for detail in p.enrich:
+            text = f"{text} {detail}"
         for detail in p.details:
             if len(text.split()) >= MIN_WORDS:
                 break
@@ -231,7 +283,7 @@ def render(p: Plan, *, short: bool = False, omit: frozenset[str] = frozenset(), 
 def slot_report(p: Plan, omit: frozenset[str] = frozenset()) -> dict[str, SlotInfo]:
     out: dict[str, SlotInfo] = {}
     for slot in SLOTS:
-        if slot in p.parsed.found:
+        if slot in p.parsed.found and (slot not in p.fills or slot in omit):
             out[slot] = SlotInfo(text=p.parsed.found[slot], source="user")
         elif slot in omit or slot not in p.fills:
             out[slot] = SlotInfo(text="", source="omitted")

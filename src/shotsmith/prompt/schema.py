@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 SLOTS = ("camera", "lighting", "subject", "movement", "scene", "mood")
 
 # Where a slot's text came from. "user": the user's own words; "preset": the chosen
-# (or inferred) style preset; "default": the neutral default; "llm": written by the
-# LLM backend; "omitted": left out so the prompt fits the token limit.
-SlotSource = Literal["user", "preset", "default", "llm", "omitted"]
+# (or inferred) style preset; "default": the neutral default; "director": chosen by the
+# rule backend from what the idea shows (a face, night, fast action ...); "llm": written
+# by the LLM backend; "omitted": left out so the prompt fits the token limit.
+SlotSource = Literal["user", "preset", "default", "director", "llm", "omitted"]
 
 
 class PromptError(ValueError):
