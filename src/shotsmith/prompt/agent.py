@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from . import lexicon as lx
 from . import llm as llm_backend
-from . import rules
+from . import rules, zh
 from .llm import LLMConfig, LLMUnavailable
 from .parse import PREPOSITIONS, Parsed, parse
 from .presets import Preset, infer_preset, load_preset
@@ -45,9 +45,9 @@ def clean_text(text: str) -> str:
 
 def _sentence(text: str) -> str:
     """End a piece of user text like a sentence, without touching its words."""
-    text = text.rstrip(" ,;:-")
-    if text and text[-1] not in ".!?…。！？\"'”’)":
-        text += "."
+    text = text.rstrip(" ,;:-，；：")
+    if text and text[-1] not in ".!?…。！？\"'”’)）":
+        text += "。" if zh.is_chinese(text) else "."
     return text
 
 
@@ -60,6 +60,27 @@ def _scene_sentence(scene: str) -> str:
     if first in PREPOSITIONS:
         return f"The scene takes place {body}."
     return _sentence(body)
+
+
+CHINESE_KEPT_NOTE = ("text: Chinese, kept as written: the model reads English and the rule backend translates only "
+                     "the shapes world offline; camera, light and mood were added in English. Set an LLM backend "
+                     "to translate the idea (SHOTSMITH_LLM_BASE_URL and SHOTSMITH_LLM_MODEL, then backend 'llm')")
+
+
+def _translate_shapes(user: str, notes: list[str]) -> tuple[str, str | None, str | None]:
+    """A Chinese shapes-world idea in English: (text for the model, translation, canonical caption).
+    Words outside the shapes vocabulary stay in Chinese after the translation, and a note says so."""
+    reading = zh.read(user)
+    if not reading.shapes:
+        return user, None, None
+    english = reading.english()
+    if reading.untranslated:
+        notes.append(f"text: translated the shapes-world words into English; {reading.untranslated!r} has no "
+                     "offline translation and is kept in Chinese after it (the model reads English; set an LLM "
+                     "backend to translate it)")
+        return f"{english} {user}", english, reading.canonical()
+    notes.append("text: Chinese; translated into English with the shapes-world vocabulary (the model reads English)")
+    return english, english, reading.canonical()
 
 
 def _field(name: str, value) -> str:
@@ -132,6 +153,9 @@ def _short_window(user: str, mode: str, style, token_limit: int, user_tokens: in
     reads them, and the notes say that the end of the text is not read."""
     parsed = parse(user)
     canonical = lx.shapes_caption(user) if parsed.shapes else None
+    if canonical is None and zh.is_chinese(user):
+        reading = zh.read(user)
+        canonical = reading.canonical() if reading.shapes else None
     prompt = f"{canonical} {user}" if canonical else user
     notes = [f"token limit: this model reads the first {token_limit} tokens and the text is {user_tokens}; "
              "the end of it is kept in the prompt but not read" +
@@ -172,12 +196,22 @@ def enhance(text: str | None = None, *, scene: str | None = None, content: str |
         raise PromptError("text", f"the prompt is {user_tokens} tokens, over the model's {token_limit}-token "
                                   "limit; shorten it (nothing was cut)")
 
-    # 3. Read the slots the user filled.
-    parsed = parse(user)
-    if scene_c:
-        parsed.found["scene"] = scene_c
+    # 3. Read the slots the user filled (a Chinese shapes-world idea: in its English translation).
     notes: list[str] = []
-    if not parsed.english and user:
+    language = "zh" if zh.is_chinese(user) else "en"
+    model_text, translation, canonical = user, None, None
+    if language == "zh":
+        model_text, translation, canonical = _translate_shapes(user, notes)
+    parsed = parse(model_text)
+    if language == "en" and not parsed.english and user:
+        language = "other"
+    if scene_c and translation is None:
+        parsed.found["scene"] = scene_c
+    if language == "zh" and translation is None:
+        for slot in ("subject", "movement", "scene"):
+            parsed.found.setdefault(slot, user.rstrip(" .。"))
+        notes.append(CHINESE_KEPT_NOTE)
+    elif not parsed.english and user and translation is None:
         # The slot words are English; do not guess at subject, motion or place in another
         # language (a filler setting could contradict it). Frame it, light it, style it.
         for slot in ("subject", "movement", "scene"):
@@ -196,17 +230,26 @@ def enhance(text: str | None = None, *, scene: str | None = None, content: str |
         else:
             try:
                 config = llm or _env_config()
-                answer = llm_backend.enhance_llm(user, parsed, mode=mode, preset=preset, config=config,
+                # the LLM gets the user's own words (a Chinese idea in Chinese): it translates and
+                # enhances in one call, and its answer is checked against the facts of those words
+                answer = llm_backend.enhance_llm(user, parse(user), mode=mode, preset=preset, config=config,
                                                  token_limit=token_limit, tokenizer=tokenizer, clean=clean_text)
             except LLMUnavailable as exc:
                 fallback_reason = str(exc)
             else:
-                return EnhanceResult(prompt=answer, original=user, slots=_llm_slots(parsed, answer),
+                llm_notes = [n for n in notes if n is not CHINESE_KEPT_NOTE and not n.startswith("text: translated")]
+                if language == "zh":
+                    llm_notes.append("text: Chinese; the LLM translated it into the English prompt the model reads")
+                # a Chinese idea's slots are all in the LLM's English; an English idea keeps the user's
+                basis = Parsed(text=user) if language == "zh" else parsed
+                return EnhanceResult(prompt=answer, original=user, slots=_llm_slots(basis, answer),
                                      backend_used="llm", tokens=count_tokens(answer, tokenizer),
                                      token_limit=token_limit, words=len(answer.split()),
-                                     style=preset.name if preset else None, mode=mode, notes=notes)
+                                     style=preset.name if preset else None, mode=mode, notes=llm_notes,
+                                     language=language)
 
-    plan = rules.plan(user, parsed, preset, mode, explicit_style=explicit)
+    plan = rules.plan(model_text, parsed, preset, mode, explicit_style=explicit, canonical=canonical,
+                      cue_text=user)
     fitted = rules.fit(plan, token_limit=token_limit, tokenizer=tokenizer)
 
     # 6. Report.
@@ -218,4 +261,4 @@ def enhance(text: str | None = None, *, scene: str | None = None, content: str |
     return EnhanceResult(prompt=fitted.prompt, original=user, slots=fitted.slots, backend_used="rules",
                          fallback_reason=fallback_reason, tokens=fitted.tokens, token_limit=token_limit,
                          words=len(fitted.prompt.split()), style=preset.name if preset else None,
-                         mode=mode, notes=notes)
+                         mode=mode, notes=notes, language=language, translation=translation)

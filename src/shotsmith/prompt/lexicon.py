@@ -249,7 +249,8 @@ SHAPE_NOUNS = {
     "sphere", "spheres", "dot", "dots", "square", "squares", "squared", "box", "boxes", "block",
     "blocks", "cube", "cubes", "crate", "crates", "tile", "tiles", "triangle", "triangles",
     "triangular", "pyramid", "pyramids", "wedge", "wedges", "shape", "shapes", "rectangle",
-    "rectangles", "oval", "ovals", "hexagon", "diamond", "star", "stars",
+    "rectangles", "oval", "ovals", "hexagon", "diamond", "star", "stars", "cone", "cones", "brick", "bricks",
+    "bubble", "bubbles",
 }
 
 # The shapes world's backgrounds and the light words that point at one of them.

@@ -141,10 +141,13 @@ def _choose(slot: str, parsed: Parsed, preset: Preset | None, mode: str, cues: d
     return _first_fit(candidates, parsed, slot)
 
 
-def plan(user: str, parsed: Parsed, preset: Preset | None, mode: str, *, explicit_style: bool) -> Plan:
-    """Decide the filler for every slot the user left empty."""
+def plan(user: str, parsed: Parsed, preset: Preset | None, mode: str, *, explicit_style: bool,
+         canonical: str | None = None, cue_text: str | None = None) -> Plan:
+    """Decide the filler for every slot the user left empty. `canonical`: the restatement in the
+    embedded models' words when the caller already knows it (a Chinese shapes idea); `cue_text`:
+    the text the director reads content cues from (the user's own, when `user` is a translation)."""
     p = Plan(mode=mode, user=user, parsed=parsed)
-    cues = None if parsed.shapes else dr.read_cues(user)
+    cues = None if parsed.shapes else dr.read_cues(cue_text or user)
     for slot in SLOTS:
         if slot in parsed.found:
             if slot == "lighting" and cues is not None and not dr.states_light(parsed.found[slot]):
@@ -169,7 +172,7 @@ def plan(user: str, parsed: Parsed, preset: Preset | None, mode: str, *, explici
         p.style = _choose("style", parsed, preset, mode)
         p.add_style_sentence = p.style is not None
     if parsed.shapes:
-        canonical = lx.shapes_caption(user)
+        canonical = canonical or lx.shapes_caption(user)
         if canonical and canonical.rstrip(".").lower() != user.strip().rstrip(".").lower():
             p.canonical = canonical
     if cues is not None:

@@ -47,3 +47,8 @@ class EnhanceResult(BaseModel):
     style: str | None = Field(None, description="The style preset used (chosen, or inferred from the text).")
     mode: Literal["t2v", "i2v"] = "t2v"
     notes: list[str] = Field(default_factory=list, description="Things the user may want to know.")
+    language: Literal["en", "zh", "other"] = Field(
+        "en", description="The language of the user's idea (`original`); the prompt is English where the agent "
+                          "could translate it.")
+    translation: str | None = Field(None, description="The user's idea in English, as the rule backend translated "
+                                                      "it (Chinese shapes-world ideas), else None.")
