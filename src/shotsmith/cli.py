@@ -219,6 +219,8 @@ def print_result(result, json_out: bool) -> None:
         return
     if enhanced and enhanced != prompt:
         err.print(f"[dim]enhanced prompt:[/] {enhanced}", highlight=False)
+    for note in (getattr(result, "enhancement", None) or {}).get("notes") or []:  # e.g. Chinese kept as written
+        err.print(f"[dim]note:[/] {note}", highlight=False)
     for clip, seed_used in zip(result.clips, result.seeds):
         print_line(f"{clip.video}  seed={seed_used}  {clip.width}x{clip.height} {clip.fps:g}fps "
                    f"{clip.duration:.2f}s")

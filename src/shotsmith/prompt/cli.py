@@ -42,6 +42,9 @@ def enhance_command(
         raise typer.Exit(1) from None
     if result.fallback_reason:
         typer.echo(f"warning: used the rule backend: {result.fallback_reason}", err=True)
+    if not json_out:  # --json carries them in "notes"
+        for note in result.notes:
+            typer.echo(f"note: {note}", err=True)
     typer.echo(result.model_dump_json(indent=2) if json_out else result.prompt)
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from shotsmith.settings import LLM_ENV_PREFIX
 
 from . import lexicon as lx
+from . import zh
 from .parse import STOPWORDS, Parsed
 from .presets import Preset
 from .tokens import count_tokens
@@ -80,6 +81,10 @@ a word for a synonym.
 with itself. Never add another subject, another colour for something the user \
 described, another direction of movement or another place.
 - If the idea already covers all six parts, return it nearly unchanged.
+- The idea may be written in Chinese (or another language). The model reads only English: \
+translate every fact of it exactly (who, how many, colours, shapes, actions, directions, \
+places, times of day, names) and write the whole prompt in English, with no Chinese \
+characters in it.
 - {mode_rule}
 - {style_rule}
 - Answer with the prompt only: no title, no quotes, no list, no explanation.
@@ -112,6 +117,12 @@ EXAMPLES = [
      "An old dog sleeps by a fireplace, curled on a worn rug, its grey muzzle resting on its paws and its "
      "side rising and falling with each breath. Logs crackle in the hearth of a quiet living room. The "
      "mood is cosy and peaceful, in a realistic style with soft texture and natural detail."),
+    ("t2v", "一位老奶奶在厨房里做饭，锅里冒着热气",
+     "Close-up shot that follows an elderly woman as she cooks in her kitchen, lit by warm window light "
+     "falling softly across her face. She stirs a pot on the stove while steam rises from it and curls "
+     "into the air, her hands moving with easy practice. Utensils and fresh vegetables crowd the counter "
+     "behind her. The mood is homely and heartfelt, in a realistic cinematic style with natural colour and "
+     "fine detail."),
     ("i2v", "she turns her head and smiles",
      "The scene from the first frame comes to life in a gentle close-up with a slow push-in. She turns "
      "her head and smiles, a few strands of hair shifting with the movement and her eyes catching the "
@@ -271,6 +282,15 @@ def enhance_llm(text: str, parsed: Parsed, *, mode: str, preset: Preset | None, 
     tokens = count_tokens(answer, tokenizer)
     if tokens > token_limit:
         raise LLMUnavailable(f"the LLM answer is {tokens} tokens, over the {token_limit}-token limit")
+    if zh.is_chinese(text):
+        # a Chinese idea: the answer must be its English translation, with every fact
+        cjk = sum(bool(zh._CJK.match(c)) for c in answer)
+        if cjk:
+            raise LLMUnavailable(f"the LLM answer is not all English ({cjk} Chinese characters in it)")
+        lost = zh.missing_facts(text, answer)
+        if lost:
+            raise LLMUnavailable(f"the LLM translation dropped facts of the Chinese idea: {', '.join(lost[:8])}")
+        return answer
     lost = missing_facts(text, parsed, answer) if text else []
     if lost:
         raise LLMUnavailable(f"the LLM answer dropped words the user gave: {', '.join(lost[:8])}")

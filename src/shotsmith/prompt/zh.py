@@ -161,7 +161,7 @@ class ZhReading:
                 head = f"two {noun}s"
             else:
                 head = f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
-            parts.append(f"{head} {_motion_words(o)}".rstrip())
+            parts.append(f"{head} {_motion_words(o, plural=o.count > 1)}".rstrip())
         sentence = " and ".join(parts)
         if self.background_words:
             sentence += f" {self.background_words}"
@@ -183,7 +183,26 @@ class ZhReading:
 _DIRECTION_WORDS = {"left": "to the left", "right": "to the right", "up": "up", "down": "down"}
 
 
-def _motion_words(o: Obj) -> str:
+def _plural(verb: str) -> str:
+    """rolls -> roll, flies -> fly: the verb for two things."""
+    if verb.endswith("ies"):
+        return verb[:-3] + "y"
+    if verb.endswith(("shes", "ches", "sses")):
+        return verb[:-2]
+    return verb[:-1] if verb.endswith("s") else verb
+
+
+def _motion_words(o: Obj, plural: bool = False) -> str:
+    words = _singular_motion_words(o)
+    if not plural or not words:
+        return words
+    parts = words.split(" ")
+    i = 1 if o.adverb and len(parts) > 1 else 0
+    parts[i] = _plural(parts[i])
+    return " ".join(parts)
+
+
+def _singular_motion_words(o: Obj) -> str:
     adverb = f"{o.adverb} " if o.adverb else ""
     if o.motion in _DIRECTION_WORDS:
         return f"{adverb}{o.verb or 'moves'} {_DIRECTION_WORDS[o.motion]}"
@@ -327,3 +346,97 @@ def _background_words(value: str, word: str) -> str:
         if re.fullmatch(pattern, word):
             return english
     return lx.CANON_WORDS["background"][value]
+
+
+# --- facts, for checking an LLM's translation ------------------------------------------
+# Common content words of video ideas and the English words that keep them. An LLM answer
+# to a Chinese idea must hold one of the English words for every one of these the idea uses
+# (and every shapes-world fact). Not a dictionary: a check that obvious facts survived.
+
+GLOSSARY: dict[str, tuple[str, ...]] = {
+    "老奶奶": ("old", "elderly", "grandmother", "grandma", "granny", "aged"),
+    "老爷爷": ("old", "elderly", "grandfather", "grandpa", "aged"),
+    "老人": ("old", "elderly", "aged", "senior"), "老太太": ("old", "elderly", "aged"),
+    "女孩": ("girl",), "男孩": ("boy",), "女人": ("woman", "lady"), "男人": ("man",), "孩子": ("child", "kid"),
+    "小孩": ("child", "kid"), "婴儿": ("baby", "infant"), "宝宝": ("baby", "toddler"),
+    "宇航员": ("astronaut",), "航天员": ("astronaut",), "舞者": ("dancer",), "芭蕾": ("ballet", "ballerina"),
+    "士兵": ("soldier",), "战士": ("warrior", "soldier", "fighter"), "厨师": ("chef", "cook"),
+    "猫": ("cat", "kitten"), "狗": ("dog", "puppy"), "熊猫": ("panda",), "狐狸": ("fox",), "匹马": ("horse", "pony"),
+    "骏马": ("horse", "steed", "stallion"), "马儿": ("horse", "pony"),
+    "鸟": ("bird",), "鱼": ("fish",), "龙": ("dragon",), "老虎": ("tiger",), "狮子": ("lion",), "兔": ("rabbit", "bunny"),
+    "蝴蝶": ("butterfly",), "熊": ("bear",), "鹿": ("deer",), "猎豹": ("cheetah",),
+    "厨房": ("kitchen",), "卧室": ("bedroom",), "客厅": ("living room", "lounge"), "房间": ("room",),
+    "城市": ("city",), "街道": ("street",), "街头": ("street",), "森林": ("forest", "woods"), "竹林": ("bamboo",),
+    "大海": ("sea", "ocean"), "海边": ("sea", "beach", "shore", "coast", "seaside"), "海滩": ("beach",),
+    "沙漠": ("desert",), "草原": ("grassland", "prairie", "steppe", "meadow"), "雪山": ("snow", "mountain"),
+    "山": ("mountain", "hill"), "湖": ("lake",), "河": ("river",), "瀑布": ("waterfall",), "天空": ("sky",),
+    "太空": ("space",), "宇宙": ("space", "universe", "cosmos"), "屋顶": ("roof", "rooftop"), "桥": ("bridge",),
+    "蜡烛": ("candle",), "烛光": ("candle",), "灯笼": ("lantern",), "雨": ("rain",), "雪": ("snow",), "雾": ("fog", "mist"),
+    "夜": ("night",), "晚上": ("night", "evening"), "黄昏": ("dusk", "twilight", "evening"), "夕阳": ("sunset", "setting sun"),
+    "日落": ("sunset",), "日出": ("sunrise", "dawn"), "清晨": ("morning", "dawn"), "早晨": ("morning",),
+    "黎明": ("dawn", "daybreak"), "中午": ("noon", "midday"),
+    "做饭": ("cook",), "烹饪": ("cook",), "跳舞": ("danc",), "奔跑": ("run", "running", "ran", "gallop", "sprint"),
+    "跑": ("run", "ran", "running", "gallop", "sprint", "dash"), "飞": ("fly", "flies", "flying", "flew", "soar"),
+    "游": ("swim",), "哭": ("cry", "cries", "crying", "weep", "tear", "sob"), "笑": ("smil", "laugh"),
+    "睡": ("sleep", "asleep", "nap", "doze"), "拥抱": ("hug", "embrac"), "弹吉他": ("guitar",), "吉他": ("guitar",),
+    "钢琴": ("piano",), "画画": ("draw", "paint", "sketch"), "读书": ("read",), "看书": ("read",),
+    "白天": ("day", "daytime", "daylight", "sunlit", "sunny", "sky"), "黑暗": ("dark",), "黑夜": ("night", "dark"),
+    "雪白": ("white", "snow"), "蓝天": ("sky",), "夜空": ("night", "sky"), "草地": ("grass", "lawn", "meadow", "field"),
+    "沙滩": ("beach", "sand"), "漆黑": ("dark", "black", "pitch"),
+    "苹果": ("apple",), "香蕉": ("banana",), "蛋糕": ("cake",), "咖啡": ("coffee",), "茶": ("tea",),
+    "面包": ("bread",), "奶酪": ("cheese",), "蘑菇": ("mushroom",), "书": ("book",), "花": ("flower", "blossom", "bloom"),
+    "树": ("tree",), "树叶": ("leaf", "leaves"), "汽车": ("car",), "火车": ("train",), "船": ("boat", "ship"),
+    "飞机": ("plane", "aircraft", "jet"), "雨伞": ("umbrella",), "气球": ("balloon",), "窗": ("window",),
+    "门": ("door", "gate"), "桌子": ("table", "desk"), "椅子": ("chair",), "床": ("bed",), "沙发": ("sofa", "couch"),
+    "月亮": ("moon",), "太阳": ("sun",), "星星": ("star",), "云": ("cloud",), "风": ("wind", "breeze"),
+    "火": ("fire", "flame", "blaze"), "石头": ("rock", "stone"), "锅": ("pot", "pan", "wok"), "碗": ("bowl",),
+    "红": ("red", "crimson", "scarlet"), "绿": ("green",), "蓝": ("blue",), "黄": ("yellow", "golden", "gold"),
+    "紫": ("purple", "violet"), "白": ("white",), "黑": ("black", "dark"), "橙": ("orange",), "粉": ("pink",),
+}
+_GLOSS_ORDER = sorted(GLOSSARY, key=len, reverse=True)
+_COUNT_WORDS = {"两": ("two", "2", "pair", "both", "couple"), "二": ("two", "2", "pair", "both"),
+                "三": ("three", "3"), "四": ("four", "4"), "五": ("five", "5")}
+_COUNT = re.compile(r"([两二三四五])(?:个|只|匹|位|条|头|块|颗|朵|棵|辆|艘|名|群)")
+_SHAPE_WORDS = {value: {n for n in nouns.values()} | set(lx.CANON_SHAPES[value]) for value, nouns in SHAPES.items()}
+_SHAPE_WORDS["triangle"] |= {"pyramid", "cone", "wedge", "triangular"}
+_SHAPE_WORDS["square"] |= {"crate", "cube", "box", "block", "square"}
+_SHAPE_WORDS["circle"] |= {"orb", "sphere", "ball", "circle", "round", "circular"}
+_EXTRA_BG = {"sky": ["sky", "skies"], "night": ["night", "dark"], "grass": ["grass", "lawn", "meadow", "turf", "field"],
+             "sand": ["sand", "beach", "desert", "dunes"], "gray studio": ["studio", "gray", "grey"]}
+
+
+def _any_word(words, answer: str) -> bool:
+    """Any of the English words (or a word they start: "danc" -> dancing) in the answer."""
+    low = answer.lower()
+    return any(re.search(r"(?<![a-z])" + re.escape(w.lower()), low) for w in words)
+
+
+def missing_facts(text: str, answer: str) -> list[str]:
+    """The facts of a Chinese idea that an English answer lost, each as "中文 (english)"."""
+    lost: list[str] = []
+    reading = read(text)
+    if reading.shapes:
+        answer_slots = {(kind, value) for _, kind, value in lx.phrase_tokens(answer, lx._CANON_TABLE, lx._KIND_ORDER)}
+        for o in reading.objects:
+            if o.colour and ("colour", o.colour) not in answer_slots and not _any_word([o.colour], answer):
+                lost.append(f"{o.colour} (colour)")
+            if o.shape and ("shape", o.shape) not in answer_slots and not _any_word(_SHAPE_WORDS[o.shape], answer):
+                lost.append(f"{o.noun or o.shape} (shape)")
+            if o.motion and ("motion", o.motion) not in answer_slots:
+                lost.append(f"{o.motion} (movement)")
+        bg = reading.background
+        if bg and ("background", bg) not in answer_slots and not _any_word(_EXTRA_BG[bg], answer):
+            lost.append(f"{bg} (background)")
+    rest = text
+    for word in _GLOSS_ORDER:
+        if word in rest:
+            rest = rest.replace(word, " ")
+            if not _any_word(GLOSSARY[word], answer):
+                lost.append(f"{word} ({GLOSSARY[word][0]})")
+    for m in _COUNT.finditer(text):
+        if not _any_word(_COUNT_WORDS[m.group(1)], answer):
+            lost.append(f"{m.group(0)} ({_COUNT_WORDS[m.group(1)][0]})")
+    for digits in re.findall(r"\d+", text):
+        if digits not in answer:
+            lost.append(digits)
+    return list(dict.fromkeys(lost))
