@@ -20,7 +20,7 @@ const MB = (n) => (n / 1048576).toFixed(1);
 // A model task per form mode: an edit runs on a text-to-video model.
 const TASK_OF_MODE = { t2v: 't2v', i2v: 'i2v', v2v: 't2v' };
 const SOURCE_LABEL = {
-  user: 'your words', preset: 'style preset', default: 'default', llm: 'LLM', omitted: 'left out to fit',
+  user: 'your words', preset: 'style preset', default: 'default', director: 'chosen for the content', llm: 'LLM', omitted: 'left out to fit',
 };
 
 // One image input with a drop area, a preview and Remove: the first frame (#image-*) and
