@@ -256,7 +256,7 @@ def enhance(text: str | None = None, *, scene: str | None = None, content: str |
     if fitted.omitted:
         notes.append(f"token limit: left out filler for {', '.join(fitted.omitted)} to stay within "
                      f"{token_limit} tokens")
-    if plan.add_style_sentence and preset is not None:
+    if plan.add_style_sentence and preset is not None and explicit:
         notes.append(f"style: added the look of '{preset.name}' to the mood the user gave")
     return EnhanceResult(prompt=fitted.prompt, original=user, slots=fitted.slots, backend_used="rules",
                          fallback_reason=fallback_reason, tokens=fitted.tokens, token_limit=token_limit,

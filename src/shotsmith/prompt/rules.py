@@ -61,7 +61,7 @@ class Plan:
     parsed: Parsed
     fills: dict[str, Fill] = field(default_factory=dict)
     style: Fill | None = None  # the look; part of the mood sentence, or its own sentence
-    add_style_sentence: bool = False  # the user gave a mood but no look, and chose a preset
+    add_style_sentence: bool = False  # the user gave a mood but no look: the preset's or the default look
     details: list[str] = field(default_factory=list)
     canonical: str | None = None  # the prompt in the embedded models' words (shapes-world prompts)
     enrich: list[str] = field(default_factory=list)  # the director's concrete detail sentences
@@ -168,7 +168,10 @@ def plan(user: str, parsed: Parsed, preset: Preset | None, mode: str, *, explici
         chosen = _choose(slot, parsed, preset, mode, cues)
         if chosen is not None:
             p.fills[slot] = chosen
-    if "mood" in parsed.found and explicit_style and not parsed.has_style and preset is not None:
+    if "mood" in parsed.found and not parsed.has_style and not parsed.shapes and (
+            (explicit_style and preset is not None) or (preset is None and mode == "t2v")):
+        # the user gave a feeling but no look: the chosen style's look, else the default one
+        # ("... creating a warm atmosphere." + "The whole scene has a cinematic true-to-life look, ...")
         p.style = _choose("style", parsed, preset, mode)
         p.add_style_sentence = p.style is not None
     if parsed.shapes:
