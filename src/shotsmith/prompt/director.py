@@ -90,8 +90,8 @@ CUES: dict[str, tuple[set[str], list[str]]] = {
                   ["风景", "山", "海", "湖", "河", "江", "沙漠", "草原", "田野", "森林", "树林", "丛林", "峡谷",
                    "瀑布", "冰川", "冰山", "岛", "地平线", "天空", "云", "海岸", "海边", "海滩", "池塘", "日出", "日落"]),
     "underwater": ({"underwater", "reef", "seabed", "diver"}, ["水下", "水底", "海底", "潜水"]),
-    "space": ({"space", "astronaut", "galaxy", "nebula", "planet", "spaceship", "weightless", "weightlessness"},
-              ["太空", "宇宙", "宇航员", "航天员", "星系", "星云", "行星", "飞船", "失重"]),
+    "space": ({"space", "astronaut", "galaxy", "nebula", "weightless", "weightlessness", "orbit"},
+              ["太空", "宇宙", "宇航员", "航天员", "星系", "星云", "失重"]),
     "magic": ({"magic", "magical", "spell", "wizard", "mage", "witch", "portal", "enchanted", "fairy", "fairies",
                "fantastical", "conjures", "transforms", "transform", "morphs", "paintings"},
               ["魔法", "魔幻", "咒语", "施法", "法师", "巫师", "传送门", "仙女", "精灵", "变成", "化身", "活了过来",
@@ -102,6 +102,9 @@ CUES: dict[str, tuple[set[str], list[str]]] = {
     "metropolis": ({"city", "cityscape", "skyline", "skyscraper", "skyscrapers", "metropolis", "megacity",
                     "downtown", "traffic"}, ["城市", "都市", "天际线", "摩天", "高楼"]),
     "town": ({"town", "village", "villages", "towns"}, ["小镇", "村庄", "村子", "古镇"]),
+    "dwelling": ({"kitchen", "bedroom", "home", "apartment", "living"}, ["厨房", "卧室", "客厅", "家里", "屋里", "家中"]),
+    "fireworks": ({"fireworks", "firework"}, ["烟花", "烟火"]),
+    "sunlight": ({"sunbathing", "sunbathes", "basking", "basks"}, ["晒太阳", "阳光"]),
     "kitchen": ({"kitchen", "cooks", "cooking", "bakes", "baking"}, ["厨房", "做饭", "烹饪", "炒菜"]),
     "crowd": ({"crowd", "armies", "army", "soldiers", "audience", "crowds"}, ["人群", "军队", "观众", "士兵们"]),
     "storm": ({"storm", "stormy", "thunder", "lightning", "rain", "raining", "rainy", "overcast"},
@@ -179,6 +182,7 @@ CAMERA_RULES: list[tuple[tuple[str, ...], str]] = [
     (("animal",), "a low medium shot at the animal's eye level, held steady on a long lens"),
     (("city",), "a wide aerial establishing shot, drifting slowly forward above the streets"),
     (("landscape",), "a wide establishing shot, with a slow lateral pan across the view"),
+    (("storm",), "a wide establishing shot, held steady against the wind and weather"),
     (("home",), "a slow dolly shot through the room at eye level"),
 ]
 I2V_CAMERA_RULES: list[tuple[tuple[str, ...], str]] = [
@@ -204,6 +208,8 @@ LIGHT_RULES: list[tuple[tuple[str, ...], str, bool]] = [
     (("fire",), "the warm flickering glow of firelight, with deep shadows beyond its reach", True),
     (("underwater",), "shafts of sunlight filtering down through the water, rippling over every surface", True),
     (("space",), "hard direct sunlight against the deep dark of space, with sharp-edged shadows", True),
+    (("fireworks",), "bright bursts from the fireworks, with the scene falling back into darkness between them",
+     True),
     (("neon",), "the mixed glow of neon signs and street lamps, with deep shadows between them", True),
     (("night", "city"), "low-key night light from street lamps and lit windows, with deep shadows between them", True),
     (("night", "home"), "low-key practical light from a single lamp, with the room falling into soft shadow", True),
@@ -218,6 +224,7 @@ LIGHT_RULES: list[tuple[tuple[str, ...], str, bool]] = [
     (("fog",), "soft diffused light through the haze, with gentle falloff into the distance", True),
     (("snow",), "cool diffuse daylight, bouncing softly off the frozen surfaces", True),
     (("forest",), "dappled daylight filtering through the leaves, with soft pools of shade", True),
+    (("sunlight",), "warm sunlight falling across the subject, with soft natural shadows", True),
     (("kitchen",), "warm window light falling softly across {face}", False),
     (("home",), "warm window light falling softly across {face}, with gentle shadows in the room", False),
     (("face",), "soft flattering natural light, with a gentle fill on {face}", False),
@@ -241,12 +248,12 @@ MOOD_RULES: list[tuple[tuple[str, ...], str]] = [
     (("space",), "weightless and awe-struck"),
     (("underwater",), "tranquil and dreamlike"),
     (("magic",), "enchanted and wondrous"),
+    (("child",), "tender and playful"),
     (("storm",), "brooding and dramatic"),
     (("dark",), "quiet and mysterious"),
     (("night",), "quiet and mysterious"),
     (("dance",), "graceful and free"),
     (("kitchen",), "homely and heartfelt"),
-    (("child",), "tender and playful"),
     (("elderly",), "gentle and nostalgic"),
     (("dawn",), "hopeful and still"),
     (("dusk",), "reflective and unhurried"),
@@ -262,8 +269,8 @@ MOVEMENT_RULES: list[tuple[tuple[str, ...], str]] = [
     (("dance",), "graceful and flowing, each turn landing softly"),
     (("face",), "small and natural, with a slow blink and a slight turn of the head"),
     (("person",), "natural and unhurried, with small shifts of weight and breath"),
-    (("animal",), "natural and unhurried, with small movements of the head and body"),
     (("small",), "delicate and slight, stirring softly in the air"),
+    (("animal",), "natural and unhurried, with small movements of the head and body"),
 ]
 
 SCENE_RULES: list[tuple[tuple[str, ...], str]] = [
@@ -274,11 +281,11 @@ SCENE_RULES: list[tuple[tuple[str, ...], str]] = [
 # One sentence about the subject and one about the place. Only for what the user did not
 # already describe (no clothes sentence when the user dressed the subject, and so on).
 SUBJECT_DETAIL: list[tuple[tuple[str, ...], str]] = [
-    (("elderly", "home"), "Age shows in the fine lines of {possessive} face and hands, and {pronoun} wears "
+    (("elderly", "dwelling"), "Age shows in the fine lines of {possessive} face and hands, and {pronoun} wears "
                           "casual home clothes."),
     (("elderly",), "Age shows in the fine lines of {possessive} face and hands, rendered in natural detail."),
     (("child",), "Small hands and a rounded, youthful face are caught in soft, natural detail."),
-    (("person", "home"), "{Pronoun} wears casual home clothes, with skin and fabric in fine, natural detail."),
+    (("person", "dwelling"), "{Pronoun} wears casual home clothes, with skin and fabric in fine, natural detail."),
     (("person",), "Skin, hair and the texture of fabric are rendered in fine, natural detail."),
     (("fur",), "Every strand of fur and the shine of the eyes are sharp and lifelike."),
     (("feathers",), "Each feather is crisp and distinct, ruffling slightly with every move."),
@@ -287,7 +294,8 @@ SUBJECT_DETAIL: list[tuple[tuple[str, ...], str]] = [
 ]
 SCENE_DETAIL: list[tuple[tuple[str, ...], str]] = [
     (("kitchen",), "Neatly arranged utensils and fresh ingredients fill the kitchen around the action."),
-    (("home",), "Small personal objects and soft furnishings give the room a lived-in feel."),
+    (("dwelling",), "Small personal objects and soft furnishings give the room a lived-in feel."),
+    (("home",), "Furniture and fittings recede in soft focus, giving the room depth."),
     (("underwater",), "Fine particles drift in the water, and light ripples across every surface."),
     (("space",), "Distant stars hang still in the depth of space."),
     (("battle",), "Dust and smoke hang in the air above the churned ground."),
