@@ -95,12 +95,16 @@ def generate(
     prompt: str = typer.Argument("", help="What to film (may be empty for image-to-video)"),
     out_path: Path = typer.Option(Path("clip.mp4"), "--out", "-o", help="Output MP4 path"),
     image: Optional[Path] = spec_option("image"),
+    video: Optional[Path] = spec_option("video", help="Source clip to edit with the prompt (video-to-video, on a "
+                                        "text-to-video model); --size then defaults to the clip's"),
+    strength: Optional[float] = spec_option("strength"),
     seed: Optional[int] = spec_option("seed"),
     candidates: int = spec_option("candidates"),
     model: Optional[str] = spec_option("model"),
     steps: Optional[int] = spec_option("steps"),
     guidance: Optional[float] = spec_option("guidance"),
-    size: str = typer.Option(_default_size(), help="Output size WxH (multiples of 16)"),
+    size: Optional[str] = typer.Option(None, help=f"Output size WxH (multiples of 16; default: {_default_size()}, "
+                                       "with --video the clip's)", show_default=False),
     seconds: Optional[float] = spec_option("seconds"),
     fps: int = spec_option("fps"),
     frames: Optional[int] = spec_option("frames"),
@@ -116,27 +120,53 @@ def generate(
     local: bool = LOCAL_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON"),
 ) -> None:
-    """Make a clip (or several candidates) from a prompt and/or a first-frame image.
+    """Make a clip (or several candidates) from a prompt, a first-frame image, or a clip to edit (--video).
 
     When a `shotsmith serve` runs for this home (or --server / SHOTSMITH_SERVER names one), the clip is made there, with its model already loaded, and its files are copied to --out; --local runs in this process. A server that is gone or too slow: one line, then in-process."""  # noqa: E501
     from shotsmith.spec import SpecError, build_spec, parse_size
 
     try:
+        size = size or source_size(video, "video", out_path) or _default_size()
         width, height = parse_size(size, "size")
         nw, nh = parse_size(native_size, "native_size") if native_size else (None, None)
         spec = build_spec(
             prompt=prompt, negative_prompt=negative, image=str(image) if image else None, model=model, seed=seed,
             candidates=candidates, steps=steps, guidance=guidance, width=width, height=height, seconds=seconds,
             fps=fps, frames=frames, native_width=nw, native_height=nh, interpolation=interpolation, style=style,
-            enhance=enhance, lora=lora, lora_scale=lora_scale, cache=cache,
+            enhance=enhance, lora=lora, lora_scale=lora_scale, cache=cache, video=str(video) if video else None,
+            strength=strength,
         ).check_inputs()
     except SpecError as exc:
-        fail(str(exc))
+        fail(option_message(exc, {"video": "--video", "strength": "--strength", "out": "--out"}))
+    make_clip(spec, out_path, server_url, local, json_out)
+
+
+def make_clip(spec, out_path: Path, server_url: str | None, local: bool, json_out: bool) -> None:
+    """A validated spec made on a running server, else here; then the result printed."""
     server = warm_server(server_url, local)
     result = generate_on_server(server, spec, out_path) if server else None
     if result is None:
         result = generate_here(spec, out_path)
     print_result(result, json_out)
+
+
+def option_message(exc, options: dict[str, str]) -> str:
+    """A request error in the words of this command: the option (or argument) to fix, then the rule."""
+    return f"{options[exc.field]}: {exc.message}" if exc.field in options else str(exc)
+
+
+def source_size(clip: Optional[Path], field: str, out_path: Path, probe: dict | None = None) -> str | None:
+    """An edit or extension keeps its source clip's size unless --size says otherwise: the clip's
+    size (to multiples of 16), after checking it is a readable clip that --out would not overwrite."""
+    from shotsmith.spec import SpecError, check_video, source_output_defaults
+
+    if clip is None:
+        return None
+    info = probe if probe is not None else check_video(clip, field)
+    if out_path.resolve() == clip.resolve():
+        raise SpecError("out", f"{out_path} is the source clip; write the result to another file")
+    defaults = source_output_defaults(info)
+    return f"{defaults['width']}x{defaults['height']}" if "width" in defaults else None
 
 
 def generate_on_server(server, spec, out_path: Path):
@@ -230,6 +260,60 @@ def print_result(result, json_out: bool) -> None:
     if result.contact_sheet:
         print_line(f"{result.contact_sheet}  (contact sheet)")
     err.print(f"[dim]done in {result.timings['total']:.1f}s[/]")
+
+
+EXTEND_OPTIONS = {"extend_from": "CLIP", "seconds": "--seconds", "prompt": "--prompt", "out": "--out",
+                  "model": "--model", "size": "--size", "fps": "--fps"}
+
+
+@app.command()
+def extend(
+    clip: Path = typer.Argument(..., metavar="CLIP", help="The clip to continue: an MP4 made by shotsmith or anywhere else",
+                                show_default=False),
+    prompt: str = typer.Option("", "--prompt", "-p", help="What happens next (empty: the motion goes on)"),
+    seconds: float = typer.Option(8.0, help="Seconds to add after the clip's last frame (a clip is extended at "
+                                  "most 6 times, to at most 120 s added)"),
+    out_path: Optional[Path] = typer.Option(None, "--out", "-o", help="Output MP4 (default: CLIP-extended.mp4 "
+                                            "beside the clip)", show_default=False),
+    seed: Optional[int] = spec_option("seed"),
+    candidates: int = spec_option("candidates"),
+    model: Optional[str] = spec_option("model", help="Image-to-video model that makes the new segments "
+                                       "(default: the embedded one)"),
+    steps: Optional[int] = spec_option("steps"),
+    guidance: Optional[float] = spec_option("guidance"),
+    size: Optional[str] = typer.Option(None, help="Output size WxH (multiples of 16; default: the clip's)",
+                                       show_default=False),
+    fps: Optional[int] = typer.Option(None, help="Output frame rate (default: the clip's)", show_default=False),
+    interpolation: str = spec_option("interpolation"),
+    style: Optional[str] = spec_option("style"),
+    negative: str = spec_option("negative_prompt", "--negative"),
+    enhance: bool = spec_option("enhance", "--enhance/--no-enhance"),
+    lora: Optional[str] = spec_option("lora"),
+    lora_scale: float = spec_option("lora_scale"),
+    cache: Optional[str] = spec_option("cache"),
+    server_url: Optional[str] = SERVER_OPTION,
+    local: bool = LOCAL_OPTION,
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON"),
+) -> None:
+    """Make a clip longer: SECONDS more after its last frame (chained image-to-video), stitched into one MP4 whose sidecar lists its segments.
+
+    Runs on a `shotsmith serve` of this home when one runs (the clip is uploaded to it), else in this process, as generate does."""  # noqa: E501
+    from shotsmith.spec import SpecError, build_spec, check_video, parse_size, source_output_defaults
+
+    out_path = out_path or clip.with_name(f"{clip.stem}-extended.mp4")
+    try:
+        info = check_video(clip, "extend_from")
+        width, height = parse_size(size or source_size(clip, "extend_from", out_path, info) or _default_size(),
+                                   "size")
+        spec = build_spec(
+            prompt=prompt, negative_prompt=negative, extend_from=str(clip), seconds=seconds, model=model, seed=seed,
+            candidates=candidates, steps=steps, guidance=guidance, width=width, height=height,
+            fps=fps or source_output_defaults(info).get("fps"), interpolation=interpolation, style=style,
+            enhance=enhance, lora=lora, lora_scale=lora_scale, cache=cache,
+        ).check_inputs()
+    except SpecError as exc:
+        fail(option_message(exc, EXTEND_OPTIONS))
+    make_clip(spec, out_path, server_url, local, json_out)
 
 
 @app.command("models")

@@ -40,7 +40,10 @@ EVENTS_READ_TIMEOUT_S = 60.0  # a live server sends an SSE keep-alive every 15 s
 SUBMIT_TIMEOUT_S = 30.0  # staging the image, validating, queueing
 FILE_TIMEOUT_S = 60.0
 # Sent with the spec's own fields: a spec field outside these and JOB_FIELDS keeps the run in-process.
-WIRE_EXTRAS = ("image", "width", "height")
+WIRE_EXTRAS = ("image", "video", "extend_from", "width", "height")
+SOURCE_CLIP_FIELDS = ("video", "extend_from")  # sent inline as data:video URLs (the server's own files stay there)
+VIDEO_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
+               ".mkv": "video/x-matroska"}
 OPTION_NAMES = {"native_width": "native_size", "native_height": "native_size"}  # the CLI's option for a field
 CLIP_FILES = (("video", "video_url"), ("gif", "gif_url"), ("cover", "cover_url"), ("sprite", "sprite_url"),
               ("sidecar", "sidecar_url"))
@@ -193,16 +196,23 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc)[:120]}" if str(exc) else type(exc).__name__
 
 
+def _error(answer: httpx.Response) -> dict:
+    try:
+        error = answer.json().get("error") or {}
+    except (ValueError, AttributeError):
+        error = {}
+    return error if isinstance(error, dict) else {}
+
+
+def _message(answer: httpx.Response) -> str:
+    return _error(answer).get("message") or answer.text[:200] or answer.reason_phrase
+
+
 def _refuse_or_raise(server: Server, answer: httpx.Response) -> None:
     """Map an error answer: 401/403 -> ServerRefused; 5xx -> ServerUnavailable; 4xx -> RemoteError."""
     if answer.is_success:
         return
-    try:
-        error = answer.json().get("error") or {}
-    except ValueError:
-        error = {}
-    message = error.get("message") if isinstance(error, dict) else None
-    message = message or answer.text[:200] or answer.reason_phrase
+    error, message = _error(answer), _message(answer)
     if answer.status_code in (401, 403):
         raise ServerRefused(f"the server at {server.url} refused the API key (SHOTSMITH_API_KEY): {message}")
     if answer.status_code >= 500:
@@ -241,7 +251,16 @@ def job_body(spec: GenerationSpec) -> dict:
         path = Path(spec.image)
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         body["image"] = f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
+    for name in SOURCE_CLIP_FIELDS:
+        if getattr(spec, name):
+            body[name] = clip_data_url(Path(getattr(spec, name)))
     return body
+
+
+def clip_data_url(path: Path) -> str:
+    """A source clip inline: the server takes it as a data:video URL (its type told by its bytes)."""
+    mime = VIDEO_TYPES.get(path.suffix.lower(), "video/mp4")
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
 
 
 # 4. Generating ---------------------------------------------------------------------------------
@@ -288,6 +307,8 @@ def generate(server: Server, spec: GenerationSpec, out: Path, on_progress: Progr
                                timeout=httpx.Timeout(server.timeout, read=SUBMIT_TIMEOUT_S))
         except httpx.HTTPError as exc:
             raise ServerUnavailable(f"the server at {server.url} did not take the job ({_reason(exc)})") from None
+        if answer.status_code == 413:  # an input (a source clip) over the server's limits: this machine has none
+            raise ServerUnavailable(f"the server at {server.url} takes smaller inputs ({_message(answer)})")
         _refuse_or_raise(server, answer)
         job = answer.json()
         try:

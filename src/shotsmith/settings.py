@@ -57,6 +57,9 @@ class Settings(BaseModel):
                                default=24 * 1024 * 1024, ge=1)
     max_image_bytes: int = _env("SHOTSMITH_MAX_IMAGE_BYTES", "Largest input image file accepted (413 above)",
                                 default=10 * 1024 * 1024, ge=1)
+    max_video_bytes: int = _env("SHOTSMITH_MAX_VIDEO_BYTES", "Largest source clip file (an edit's or an "
+                                "extension's) accepted (413 above; a data URL's body must fit "
+                                "SHOTSMITH_MAX_BODY_BYTES too)", default=16 * 1024 * 1024, ge=1)
     max_image_pixels: int = _env("SHOTSMITH_MAX_IMAGE_PIXELS", "Largest input image in pixels (W*H)",
                                  default=MAX_IMAGE_PIXELS, ge=1, le=MAX_IMAGE_PIXELS)
     fetch_image_urls: bool = _env("SHOTSMITH_FETCH_IMAGE_URLS", "Download http(s) image_url inputs (1/0)",

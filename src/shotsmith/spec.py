@@ -85,6 +85,21 @@ def check_video(path: Path, field: str = "video") -> dict:
     return info
 
 
+def source_output_defaults(info: dict) -> dict:
+    """An edit or an extension keeps its source clip's look unless the request says otherwise:
+    the output size (to the nearest multiples of 16) and frame rate of the probed source
+    (`check_video`), for the fields a surface left unset."""
+    def side(pixels) -> int:
+        return min(4096, max(16, int(round(pixels / 16)) * 16))
+
+    out = {}
+    if info.get("width") and info.get("height"):
+        out["width"], out["height"] = side(info["width"]), side(info["height"])
+    if info.get("fps"):
+        out["fps"] = min(60, max(1, round(float(info["fps"]))))
+    return out
+
+
 def last_frame_models() -> list[str]:
     from shotsmith.models.registry import ENTRIES
 

@@ -177,4 +177,11 @@ def remix_job(svc: Services, owner: str, source_id: str, prompt: str, *, source:
     if original.seeds:
         values["seed"] = original.seeds[0]
     return submit_job(svc, owner, lambda files: request_spec(svc, values, files), inputs=staged,
-                      source=source, meta={"remixed_from": original.id})
+                      source=source, meta={"remixed_from": original.id, **_source_links(original)})
+
+
+def _source_links(job: Job) -> dict:
+    """A remix of an edit or extension stays linked to the same source (api/sources.py)."""
+    from shotsmith.api.sources import SOURCE_META
+
+    return {name: job.meta[name] for name in SOURCE_META if name in job.meta}

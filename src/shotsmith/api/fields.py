@@ -6,4 +6,5 @@ it takes to expose it (the spec declares its type, limits and help).
 """
 
 JOB_FIELDS = ("prompt", "negative_prompt", "model", "seed", "candidates", "steps", "guidance", "seconds", "fps",
-              "frames", "interpolation", "style", "enhance", "enhanced_prompt", "lora", "lora_scale", "cache")
+              "frames", "interpolation", "style", "enhance", "enhanced_prompt", "lora", "lora_scale", "cache",
+              "strength")

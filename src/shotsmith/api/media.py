@@ -9,6 +9,8 @@
   bombs) and only a few raster formats allowed. URLs are downloaded by api/fetch.py:
   async routes call `prefetch_images` first, so no download holds a thread-pool
   thread that /healthz and the list routes need.
+- `video_from_*`: a source clip (upload or data:video URL) -> its bytes, size-capped and
+  told by its container's first bytes; the spec decodes it once staged.
 - `save_input_image`: the server writes the image under the job folder itself;
   nothing the client sends becomes a path.
 """
@@ -268,6 +270,55 @@ def fetch_image(url: str, settings: Settings, field: str) -> bytes:
     else a download here (same deadline, size cap and address check; api/fetch.py)."""
     data = prefetched(url)
     return data if data is not None else fetch_image_blocking(url, settings, field)
+
+
+# Videos ------------------------------------------------------------------------
+
+# Source clips of edits and extensions: the container is told by its first bytes (never by a
+# name or a declared type); the spec then decodes a frame of it (spec.check_video).
+VIDEO_FORMATS = "MP4/MOV (ftyp) or WebM/Matroska"
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+
+
+def looks_like_video(data: bytes) -> bool:
+    return data[4:8] == b"ftyp" or data[:4] == _EBML_MAGIC
+
+
+def video_from_bytes(data: bytes, settings: Settings, field: str) -> bytes:
+    """An uploaded source clip, checked for size and container before it is staged."""
+    if not data:
+        raise ApiError("invalid", f"{field}: the video is empty", field)
+    if len(data) > settings.max_video_bytes:
+        raise ApiError("too_large", f"{field}: video is {len(data)} bytes, over the {settings.max_video_bytes} "
+                       "byte limit", field)
+    if not looks_like_video(data):
+        raise ApiError("invalid", f"{field}: not a video file (accepted: {VIDEO_FORMATS})", field)
+    return data
+
+
+def video_from_reference(ref: str, settings: Settings, field: str) -> bytes:
+    """A source clip given inline as a data:video/...;base64 URL (no download: clips are large)."""
+    match = _DATA_URL.match(ref.strip())
+    if not match:
+        raise ApiError("invalid", f"{field}: give the id of a completed video/job of this key or a "
+                       "data:video/mp4;base64,... URL", field)
+    mime = (match.group("mime") or "").lower()
+    if not mime.startswith("video/"):
+        raise ApiError("invalid", f"{field}: data URL must hold a video (got {mime or 'no type'})", field)
+    if not match.group("b64"):
+        raise ApiError("invalid", f"{field}: data URL must be base64 encoded (';base64,')", field)
+    compact = re.sub(r"\s+", "", ref.strip()[match.end():])
+    if len(compact) * 3 // 4 > settings.max_video_bytes + 3:
+        raise ApiError("too_large", f"{field}: video is over the {settings.max_video_bytes} byte limit", field)
+    try:
+        data = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError("invalid", f"{field}: not valid base64", field) from None
+    return video_from_bytes(data, settings, field)
+
+
+def is_data_url(text: str) -> bool:
+    return text.strip()[:5].lower() == "data:"
 
 
 # Where each staged input file of a job lives in its folder: the names are the server's, never

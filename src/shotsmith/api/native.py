@@ -26,12 +26,15 @@ from shotsmith.api.common import (
 from shotsmith.api.errors import ApiError, openai_responses
 from shotsmith.api.fields import JOB_FIELDS  # the spec fields this contract exposes under the spec's own names
 from shotsmith.api.fetch import prefetch_images
-from shotsmith.api.media import image_from_reference, read_body
+from shotsmith.api.media import INPUT_FILE_NAMES, image_from_reference, is_data_url, read_body, video_from_reference
+from shotsmith.api.sources import SourceClip, clip_by_id, job_operation, submit_with_sources
 from shotsmith.api.metrics import render as render_metrics
 from shotsmith.api.schema import request_body
 from shotsmith.jobs import Job
 from shotsmith.models.registry import ENTRIES
 from shotsmith.spec import wire_fields
+
+SOURCE_FIELDS = ("video", "extend_from")  # source clips: a job id or a data:video URL (api/sources.py)
 
 EVENT_POLL_S = 0.2  # the warm CLI hears `done` at most this late
 
@@ -56,8 +59,15 @@ class EnhanceRequest(WireModel):
 class _JobFields(WireModel):
     """What this contract names its own way; every other field is the spec's (see JobRequest)."""
 
+    images = WireModel.images + SOURCE_FIELDS  # base64 may be wrapped over lines
+
     image: str | None = Field(None, description="First frame: data:image/...;base64 URL, base64, or http(s) URL")
-    size: str | None = Field(None, description="Output size WIDTHxHEIGHT (multiples of 16), default 1440x960")
+    video: str | None = Field(None, description="Source clip to edit with the prompt (video-to-video): the id of "
+                              "a completed job of this key, or a data:video/mp4;base64 URL")
+    extend_from: str | None = Field(None, description="Clip to extend by `seconds`: the id of a completed job of "
+                                    "this key, or a data:video/mp4;base64 URL")
+    size: str | None = Field(None, description="Output size WIDTHxHEIGHT (multiples of 16), default 1440x960 "
+                             "(an edit's or extension's: its source's)")
 
     def spec_values(self) -> dict:
         width, height = output_size(self.size)
@@ -99,7 +109,7 @@ class JobObject(BaseModel):
     prompt: str
     enhanced_prompt: str | None = None
     seeds: list[int]
-    spec: dict = Field(..., description="The validated request (the input image as its file name)")
+    spec: dict = Field(..., description="The validated request (input files by their file names)")
     timings: dict
     error: JobErrorObject | None = None
     clips: list[ClipObject]
@@ -109,13 +119,18 @@ class JobObject(BaseModel):
     finished_at: float | None = None
     attempts: int
     cancel_requested: bool
+    operation: Literal["generate", "edit", "extend"] = Field(
+        "generate", description="A new clip, an edit of a source clip (video) or an extension of one (extend_from)")
+    source_job_id: str | None = Field(None, description="The job this one edits or extends (null for a clip sent "
+                                      "as a data URL)")
 
     @classmethod
     def from_job(cls, job: Job, root: str) -> "JobObject":
         files = f"{root}/api/v1/jobs/{job.id}/files"
         spec = dict(job.spec)
-        if spec.get("image"):
-            spec["image"] = Path(spec["image"]).name  # never show a server path
+        for name in INPUT_FILE_NAMES:
+            if spec.get(name):
+                spec[name] = Path(spec[name]).name  # never show a server path
         clips = [ClipObject(seed=c.seed, width=c.width, height=c.height, fps=c.fps, frames=c.frames,
                             duration=c.duration, video_url=f"{files}/{c.video}",
                             gif_url=f"{files}/{c.gif}" if c.gif else None, cover_url=f"{files}/{c.cover}",
@@ -128,7 +143,8 @@ class JobObject(BaseModel):
             error=JobErrorObject(code=job.error.code, message=job.error.message) if job.error else None,
             clips=clips, contact_sheet_url=f"{files}/{job.contact_sheet}" if job.contact_sheet else None,
             created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
-            attempts=job.attempts, cancel_requested=job.cancel_requested,
+            attempts=job.attempts, cancel_requested=job.cancel_requested, operation=job_operation(spec),
+            source_job_id=job.meta.get("source_job_id"),
         )
 
 
@@ -181,8 +197,19 @@ def create_job(svc: Services, owner: str, body: dict) -> Job:
     request = JobRequest.model_validate(body)
     image = image_from_reference(request.image, svc.settings, "image") if request.image else None
     values = request.spec_values()
+    sources = {name: source_clip(svc, owner, getattr(request, name), name) for name in SOURCE_FIELDS
+               if getattr(request, name)}
+    if sources:
+        return submit_with_sources(svc, owner, values, sources, inputs={"image": image}, source="native")
     return submit_job(svc, owner, lambda files: request_spec(svc, values, files), inputs={"image": image},
                       source="native")
+
+
+def source_clip(svc: Services, owner: str, ref: str, field: str) -> SourceClip:
+    """`video` / `extend_from`: a data:video URL (the clip itself) or a completed job's id."""
+    if is_data_url(ref):
+        return SourceClip(video_from_reference(ref, svc.settings, field))
+    return clip_by_id(svc, owner, ref.strip(), field, field)
 
 
 def job_list(svc: Services, owner: str, root: str, after: str | None, limit: int, order: str) -> JobList:
@@ -278,7 +305,7 @@ async def enhance(request: Request, owner: str = Depends(require_owner)) -> dict
 
 
 @router.post("/api/v1/jobs", response_model=JobObject, openapi_extra=request_body(JobRequest),
-             responses=openai_responses(415, 429))
+             responses=openai_responses(409, 415, 429))
 async def create(request: Request, owner: str = Depends(require_owner),
                  svc: Services = Depends(services)) -> JobObject:
     """Queue a generation with every option (candidates, seed, steps, style...)."""

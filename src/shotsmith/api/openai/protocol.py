@@ -14,9 +14,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from shotsmith.api.common import WireModel, native_seconds, output_size
+from shotsmith.api.sources import job_operation
 from shotsmith.api.errors import ApiError
+from shotsmith.errors import FieldError
 from shotsmith.jobs import Job
 from shotsmith.spec import wire_fields
+from shotsmith.text import check_name
 
 log = logging.getLogger(__name__)
 Variant = Literal["video", "thumbnail", "spritesheet"]
@@ -97,6 +100,70 @@ VideoCreateRequest = create_model("VideoCreateRequest", __base__=_VideoCreateFie
                                   **wire_fields(*EXTENSIONS, prefix="(shotsmith) "))
 
 
+# Extension lengths the hosted API offers; `seconds` of an extension is one of these.
+EXTEND_SECONDS = (4, 8, 12, 16, 20)
+# An edit also takes how far it may move from its source.
+EDIT_EXTENSIONS = EXTENSIONS + ("strength",)
+
+
+class VideoReference(OpenAIBaseModel):
+    """`video` as `{"id": ...}` (multipart: the form field `video[id]`): a completed video of this key."""
+
+    free_text = ("id",)  # checked by _one_line instead, so an error names `video.id` once
+
+    id: str = Field(..., min_length=1, max_length=200, description="The id of a completed video of this API key")
+
+    @field_validator("id")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        try:
+            return check_name(value, "id")
+        except FieldError as exc:
+            raise ValueError(exc.message) from None
+
+
+class _VideoSourceFields(OpenAIBaseModel):
+    """What an edit and an extension share; `video` may instead be an uploaded file part."""
+
+    prompt: str = Field(..., min_length=1, description="What the new clip shows")
+    video: VideoReference | None = Field(None, description="The source: {\"id\": ...} of a completed video, or "
+                                         "(multipart) an uploaded MP4 as the `video` file part")
+    model: str | None = Field(None, description="(shotsmith) Model name; omitted = the embedded model of the task")
+    size: str | None = Field(None, description="(shotsmith) Output size 'WIDTHxHEIGHT'; omitted = the source's")
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _number_as_text(cls, value):
+        return _as_text(value)
+
+    def spec_values(self, extensions: tuple[str, ...]) -> dict:
+        width, height = output_size(self.size)
+        return {**self.model_dump(include=set(extensions)), "prompt": self.prompt, "model": self.model,
+                "width": width, "height": height}
+
+
+class _VideoExtendFields(_VideoSourceFields):
+    seconds: str = Field(..., description="Seconds to add: " + ", ".join(map(str, EXTEND_SECONDS)))
+
+    @field_validator("seconds", mode="before")
+    @classmethod
+    def _seconds_text(cls, value):
+        return _as_text(value)
+
+    def spec_values(self, extensions: tuple[str, ...] = EXTENSIONS) -> dict:
+        seconds = _seconds(self.seconds)
+        if seconds not in EXTEND_SECONDS:
+            raise ApiError("invalid", f"seconds: an extension adds {', '.join(map(str, EXTEND_SECONDS))} "
+                           f"seconds (got '{self.seconds[:40]}')", "seconds")
+        return {**super().spec_values(extensions), "seconds": seconds}
+
+
+VideoExtendRequest = create_model("VideoExtendRequest", __base__=_VideoExtendFields,
+                                  **wire_fields(*EXTENSIONS, prefix="(shotsmith) "))
+VideoEditRequest = create_model("VideoEditRequest", __base__=_VideoSourceFields,
+                                **wire_fields(*EDIT_EXTENSIONS, prefix="(shotsmith) "))
+
+
 class VideoRemixRequest(OpenAIBaseModel):
     prompt: str = Field(..., min_length=1, description="The new prompt; everything else (seed included) is kept")
 
@@ -126,12 +193,22 @@ class VideoObject(BaseModel):
     candidates: int = Field(1, description="(shotsmith) Number of clips; download one with ?candidate=N")
     step: int = Field(0, description="(shotsmith) Denoising step done, of total_steps")
     total_steps: int = Field(0, description="(shotsmith)")
+    operation: Literal["generate", "edit", "extend"] = Field(
+        "generate", description="(shotsmith) A new video, an edit of a source video, or an extension of one")
+    source_video_id: str | None = Field(None, description="(shotsmith) The video this one edits or extends "
+                                        "(null for an uploaded source clip)")
 
     @classmethod
     def from_job(cls, job: Job) -> "VideoObject":
         spec = job.spec
         status = "failed" if job.status == "cancelled" else job.status
-        seconds = job.outputs[0].duration if job.outputs else native_seconds(spec)
+        operation = job_operation(spec)
+        if job.outputs:
+            seconds = job.outputs[0].duration
+        elif operation == "extend" and job.meta.get("source_seconds") is not None:
+            seconds = float(job.meta["source_seconds"]) + float(spec.get("seconds") or 0)  # the stitched total
+        else:
+            seconds = native_seconds(spec)
         error = VideoError(code=job.error.code, message=job.error.message) if job.error else None
         return cls(
             id=job.id, created_at=int(job.created_at), status=status, progress=job.progress,
@@ -139,7 +216,8 @@ class VideoObject(BaseModel):
             model=spec.get("model") or "", seconds=f"{seconds:g}", size=f"{spec['width']}x{spec['height']}",
             prompt=spec.get("prompt"), remixed_from_video_id=job.meta.get("remixed_from"), error=error,
             enhanced_prompt=job.enhanced_prompt, seeds=job.seeds, candidates=spec.get("candidates", 1),
-            step=job.step, total_steps=job.total_steps,
+            step=job.step, total_steps=job.total_steps, operation=operation,
+            source_video_id=job.meta.get("source_job_id"),
         )
 
 

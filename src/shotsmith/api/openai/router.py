@@ -14,7 +14,9 @@ from shotsmith.api.errors import openai_responses
 from shotsmith.api.fetch import prefetch_images
 from shotsmith.api.media import read_body
 from shotsmith.api.openai import serving
-from shotsmith.api.openai.protocol import VideoCreateRequest, VideoDeleted, VideoList, VideoObject, VideoRemixRequest
+from shotsmith.api.openai.protocol import (
+    VideoCreateRequest, VideoDeleted, VideoEditRequest, VideoExtendRequest, VideoList, VideoObject, VideoRemixRequest,
+)
 from shotsmith.api.schema import request_body
 
 router = APIRouter(prefix="/v1", tags=["OpenAI Videos API"], responses=openai_responses(400, 401, 404, 413))
@@ -28,6 +30,24 @@ async def create_video(request: Request, owner: str = Depends(require_owner),
     fields = await read_body(request, file_fields=("input_reference",), max_file_bytes=svc.settings.max_image_bytes)
     await prefetch_images(request, owner, fields, "input_reference.image_url")  # on the event loop
     return await run_in_threadpool(serving.create_video, svc, owner, fields)
+
+
+@router.post("/videos/extensions", response_model=VideoObject, responses=openai_responses(409, 415, 429),
+             openapi_extra=request_body(VideoExtendRequest, file_fields=("video",)))
+async def extend_video(request: Request, owner: str = Depends(require_owner),
+                       svc: Services = Depends(services)) -> VideoObject:
+    """`seconds` more of a completed video (`video[id]`) or of an uploaded clip: one new, stitched video."""
+    fields = await read_body(request, file_fields=("video",), max_file_bytes=svc.settings.max_video_bytes)
+    return await run_in_threadpool(serving.extend_video, svc, owner, fields)
+
+
+@router.post("/videos/edits", response_model=VideoObject, responses=openai_responses(409, 415, 429),
+             openapi_extra=request_body(VideoEditRequest, file_fields=("video",)))
+async def edit_video(request: Request, owner: str = Depends(require_owner),
+                     svc: Services = Depends(services)) -> VideoObject:
+    """A completed video (`video[id]`) or an uploaded clip remade with a prompt (video-to-video)."""
+    fields = await read_body(request, file_fields=("video",), max_file_bytes=svc.settings.max_video_bytes)
+    return await run_in_threadpool(serving.edit_video, svc, owner, fields)
 
 
 @router.get("/videos", response_model=VideoList)

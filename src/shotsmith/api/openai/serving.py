@@ -6,8 +6,12 @@ from pathlib import Path
 
 from shotsmith.api.common import Services, remix_job, request_spec, submit_job
 from shotsmith.api.errors import ApiError
-from shotsmith.api.media import image_from_bytes, image_from_reference
-from shotsmith.api.openai.protocol import VideoCreateRequest, VideoDeleted, VideoList, VideoObject, VideoRemixRequest
+from shotsmith.api.media import image_from_bytes, image_from_reference, video_from_bytes
+from shotsmith.api.openai.protocol import (
+    EDIT_EXTENSIONS, VideoCreateRequest, VideoDeleted, VideoEditRequest, VideoExtendRequest, VideoList, VideoObject,
+    VideoRemixRequest,
+)
+from shotsmith.api.sources import SourceClip, clip_by_id, submit_with_sources
 from shotsmith.jobs import Job
 
 _VARIANT_FILES = {"video": ("video", "video/mp4"), "thumbnail": ("cover", "image/jpeg"),
@@ -32,6 +36,46 @@ def create_video(svc: Services, owner: str, fields: dict) -> VideoObject:
     values = request.spec_values()
     job = submit_job(svc, owner, lambda files: request_spec(svc, values, files), inputs={"image": image},
                      source="openai")
+    return VideoObject.from_job(job)
+
+
+def extend_video(svc: Services, owner: str, fields: dict) -> VideoObject:
+    """`seconds` more of a completed video (or an uploaded clip), stitched into one new video."""
+    fields, upload = _source_fields(fields)
+    request = VideoExtendRequest.model_validate(fields)
+    return _submit_from_source(svc, owner, request, upload, "extend_from", request.spec_values())
+
+
+def edit_video(svc: Services, owner: str, fields: dict) -> VideoObject:
+    """A completed video (or an uploaded clip) remade with a prompt, as a new video."""
+    fields, upload = _source_fields(fields)
+    request = VideoEditRequest.model_validate(fields)
+    return _submit_from_source(svc, owner, request, upload, "video", request.spec_values(EDIT_EXTENSIONS))
+
+
+def _source_fields(fields: dict) -> tuple[dict, bytes | None]:
+    """The uploaded clip (a file part named `video`) apart; a bare `video=ID` form value is taken
+    as `video[id]` (curl users write it so)."""
+    if isinstance(fields.get("video"), bytes):
+        return fields, fields.pop("video")
+    if isinstance(fields.get("video"), str):
+        fields["video"] = {"id": fields["video"]}
+    return fields, None
+
+
+def _submit_from_source(svc: Services, owner: str, request, upload: bytes | None, spec_field: str,
+                        values: dict) -> VideoObject:
+    if upload is not None:
+        if request.video is not None:
+            raise ApiError("invalid", "video: give either a file part or video[id], not both", "video")
+        source = SourceClip(video_from_bytes(upload, svc.settings, "video"))
+    elif request.video is not None:
+        source = clip_by_id(svc, owner, request.video.id, "video", spec_field)
+    else:
+        raise ApiError("missing", "video: give {\"id\": ...} of a completed video (multipart: video[id]) or "
+                       "upload an MP4 as the video file part", "video")
+    job = submit_with_sources(svc, owner, values, {spec_field: source}, source="openai",
+                              renames={spec_field: "video"})
     return VideoObject.from_job(job)
 
 

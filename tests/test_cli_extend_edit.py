@@ -1,0 +1,147 @@
+"""`shotsmith extend` and `shotsmith generate --video/--strength` as a user runs them: one
+clear line naming the option for bad input, and the warm path (client.py) carrying a source clip
+to a running server inline, or falling back in one line when the server will not take it."""
+
+from __future__ import annotations
+
+import base64
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api_server import KEY_A, start_server
+
+from shotsmith import client
+from shotsmith.cli import app
+from shotsmith.settings import Settings
+from shotsmith.spec import build_spec
+
+runner = CliRunner()
+SERVER_CAP = 60_000  # SHOTSMITH_MAX_VIDEO_BYTES of the test server: the noisy clip below is over it
+
+
+def write_clip(path: Path, frames: int = 12, size=(96, 64), fps: int = 12, noise: bool = False) -> Path:
+    """A small clip made elsewhere (PyAV, not shotsmith): a red bar that grows, or noise."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(frames):
+            if noise:
+                image = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            else:
+                image = np.zeros((size[1], size[0], 3), np.uint8)
+                image[:, : (i * 8) % size[0] + 8] = (200, 40, 40)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("clips") / "made-elsewhere.mp4")
+
+
+@pytest.fixture
+def not_a_clip(tmp_path) -> Path:
+    path = tmp_path / "notes.mp4"
+    path.write_text("this is not a video\n" * 20)
+    return path
+
+
+BAD = [
+    # (args with CLIP / BAD / IMAGE placeholders, words the one line must hold)
+    (["extend", "missing.mp4", "-p", "more"], "CLIP: file missing.mp4 does not exist"),
+    (["extend", "BAD", "-p", "more"], "CLIP: notes.mp4 is not a readable video"),
+    (["extend", "CLIP", "-p", "more", "--seconds", "0"], "--seconds: seconds must be more than 0"),
+    (["extend", "CLIP", "-p", "more", "--seconds", "121"], "--seconds: an extension adds at most 120 s"),
+    (["extend", "CLIP", "-p", "more", "--model", "cogvideox-shapes"], "--model: model cogvideox-shapes is "
+     "text-to-video"),
+    (["extend", "CLIP", "-p", "more", "--size", "big"], "size: 'big' is not a size"),
+    (["extend", "CLIP", "-p", "more", "--out", "CLIP"], "--out: "),
+    (["generate", "a blue ball", "--video", "missing.mp4"], "--video: file missing.mp4 does not exist"),
+    (["generate", "a blue ball", "--video", "BAD"], "--video: notes.mp4 is not a readable video"),
+    (["generate", "a blue ball", "--strength", "0.5"], "--strength: only an edit (a source video) takes a strength"),
+    (["generate", "a blue ball", "--video", "CLIP", "--strength", "1.5"], "--strength: "),
+    (["generate", "a blue ball", "--video", "CLIP", "--model", "cogvideox-shapes-i2v"], "image-to-video"),
+    (["generate", "a blue ball", "--video", "CLIP", "--image", "IMAGE"], "image: an edit starts from its source"),
+    (["generate", "a blue ball", "--video", "CLIP", "--out", "CLIP"], "--out: "),
+]
+
+
+@pytest.mark.parametrize("args,words", BAD, ids=[" ".join(a[:1] + a[2:])[:60] for a, _ in BAD])
+def test_bad_input_exits_with_one_line_naming_the_option(args, words, clip, not_a_clip, tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    image = tmp_path / "first.png"
+    Image.new("RGB", (96, 64), (200, 40, 40)).save(image)
+    places = {"CLIP": str(clip), "BAD": str(not_a_clip), "IMAGE": str(image)}
+    before = clip.read_bytes()
+    result = runner.invoke(app, [places.get(a, a) for a in args] + ["--local"])
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "Traceback" not in result.output
+    assert result.output.count("error:") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.png", "notes.mp4"]  # nothing written
+    assert clip.read_bytes() == before
+
+
+def test_real_process_prints_one_line(clip, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "shotsmith.cli", "extend", str(tmp_path / "gone.mp4"), "-p", "x"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: CLIP: file {tmp_path / 'gone.mp4'} does not exist"]
+
+
+def test_help_lists_extend_and_the_edit_options():
+    top = runner.invoke(app, ["--help"])
+    assert top.exit_code == 0 and "extend" in top.output
+    extend = runner.invoke(app, ["extend", "--help"], terminal_width=200)
+    assert extend.exit_code == 0 and "--seconds" in extend.output and "CLIP" in extend.output
+    generate = runner.invoke(app, ["generate", "--help"], terminal_width=200)
+    assert "--video" in generate.output and "--strength" in generate.output
+
+
+def test_warm_path_sends_the_clip_inline_and_keeps_every_field(clip):
+    edit = build_spec(prompt="a blue ball", video=str(clip), strength=0.3, width=96, height=64)
+    extension = build_spec(prompt="more", extend_from=str(clip), seconds=4, width=96, height=64)
+    assert client.why_local(edit) is None and client.why_local(extension) is None
+    body = client.job_body(edit)
+    assert body["strength"] == 0.3 and body["size"] == "96x64" and "extend_from" not in body
+    mime, _, data = body["video"].partition(";base64,")
+    assert mime == "data:video/mp4" and base64.b64decode(data) == clip.read_bytes()
+    body = client.job_body(extension)
+    assert body["extend_from"].startswith("data:video/mp4;base64,") and body["seconds"] == 4
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory):
+    """A server that takes source clips up to SERVER_CAP bytes."""
+    srv = start_server(tmp_path_factory.mktemp("cli-home"), keys=(KEY_A,),
+                       env={"SHOTSMITH_MAX_VIDEO_BYTES": str(SERVER_CAP), "SHOTSMITH_PRELOAD": ""})
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_a_clip_over_the_servers_cap_is_not_queued_there(capped, tmp_path):
+    """The server refuses the upload (413): the warm path says why and leaves it to this machine."""
+    big = write_clip(tmp_path / "noisy.mp4", frames=24, size=(192, 128), noise=True)
+    assert big.stat().st_size > SERVER_CAP
+    spec = build_spec(prompt="more", extend_from=str(big), seconds=4, width=192, height=128, enhance=False)
+    server = client.find_server(Settings.from_env({"SHOTSMITH_API_KEY": KEY_A}), capped.url)
+    with pytest.raises(client.ServerUnavailable, match=f"takes smaller inputs .*{SERVER_CAP} byte limit"):
+        client.generate(server, spec, tmp_path / "out.mp4")
+    with capped.client(KEY_A) as http:
+        assert http.get("/api/v1/jobs").json()["data"] == []
+    assert not (tmp_path / "out.mp4").exists()
