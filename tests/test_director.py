@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shotsmith.prompt import enhance
 from shotsmith.prompt import director as dr
+from shotsmith.prompt import enhance
 from shotsmith.prompt import lexicon as lx
 from shotsmith.prompt.parse import STOPWORDS
 from shotsmith.prompt.presets import short_form

@@ -11,8 +11,7 @@ import pytest
 from test_prompt_llm import _config, server  # noqa: F401  (server is a fixture)
 
 from shotsmith.eval.adherence import slots_from_caption
-from shotsmith.prompt import enhance
-from shotsmith.prompt import zh
+from shotsmith.prompt import enhance, zh
 
 DATA = Path(__file__).resolve().parent / "data"
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -119,8 +118,8 @@ def test_chinese_scene_and_content():
 
 
 def test_cli_prints_the_notes_on_stderr():
-    from typer.testing import CliRunner
     import typer
+    from typer.testing import CliRunner
 
     from shotsmith.prompt.cli import enhance_command
 

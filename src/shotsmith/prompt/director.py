@@ -281,8 +281,8 @@ SCENE_RULES: list[tuple[tuple[str, ...], str]] = [
 # One sentence about the subject and one about the place. Only for what the user did not
 # already describe (no clothes sentence when the user dressed the subject, and so on).
 SUBJECT_DETAIL: list[tuple[tuple[str, ...], str]] = [
-    (("elderly", "dwelling"), "Age shows in the fine lines of {possessive} face and hands, and {pronoun} wears "
-                          "casual home clothes."),
+    (("elderly", "dwelling"), ("Age shows in the fine lines of {possessive} face and hands, and {pronoun} wears "
+                               "casual home clothes.")),
     (("elderly",), "Age shows in the fine lines of {possessive} face and hands, rendered in natural detail."),
     (("child",), "Small hands and a rounded, youthful face are caught in soft, natural detail."),
     (("person", "dwelling"), "{Pronoun} wears casual home clothes, with skin and fabric in fine, natural detail."),

@@ -371,11 +371,16 @@ def phrase_tokens(text: str, table, rank: dict[str, int]) -> list[tuple[int, str
     return tokens
 
 
+def canon_tokens(text: str) -> list[tuple[int, str, str]]:
+    """(start, kind, value) of every shapes-world phrase in `text`, read with the vocabulary above."""
+    return phrase_tokens(text, _CANON_TABLE, _KIND_ORDER)
+
+
 def shapes_slots(text: str) -> dict | None:
     """The shapes-world slots a prompt states, read with the embedded vocabulary above:
     {"background": value|None, "objects": [{"colour", "shape", "motion"}]} or None when
     the text names no coloured shape."""
-    tokens = phrase_tokens(text, _CANON_TABLE, _KIND_ORDER)
+    tokens = canon_tokens(text)
     objects: list[dict] = []
     colour = None
     early_motion = None

@@ -115,7 +115,7 @@ _NUMBER = re.compile(r"([一两二三俩])(?:个|只|块|颗|枚|片)")
 _BOTH = re.compile(r"都|一起|一同|同时向|同时往|一齐")
 # Words that carry no fact of their own (particles, measure words, place words).
 FUNCTION_CHARS = set("的地得了着过个只块颗枚片条有是在上里中内前后下面边处和与跟及并而也都那这它其从到向往朝正之"
-                     "里头一两二三俩个方侧旁身背景同时然后再又就还则一起一同齐呢吧啊呀")
+                     "头一两二三俩方侧旁身背景同时然后再又就还则起齐呢吧啊呀")
 
 
 @dataclass
@@ -189,7 +189,7 @@ def _plural(verb: str) -> str:
         return verb[:-3] + "y"
     if verb.endswith(("shes", "ches", "sses")):
         return verb[:-2]
-    return verb[:-1] if verb.endswith("s") else verb
+    return verb.removesuffix("s")
 
 
 def _motion_words(o: Obj, plural: bool = False) -> str:
@@ -416,7 +416,7 @@ def missing_facts(text: str, answer: str) -> list[str]:
     lost: list[str] = []
     reading = read(text)
     if reading.shapes:
-        answer_slots = {(kind, value) for _, kind, value in lx.phrase_tokens(answer, lx._CANON_TABLE, lx._KIND_ORDER)}
+        answer_slots = {(kind, value) for _, kind, value in lx.canon_tokens(answer)}
         for o in reading.objects:
             if o.colour and ("colour", o.colour) not in answer_slots and not _any_word([o.colour], answer):
                 lost.append(f"{o.colour} (colour)")
