@@ -114,3 +114,89 @@ def test_edit_runs_on_a_cogvideox_folder_model_with_progress_and_cancel(studio, 
         studio.generate(spec, tmp_path / "stopped.mp4", on_progress=seen.append,
                         should_cancel=lambda: any(p.stage == "denoise" for p in seen[-1:]))
     assert not (tmp_path / "stopped.mp4").exists()
+
+
+# Extend
+
+EXT = dict(width=192, height=128, fps=4, interpolation="none", steps=3)  # one output frame per native frame
+
+
+def _frame_diffs(frames: np.ndarray) -> list[float]:
+    return [float(np.abs(frames[i].astype(int) - frames[i - 1]).mean()) for i in range(1, len(frames))]
+
+
+def test_an_extension_of_a_shotsmith_clip_is_one_clip_of_the_stitched_length(studio, shotsmith_clip, tmp_path):
+    from shotsmith.post import decode_frames
+
+    spec = build_spec(prompt="a red ball moves right on green grass", extend_from=str(shotsmith_clip), seconds=4,
+                      frames=9, seed=4, **EXT).check_inputs()
+    out = studio.generate(spec, tmp_path / "longer.mp4")
+    clip = out.clips[0]
+    assert abs(clip.duration - (6.25 + 4)) <= 0.2 and (clip.width, clip.height) == (192, 128)
+    frames = decode_frames(clip.video)
+    assert len(frames) == clip.frames == 41  # 25 source frames + 16 new ones at 4 fps
+    sidecar = json.loads(clip.sidecar.read_text())["metadata"]
+    parts = sidecar["segments"]
+    assert [p["kind"] for p in parts] == ["generate", "extension", "extension"]  # 9-frame segments: 8 new each
+    assert parts[0]["seed"] == 3 and parts[0]["model"] == "cogvideox-shapes"
+    assert [(p["model"], p["kept"], p["seconds"]) for p in parts[1:]] == [("cogvideox-shapes-i2v", 8, 2.0)] * 2
+    assert parts[1]["seed"] == 4 and parts[2]["seed"] != parts[1]["seed"]
+    assert sidecar["extension"]["count"] == 1 and len(sidecar["joins"]) == 2
+    assert min(_frame_diffs(frames[23:27])) > 0.5  # no frame repeats across the join (frame 25 is the first new)
+    assert read_clip_metadata(clip.video)["segments"] == parts
+
+
+def test_extending_twice_lists_every_segment_and_counts_extensions(studio, shotsmith_clip, tmp_path):
+    first = studio.generate(build_spec(prompt="a red ball moves right", extend_from=str(shotsmith_clip), seconds=2,
+                                       frames=9, seed=1, **EXT).check_inputs(), tmp_path / "one.mp4")
+    second = studio.generate(build_spec(prompt="a red ball stops", extend_from=str(first.clips[0].video), seconds=2,
+                                        frames=9, seed=2, **EXT).check_inputs(), tmp_path / "two.mp4")
+    meta = read_clip_metadata(second.clips[0].video)
+    assert [p["kind"] for p in meta["segments"]] == ["generate", "extension", "extension"]
+    assert [p.get("prompt") for p in meta["segments"][1:]] == ["a red ball moves right", "a red ball stops"]
+    assert meta["extension"]["count"] == 2
+    assert abs(second.clips[0].duration - (6.25 + 2 + 2)) <= 0.2
+
+
+def test_an_mp4_made_elsewhere_is_extended_at_the_output_size_and_rate(studio, tmp_path):
+    source = write_plain_mp4(tmp_path / "phone.mp4", moving_box(37, 320, 240), fps=30)
+    out = studio.generate(build_spec(prompt="a red box moves right", extend_from=str(source), seconds=2, frames=9,
+                                     seed=6, candidates=2, **EXT).check_inputs(), tmp_path / "more.mp4")
+    assert len(out.clips) == 2 and out.contact_sheet.is_file()
+    for clip in out.clips:
+        assert (clip.width, clip.height, clip.fps) == (192, 128, 4)
+        assert abs(clip.duration - (37 / 30 + 2)) <= 0.2
+    meta = read_clip_metadata(out.clips[0].video)
+    assert meta["segments"][0] == {"kind": "source", "file": "phone.mp4", "seconds": 1.233}
+    assert "resampled to 192x128 at 4 fps" in " ".join(out.notes)
+    assert read_clip_metadata(out.clips[1].video)["segments"][1]["seed"] == 7  # its own chain, its own seed
+
+
+def test_extension_limits_name_the_field(shotsmith_clip, tmp_path):
+    from shotsmith.post import PostSettings, finish_clip
+    from shotsmith.spec import SpecError
+
+    with pytest.raises(SpecError) as err:
+        build_spec(prompt="more", extend_from=str(shotsmith_clip), seconds=115).check_inputs()
+    assert err.value.field == "seconds" and "120 s" in str(err.value)
+    six = {"prompt": "p", "model": "cogvideox-shapes-i2v", "extension": {"count": 6},
+           "segments": [{"kind": "extension", "extension": n} for n in range(1, 7)]}
+    made = finish_clip(moving_box(25, 96, 64), 4, tmp_path / "six.mp4", PostSettings(192, 128, 4, "none"), six)
+    with pytest.raises(SpecError) as err:
+        build_spec(prompt="more", extend_from=str(made.video), seconds=4).check_inputs()
+    assert err.value.field == "extend_from" and "at most 6 times" in str(err.value)
+
+
+def test_cost_counts_every_segment(shotsmith_clip):
+    one = build_spec(prompt="more", extend_from=str(shotsmith_clip), seconds=6)
+    two = build_spec(prompt="more", extend_from=str(shotsmith_clip), seconds=8)
+    assert two.cost() == pytest.approx(2 * one.cost())
+
+
+def test_cancel_during_an_extension_stops_it(studio, shotsmith_clip, tmp_path):
+    seen = []
+    spec = build_spec(prompt="a red ball moves right", extend_from=str(shotsmith_clip), seconds=4, frames=9, **EXT)
+    with pytest.raises(Cancelled, match="step 5 of 6"):  # in the second segment
+        studio.generate(spec, tmp_path / "stopped.mp4", on_progress=seen.append,
+                        should_cancel=lambda: sum(p.stage == "denoise" for p in seen) >= 4)
+    assert not (tmp_path / "stopped.mp4").exists()

@@ -97,6 +97,9 @@ class Studio:
         enhance_time = time.perf_counter() - t
         notes: list[str] = []
         extra: dict = {}
+        if spec.operation == "extend":
+            return self._extend(spec, out, enhancement, enhance_time, started, load_time, on_progress,
+                                should_cancel)
         if spec.operation == "edit":
             render, extra = self._edit(spec, notes, on_progress, should_cancel)
         else:
@@ -145,6 +148,63 @@ class Studio:
         edit = {"source": Path(spec.video).name, "strength": strength,
                 "steps_run": edit_steps(spec.steps or entry.steps, strength)}
         return render, {"edit": edit}
+
+    def _extend(self, spec: GenerationSpec, out: Path, enhancement: dict | None, enhance_time: float,
+                started: float, load_time: float, on_progress, should_cancel) -> GenerationOutput:
+        """An extension: chained image-to-video segments from the source's last frame, the joins
+        corrected and measured, the source and the new frames stitched into one clip per candidate."""
+        from shotsmith.engine.extend import render_chains
+        from shotsmith.post.source import probe_source, read_tail, resize_frame, source_segments
+        from shotsmith.post.stitch import stitch_clip
+
+        entry = spec.entry()
+        width, height = spec.native_size(entry)
+        t = time.perf_counter()
+        source = probe_source(spec.extend_from)
+        tail = read_tail(spec.extend_from, 1.0)
+        reference = np.stack([resize_frame(frame, width, height) for frame in tail])
+        start = reference[-1]
+        join_to = resize_frame(tail[-1], spec.width, spec.height)  # where the new part starts, at the output size
+        earlier, extensions = source_segments(spec.extend_from)
+        read_time = time.perf_counter() - t
+        notes = [f"extends {source.name} ({source.describe()}): its last frame starts the new part"]
+        if (source.width, source.height) != (spec.width, spec.height) or abs(source.fps - spec.fps) > 0.01:
+            notes.append(f"source {source.name} resampled to {spec.width}x{spec.height} at {spec.fps} fps")
+        chains = render_chains(self.engine, spec, start, reference, on_progress, should_cancel)
+        steps = spec.steps or entry.steps
+        guidance = entry.guidance if spec.guidance is None else spec.guidance
+        out.parent.mkdir(parents=True, exist_ok=True)
+        clips = []
+        for index, (chain, path) in enumerate(zip(chains, clip_paths(out, len(chains)))):
+            if should_cancel and should_cancel():
+                raise Cancelled("cancelled before encoding")
+            if on_progress:
+                total = steps * len(chain.segments) * len(chains)
+                on_progress(Progress("encode", total, total, index))
+            render = RenderResult(entry, [], steps, guidance, width, height, len(chain.frames))
+            new_segments = [{"kind": "extension", "extension": extensions + 1, "prompt": spec.prompt,
+                             "enhanced_prompt": spec.enhanced_prompt, "model": entry.name, "seed": part["seed"],
+                             "frames": part["frames"], "kept": part["kept"],
+                             "seconds": round(part["kept"] / entry.fps, 3)} for part in chain.segments]
+            meta = clip_metadata(spec, render, chain.seed, index) | {
+                "extension": {"count": extensions + 1, "source": source.name,
+                              "source_seconds": round(source.duration, 3),
+                              "added_seconds": round(len(chain.frames) / entry.fps, 3)},
+                "segments": earlier + new_segments, "notes": notes}
+            if enhancement:
+                meta["enhancement"] = {"slots": enhancement.get("slots"), "backend": enhancement.get("backend_used")}
+            bounds = np.cumsum([part["kept"] for part in chain.segments])[:-1].tolist()
+            native = {"frames": len(chain.frames), "width": width, "height": height, "fps": float(entry.fps)}
+            timings = {"enhance": enhance_time, "load": load_time, "source": read_time, **chain.timings}
+            clips.append(stitch_clip(Path(spec.extend_from), chain.frames, start, join_to, entry.fps, path,
+                                     post_settings(spec), meta, native, bounds, timings))
+        sheet = None
+        if len(chains) > 1:
+            sheet = contact_sheet_path(out)
+            write_contact_sheet([c.frames for c in chains], [c.seed for c in chains], sheet)
+        timings = {"enhance": enhance_time, "load": load_time, "source": read_time,
+                   "total": time.perf_counter() - started}
+        return GenerationOutput(spec, clips, [c.seed for c in chains], sheet, timings, enhancement, notes)
 
 
 def write_contact_sheet(videos: list[np.ndarray], seeds: list[int], path: Path, columns: int = 6) -> Path:

@@ -270,11 +270,30 @@ class GenerationSpec(BaseModel):
         for name in ("video", "extend_from"):
             if getattr(self, name):
                 check_video(Path(getattr(self, name)), name)
+        if self.extend_from:
+            self.check_extension()
         if self.lora:
             from shotsmith.models.lora import resolve_lora
 
             resolve_lora(self.lora, self.entry().name)
         return self
+
+    def check_extension(self) -> None:
+        """The hosted API's limits, read from the source clip: at most MAX_EXTENSIONS extensions
+        of one clip, at most MAX_EXTENDED_SECONDS in total."""
+        from shotsmith.engine.extend import added_seconds
+        from shotsmith.post.source import probe_source, source_segments
+
+        source = probe_source(self.extend_from)
+        _, extensions = source_segments(self.extend_from)
+        if extensions >= MAX_EXTENSIONS:
+            raise SpecError("extend_from", f"{source.name} has been extended {extensions} times already; "
+                            f"a clip is extended at most {MAX_EXTENSIONS} times")
+        total = source.duration + added_seconds(self, self.entry())
+        if total > MAX_EXTENDED_SECONDS + 0.01:
+            raise SpecError("seconds", f"{source.name} lasts {source.duration:.2f} s; adding "
+                            f"{total - source.duration:g} s makes {total:.2f} s, over the "
+                            f"{MAX_EXTENDED_SECONDS} s limit for an extended clip")
 
     # Derived values: computed from the spec and its model entry, never stored twice.
     def entry(self) -> ModelEntry:
@@ -302,10 +321,17 @@ class GenerationSpec(BaseModel):
 
     def cost(self) -> float:
         """What the request asks of the machine, in giga pixel-steps: output pixels x native
-        frames x denoising steps x candidates / 1e9 (the server caps it per request)."""
+        frames x denoising steps x candidates / 1e9 (the server caps it per request); an
+        extension renders one segment's frames per segment."""
         entry = self.entry()
         steps = self.steps or entry.steps
-        return self.width * self.height * self.native_frames() * steps * self.candidates / 1e9
+        if self.extend_from:  # one render of a segment's frames per segment
+            from shotsmith.engine.extend import segment_count, segment_frames
+
+            frames = segment_frames(self, entry) * segment_count(self, entry)
+        else:
+            frames = self.native_frames()
+        return self.width * self.height * frames * steps * self.candidates / 1e9
 
 
 def wire_fields(*names: str, prefix: str = "") -> dict[str, Any]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -186,3 +187,40 @@ def _feed(proc: subprocess.Popen, frames: Iterable[np.ndarray]) -> None:
         # ffmpeg exited early; its exit code and stderr explain why, so fall through
         # to the caller's check instead of surfacing a bare BrokenPipeError.
         pass
+
+
+def filtered_frames(frames: Iterable[np.ndarray], in_size: tuple[int, int], native_fps: float, vf: str,
+                    out_size: tuple[int, int], step: str) -> Iterator[np.ndarray]:
+    """RGB frames through an ffmpeg filter chain, back as RGB frames of out_size (W, H), streamed.
+
+    A helper thread writes the input (so neither pipe can fill up while we wait on the other);
+    the child is killed if the caller stops reading early."""
+    rate = Fraction(native_fps).limit_denominator(1001)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{in_size[0]}x{in_size[1]}",
+           "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-", "-vf", vf,
+           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    frame_bytes = out_size[0] * out_size[1] * 3
+    with tempfile.TemporaryFile() as err:
+        proc = procs.popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+        writer = threading.Thread(target=_feed, args=(proc, frames), name="shotsmith-ffmpeg-feed", daemon=True)
+        writer.start()
+        try:
+            assert proc.stdout is not None
+            while True:
+                data = proc.stdout.read(frame_bytes)
+                if len(data) < frame_bytes:
+                    break
+                yield np.frombuffer(data, np.uint8).reshape(out_size[1], out_size[0], 3)
+            code = proc.wait()
+            writer.join()
+        except BaseException:
+            procs.kill(proc)
+            raise
+        finally:
+            if proc.poll() is None:  # the caller stopped reading (GeneratorExit)
+                procs.kill(proc)
+        if code != 0:
+            err.seek(0)
+            tail = err.read().decode("utf-8", "replace").strip().splitlines()[-STDERR_TAIL_LINES:]
+            raise PostError(f"ffmpeg failed to {step} (exit code {code}):\n" + ("\n".join(tail) or "(no stderr)"))

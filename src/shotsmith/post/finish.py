@@ -15,7 +15,7 @@ import numbers
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,22 +46,35 @@ def finish_clip(
     out_path (.mp4), <stem>.gif (if settings.gif), <stem>.jpg, <stem>.sprite.jpg and
     <stem>.json next to it. The clip lasts T / native_fps seconds at settings.fps.
     """
-    started = time.perf_counter()
-    own: dict[str, float] = {}
     # 1. Check inputs
     out_path = Path(out_path)
     _check_inputs(frames, native_fps, out_path, settings, metadata)
+    native = {"frames": int(frames.shape[0]), "width": int(frames.shape[2]),
+              "height": int(frames.shape[1]), "fps": float(native_fps)}
+
+    def encode(video: Path, own: dict) -> None:
+        # 2. Frame source: native frames for lanczos, model-upscaled frames for SR
+        source, in_size = _frame_source(frames, settings, own)
+        # 3. Upscale + interpolate + encode in one ffmpeg process
+        with _timed(own, "post_encode_s"):
+            ffmpeg.encode_video(source, in_size, float(native_fps), len(frames), settings, metadata, video)
+
+    return finish_encoded(encode, out_path, settings, metadata, native, timings)
+
+
+def finish_encoded(encode: Callable[[Path, dict], None], out_path: Path, settings: PostSettings, metadata: dict,
+                   native: dict, timings: dict | None = None) -> ClipFiles:
+    """The finishing steps every clip shares, around an `encode(temp_mp4, own_timings)` that writes
+    the MP4: measure it, GIF, cover, sprite, sidecar (`native` describes the model's frames), commit."""
+    started = time.perf_counter()
+    own: dict[str, float] = {}
+    out_path = Path(out_path)
     final = final_paths(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(out_path)
     temps = {kind: temp_path(out_path, kind) for kind in final}
     try:
-        # 2. Frame source: native frames for lanczos, model-upscaled frames for SR
-        source, in_size = _frame_source(frames, settings, own)
-        # 3. Upscale + interpolate + encode in one ffmpeg process
-        with _timed(own, "post_encode_s"):
-            ffmpeg.encode_video(source, in_size, float(native_fps), len(frames), settings,
-                                metadata, temps["video"])
+        encode(temps["video"], own)
         # 4. Measure what was actually written
         clip = probe_video(temps["video"])
         # 5-6. GIF preview (an ffmpeg process, waited on by a helper thread) while the cover and the
@@ -76,7 +89,7 @@ def finish_clip(
         own["post_total_s"] = round(time.perf_counter() - started, 3)
         # 7. Sidecar: everything needed to re-make the clip
         all_timings = {**(timings or {}), **own}
-        sidecar = _sidecar(frames, native_fps, settings, metadata, clip, all_timings, final)
+        sidecar = _sidecar(native, settings, metadata, clip, all_timings, final)
         temps["sidecar"].write_text(json.dumps(sidecar, indent=2, default=str) + "\n")
         # 8. Commit: sidecar last, so its presence means the whole set is in place
         _commit(temps, final, settings.gif)
@@ -167,14 +180,12 @@ def _gif_size(settings: PostSettings) -> tuple[int, int]:
     return settings.gif_width, max(2, height)
 
 
-def _sidecar(frames, native_fps, settings, metadata, clip, timings, final) -> dict:
+def _sidecar(native, settings, metadata, clip, timings, final) -> dict:
     from .. import __version__
 
     names = {kind: path.name for kind, path in final.items()}
     if not settings.gif:
         names["gif"] = None
-    native = {"frames": int(frames.shape[0]), "width": int(frames.shape[2]),
-              "height": int(frames.shape[1]), "fps": float(native_fps)}
     return {
         "shotsmith_version": __version__,
         "metadata": metadata,

@@ -86,3 +86,38 @@ def read_resampled(path: Path | str, width: int, height: int, count: int, fps: f
     else:
         note = f"source {source.name}: {source.describe()} resampled to {target}"
     return frames, note
+
+
+def read_tail(path: Path | str, seconds: float = 1.0) -> np.ndarray:
+    """The source's last `seconds` of frames (at least its last frame), as decoded."""
+    source = probe_source(path)
+    count = max(1, round(seconds * source.fps)) if source.fps else 1
+    wanted = range(max(0, source.frames - count), source.frames)
+    frames = [frame for _, frame in iter_frames(path, wanted)]
+    if not frames:  # the container claimed frames that do not decode: read them all, keep the end
+        frames = [frame for _, frame in iter_frames(path)][-count:]
+    if not frames:
+        raise PostError(f"{source.name} has no decodable frames")
+    return np.stack(frames)
+
+
+def source_segments(path: Path | str) -> tuple[list[dict], int]:
+    """The parts a clip is made of, each with what re-makes it, and how many times it was extended.
+
+    A shotsmith extension lists its segments; another shotsmith clip is one segment, from its
+    own metadata; a clip made elsewhere is one "source" part: its file name and length."""
+    from .media import read_clip_metadata
+
+    source = probe_source(path)
+    try:
+        meta = read_clip_metadata(path)
+    except PostError:
+        meta = {}
+    if isinstance(meta.get("segments"), list) and meta["segments"]:
+        return meta["segments"], int((meta.get("extension") or {}).get("count", 0))
+    if meta.get("model"):
+        native = meta.get("native") or {}
+        return [{"kind": "generate", "prompt": meta.get("prompt"), "enhanced_prompt": meta.get("enhanced_prompt"),
+                 "seed": meta.get("seed"), "model": meta.get("model"), "frames": native.get("frames"),
+                 "seconds": round(source.duration, 3)}], 0
+    return [{"kind": "source", "file": source.name, "seconds": round(source.duration, 3)}], 0
