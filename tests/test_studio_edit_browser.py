@@ -1,0 +1,218 @@
+"""Extend, edit and first+last frames in the studio, in a real browser: Playwright drives
+Debian's headless Chromium against a real `python -m shotsmith.api` server (embedded models)
+with API keys on, as tests/test_studio_browser.py does.
+
+Desktop: make a clip, extend it by 4 s (the extension plays, is 4 s longer, and the gallery
+shows it with its source), a server error shown beside the Extend panel's control; edit the
+clip with a prompt (strength from the keyboard), then an uploaded MP4 (a bad one is refused
+beside the clip field). Phone (390x844): the same panels open without anything overflowing.
+Screenshots go to test-artifacts/studio/. Run with `pytest -m slow tests/test_studio_edit_browser.py`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from browser import launched_chromium, require_browser
+
+from api_server import KEY_A, REPO, decode_video, start_server
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = REPO / "test-artifacts" / "studio"
+PROMPT = "a red ball rolls to the right on green grass"
+
+require_browser()
+from playwright.sync_api import Page, expect  # noqa: E402
+from test_studio_browser import generate, open_advanced, open_page, settle_videos, shot, sign_in  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    running = start_server(tmp_path_factory.mktemp("studio-edit-home"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with launched_chromium(ARTIFACTS) as chromium:
+        yield chromium
+
+
+def api_job(server, job_id: str) -> dict:
+    with server.client(KEY_A) as http:
+        return http.get(f"/api/v1/jobs/{job_id}").json()
+
+
+def clip_bytes(server, page: Page) -> bytes:
+    """The MP4 the result panel plays (by its signed link, no header)."""
+    return httpx.get(server.url + page.locator("#clips video").first.get_attribute("src"), timeout=60).content
+
+
+def wait_playing(page: Page, width: int = 480) -> float:
+    """The result's first video has loaded; returns its duration in seconds."""
+    page.wait_for_function(f"() => {{ const v = document.querySelector('#clips video');"
+                           f" return v && v.readyState >= 2 && v.duration > 0 && v.videoWidth === {width}; }}",
+                           timeout=60_000)
+    return page.eval_on_selector("#clips video", "v => v.duration")
+
+
+def finished(page: Page, timeout: float = 300.0) -> str:
+    """Wait for the job on screen to end; returns its id (asserting it completed)."""
+    page.wait_for_function("() => ['completed', 'failed', 'cancelled'].includes("
+                           "document.getElementById('result-job').dataset.status)", timeout=timeout * 1000)
+    assert page.get_attribute("#result-job", "data-status") == "completed", page.text_content("#job-error")
+    return page.text_content("#result-id")
+
+
+def overflowing(page: Page, width: int) -> list[str]:
+    """Visible elements whose box reaches past the right edge of a `width` px screen."""
+    return page.evaluate("""width => [...document.querySelectorAll('body *')].filter(el => {
+        const box = el.getBoundingClientRect();
+        return box.width > 0 && box.height > 0 && box.right > width + 0.5 && getComputedStyle(el).position !== 'fixed';
+    }).map(el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + '.' + el.className)""", width)
+
+
+def make_clip(page: Page) -> str:
+    page.fill("#idea", PROMPT)
+    page.select_option("#size", "480x320")
+    open_advanced(page)
+    page.fill("#steps", "4")
+    page.select_option("#interpolation", "none")
+    return generate(page)
+
+
+def test_extend_a_clip_and_see_it_with_its_source(server, browser):
+    page, errors = open_page(browser, server.url, viewport={"width": 1360, "height": 900})
+    sign_in(page)
+    source_id = make_clip(page)
+    assert page.get_attribute("#result-job", "data-status") == "completed", page.text_content("#job-error")
+    source_seconds = wait_playing(page)
+
+    # The panel: keyboard reachable, the prompt prefilled with the clip's, the lengths of the hosted API
+    page.focus("#extend-open")
+    page.keyboard.press("Enter")
+    expect(page.locator("#extend-form")).to_be_visible()
+    expect(page.locator("#extend-open")).to_have_attribute("aria-expanded", "true")
+    assert page.input_value("#extend-prompt") == PROMPT
+    labels = page.locator("#extend-seconds label").all_text_contents()
+    assert labels == ["4 s", "8 s", "12 s", "16 s", "20 s"]
+    expect(page.locator("#extend-note")).to_contain_text("about 10.2 s")  # 6.25 s + 4 s
+
+    # A refusal that names `seconds` stands beside the lengths (the body is altered on its way out,
+    # since the page offers only valid lengths)
+    def oversize(route, request):
+        route.continue_(post_data=json.dumps({**request.post_data_json, "seconds": 500}))
+
+    page.route("**/api/v1/jobs", oversize)
+    page.click("#extend-submit")
+    expect(page.locator("#extend-seconds-error")).to_contain_text("at most 120")
+    page.unroute("**/api/v1/jobs")
+    assert page.text_content("#result-id") == source_id  # nothing was queued in its place
+
+    # The extension: its progress as for any job, then one clip 4 s longer that says what it extends
+    page.fill("#extend-prompt", "the red ball bounces back to the left")
+    page.click("#extend-seconds label:has-text('4 s')")
+    expect(page.locator("#extend-seconds-error")).to_be_empty()
+    page.click("#extend-submit")
+    page.wait_for_function("src => document.getElementById('result-id').textContent !== src", arg=source_id)
+    expect(page.locator("#extend-form")).to_be_hidden()
+    extension_id = finished(page)
+    extended_seconds = wait_playing(page)
+    assert abs(extended_seconds - (source_seconds + 4)) <= 0.3, (source_seconds, extended_seconds)
+    decoded = decode_video(clip_bytes(server, page))
+    assert decoded["codec"] == "h264" and (decoded["width"], decoded["height"]) == (480, 320)
+    job = api_job(server, extension_id)
+    assert job["spec"]["seconds"] == 4 and job["operation"] == "extend" and job["source_job_id"] == source_id
+    expect(page.locator("#job-source-text")).to_have_text(f"Extends “{PROMPT}”")
+    settle_videos(page)
+    shot(page, "desktop-extended")
+
+    # The gallery: the extension names its source, and the name opens it
+    card = page.locator(f"#gallery-grid .card[data-id='{extension_id}']")
+    expect(card).to_have_attribute("data-operation", "extend")
+    expect(card).to_have_attribute("data-source", source_id)
+    expect(card.locator(".card-source")).to_have_text(f"extends “{PROMPT}”")
+    expect(card.locator(".chip.op")).to_have_text("extension")
+    card.locator(".card-source button").click()
+    expect(page.locator("#result-id")).to_have_text(source_id)
+    assert not errors, errors
+
+
+def test_edit_a_result_and_an_uploaded_clip_with_a_prompt(server, browser):
+    page, errors = open_page(browser, server.url, viewport={"width": 1360, "height": 900})
+    sign_in(page)
+    source_id = make_clip(page)
+    assert page.get_attribute("#result-job", "data-status") == "completed", page.text_content("#job-error")
+    wait_playing(page)
+    mp4 = clip_bytes(server, page)
+
+    # Edit with a prompt on the result: the form switches to the clip, keeps its size
+    page.click("#edit-open")
+    expect(page.locator("input[name=mode][value=v2v]")).to_be_checked()
+    expect(page.locator("#video-preview")).to_be_visible()
+    expect(page.locator("#video-note")).to_contain_text("your clip")
+    assert page.input_value("#idea") == PROMPT and page.input_value("#size") == "480x320"
+    assert page.input_value("#strength") == "0.6"
+    expect(page.locator("#strength-help")).to_contain_text("0 gives it back unchanged")
+    page.focus("#strength")
+    page.keyboard.press("ArrowRight")  # one 0.05 step, from the keyboard
+    expect(page.locator("#strength-value")).to_have_text("0.65")
+    page.fill("#idea", "a blue ball rolls to the right on green grass")
+    edit_id = generate(page)
+    assert page.get_attribute("#result-job", "data-status") == "completed", page.text_content("#job-error")
+    wait_playing(page)
+    assert decode_video(clip_bytes(server, page))["frames"] > 10
+    job = api_job(server, edit_id)
+    assert job["operation"] == "edit" and job["source_job_id"] == source_id and job["spec"]["strength"] == 0.65
+    expect(page.locator("#job-source-text")).to_have_text(f"Edited from “{PROMPT}”")
+    card = page.locator(f"#gallery-grid .card[data-id='{edit_id}']")
+    expect(card.locator(".card-source")).to_have_text(f"edited from “{PROMPT}”")
+
+    # An uploaded clip: a file that is not an MP4 is refused at once; an unreadable MP4 by the server,
+    # both beside the clip field; a real one is edited and named as an upload
+    page.click("#video-clear")
+    page.set_input_files("#video-input", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}])
+    expect(page.locator("#video-error")).to_contain_text("not an MP4")
+    page.set_input_files("#video-input", files=[{"name": "broken.mp4", "mimeType": "video/mp4",
+                                                 "buffer": b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500}])
+    page.click("#generate")
+    expect(page.locator("#video-error")).to_contain_text("not a readable video")
+    expect(page.locator("#result-id")).to_have_text(edit_id)  # nothing queued
+    page.set_input_files("#video-input", files=[{"name": "my-clip.mp4", "mimeType": "video/mp4", "buffer": mp4}])
+    expect(page.locator("#video-note")).to_contain_text("my-clip.mp4")
+    expect(page.locator("#video-error")).to_be_empty()
+    upload_id = generate(page)
+    assert page.get_attribute("#result-job", "data-status") == "completed", page.text_content("#job-error")
+    expect(page.locator("#job-source-text")).to_have_text("Edited from an uploaded clip")
+    assert api_job(server, upload_id)["source_job_id"] is None
+    shot(page, "desktop-edited")
+    assert not errors, errors
+
+
+def test_phone_panels_fit_the_screen(server, browser):
+    page, errors = open_page(browser, server.url, viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                             is_mobile=True, has_touch=True)
+    sign_in(page)
+    expect(page.locator("#gallery-grid .card").first).to_be_visible()
+    page.locator("#gallery-grid .card[data-operation=extend] .thumb").first.click()
+    expect(page.locator("#job-details")).to_be_visible()
+    assert overflowing(page, 390) == []
+    page.click("#extend-open")
+    expect(page.locator("#extend-form")).to_be_visible()
+    assert overflowing(page, 390) == []
+    page.locator("#extend-form").scroll_into_view_if_needed()
+    shot(page, "phone-extend", full_page=False)
+    page.click("#edit-open")
+    expect(page.locator("#video-field")).to_be_visible()
+    assert overflowing(page, 390) == []
+    page.locator("#create").scroll_into_view_if_needed()
+    shot(page, "phone-edit", full_page=False)
+    page.click("input[name=mode][value=i2v] + span")
+    expect(page.locator("#frames")).to_be_visible()
+    assert overflowing(page, 390) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert not errors, errors
