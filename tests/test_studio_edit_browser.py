@@ -101,6 +101,11 @@ def test_extend_a_clip_and_see_it_with_its_source(server, browser):
     labels = page.locator("#extend-seconds label").all_text_contents()
     assert labels == ["4 s", "8 s", "12 s", "16 s", "20 s"]
     expect(page.locator("#extend-note")).to_contain_text("about 10.2 s")  # 6.25 s + 4 s
+    page.keyboard.press("Escape")  # closes, focus back on Extend
+    expect(page.locator("#extend-form")).to_be_hidden()
+    assert page.evaluate("document.activeElement.id") == "extend-open"
+    page.keyboard.press("Enter")
+    expect(page.locator("#extend-form")).to_be_visible()
 
     # A refusal that names `seconds` stands beside the lengths (the body is altered on its way out,
     # since the page offers only valid lengths)

@@ -19,6 +19,9 @@ export class ExtendPanel {
     $('#extend-cancel').addEventListener('click', () => this.close({ focus: true }));
     $('#extend-form').addEventListener('input', () => this.clearErrors());
     $('#extend-form').addEventListener('change', () => this.describe());
+    $('#extend-form').addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') this.close({ focus: true });
+    });
   }
 
   populate(config) {
