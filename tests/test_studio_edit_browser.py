@@ -100,7 +100,7 @@ def test_extend_a_clip_and_see_it_with_its_source(server, browser):
     assert page.input_value("#extend-prompt") == PROMPT
     labels = page.locator("#extend-seconds label").all_text_contents()
     assert labels == ["4 s", "8 s", "12 s", "16 s", "20 s"]
-    expect(page.locator("#extend-note")).to_contain_text("about 10.2 s")  # 6.25 s + 4 s
+    expect(page.locator("#extend-note")).to_contain_text("6.3 s clip; you get one clip of about 10 s")  # 6.25 s + 4 s
     page.keyboard.press("Escape")  # closes, focus back on Extend
     expect(page.locator("#extend-form")).to_be_hidden()
     assert page.evaluate("document.activeElement.id") == "extend-open"
