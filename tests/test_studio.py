@@ -169,6 +169,7 @@ def test_config_needs_a_key_and_lists_styles_models_and_limits(client):
     assert config["limits"]["extend_seconds"] == [4, 8, 12, 16, 20]
     assert config["limits"]["max_extensions"] == 6 and config["limits"]["max_extended_seconds"] == 120
     assert config["defaults"]["strength"] == 0.6
+    assert config["limits"]["max_video_bytes"] == 16 * 1024 * 1024
     assert all(m["last_frame"] == ENTRIES[m["name"]].last_frame for m in config["models"])
 
 

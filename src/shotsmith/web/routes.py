@@ -29,6 +29,7 @@ from shotsmith.api.common import Services, base_url, services
 from shotsmith.api.errors import ApiError, openai_responses
 from shotsmith.api.media import IMAGE_FORMATS, INPUT_FILE_NAMES
 from shotsmith.api.native import JobObject
+from shotsmith.api.openai.protocol import EXTEND_SECONDS
 from shotsmith.jobs import Job, JobFilter, JobNotFound, StatusFilter, is_job_id, owner_of
 from shotsmith.models.registry import DEFAULT_I2V_MODEL, DEFAULT_MODEL, ENTRIES, is_available
 from shotsmith.spec import (
@@ -38,8 +39,6 @@ from shotsmith.web.links import LinkSigner
 
 SIZES = ("1440x960", "1080x720", "960x640", "720x480", "480x320")
 FPS_CHOICES = (8, 12, 16, 24, 30, 60)
-EXTEND_SECONDS = (4, 8, 12, 16, 20)  # the lengths the hosted API offers for one extension
-Operation = Literal["generate", "edit", "extend"]
 
 # 1. Protocol ------------------------------------------------------------------
 
@@ -99,7 +98,6 @@ class StudioJob(JobObject):
     """A native job object plus what a browser needs: links it can use without a header."""
 
     task: Literal["t2v", "i2v"]
-    operation: Operation = Field("generate", description="A new clip, an edit of a clip or an extension of one")
     source_clip: SourceClip | None = Field(None, description="What an edit or an extension started from")
     style: str | None = None
     links: list[ClipLinks] = Field(default_factory=list, description="Signed links, one entry per clip")
@@ -138,7 +136,8 @@ def studio_config(settings) -> StudioConfig:
                 "interpolation": fields["interpolation"].default, "candidates": fields["candidates"].default,
                 "enhance": fields["enhance"].default, "strength": DEFAULT_EDIT_STRENGTH}
     limits = {"max_image_bytes": settings.max_image_bytes, "max_image_pixels": settings.max_image_pixels,
-              "max_body_bytes": settings.max_body_bytes, "max_prompt_chars": MAX_PROMPT_CHARS,
+              "max_body_bytes": settings.max_body_bytes, "max_video_bytes": settings.max_video_bytes,
+              "max_prompt_chars": MAX_PROMPT_CHARS,
               "max_candidates": _bound(fields["candidates"], "le"), "max_steps": _bound(fields["steps"], "le"),
               "max_guidance": _bound(fields["guidance"], "le"), "max_seed": MAX_SEED,
               "image_formats": list(IMAGE_FORMATS), "extend_seconds": list(EXTEND_SECONDS),
@@ -155,22 +154,13 @@ def _bound(field, name: str):
     return next(getattr(m, name) for m in field.metadata if getattr(m, name, None) is not None)
 
 
-def operation_of(spec: dict) -> Operation:
-    """The stored spec's operation (as GenerationSpec.operation reads it)."""
-    return "edit" if spec.get("video") else "extend" if spec.get("extend_from") else "generate"
-
-
-def source_job_id(job: Job) -> str | None:
-    """The job an edit or extension was made from, when the client named one (not an upload)."""
-    value = job.meta.get("source_job_id")
-    return value if isinstance(value, str) and is_job_id(value) else None
-
-
-def source_clip(svc: Services, owner: str, job: Job) -> SourceClip | None:
-    if operation_of(job.spec) == "generate":
+def source_clip(svc: Services, owner: str, base: JobObject) -> SourceClip | None:
+    """What an edit or extension was made from: the source job (its prompt, whether it is still
+    there) when the client named one, else an uploaded clip."""
+    if base.operation == "generate":
         return None
-    source_id = source_job_id(job)
-    if source_id is None:
+    source_id = base.source_job_id
+    if source_id is None or not is_job_id(source_id):
         return SourceClip(id=None, prompt=None, exists=False)
     try:
         source = svc.backend.get(owner, source_id)
@@ -192,9 +182,8 @@ def studio_job(job: Job, owner: str, root: str, signer: LinkSigner, svc: Service
 
     links = [ClipLinks(seed=c.seed, video=link(c.video), gif=link(c.gif), cover=link(c.cover),
                        sprite=link(c.sprite), sidecar=link(c.sidecar)) for c in job.outputs]
-    base = JobObject.from_job(job, root).model_dump()
-    base.update(operation=operation_of(spec), source_clip=source_clip(svc, owner, job))
-    return StudioJob(**base, task="i2v" if spec.get("image") or spec.get("extend_from") else "t2v",
+    base = JobObject.from_job(job, root)
+    return StudioJob(**base.model_dump(), source_clip=source_clip(svc, owner, base), task="i2v" if spec.get("image") or spec.get("extend_from") else "t2v",
                      style=spec.get("style"), links=links, input_image_url=input_link("image"),
                      last_image_url=input_link("last_image"),
                      input_video_url=input_link("video") or input_link("extend_from"),

@@ -270,9 +270,12 @@ export class CreateForm {
 
   // The clip to edit ---------------------------------------------------------
 
-  // A clip of its own: sent as a data: URL in the JSON body, so the body limit bounds it.
+  // A clip of its own: the server's clip limit, and it goes as a data: URL (base64, 4/3 the
+  // size) in the JSON body, so the body limit bounds it too.
   maxVideoBytes() {
-    return this.config ? Math.floor((this.config.limits.max_body_bytes - 64 * 1024) * 0.74) : Infinity;
+    if (!this.config) return Infinity;
+    const { max_video_bytes: clip, max_body_bytes: body } = this.config.limits;
+    return Math.min(clip || Infinity, Math.floor((body - 64 * 1024) * 0.74));
   }
 
   async setVideoFile(file) {
