@@ -271,9 +271,9 @@ export class GalleryView {
       link ? h('img', { src: link.cover, alt: '', loading: 'lazy' }) : null,
       job.links.length > 1 ? h('span', { class: 'badge' }, `${job.links.length} clips`) : null),
       h('p', { class: 'card-prompt', title: job.enhanced_prompt || prompt }, shorten(prompt, 120)),
-      made ? h('p', { class: 'card-source' }, source.exists
+      made ? h('p', { class: 'card-source', title: sourceText(job, 400) }, source.exists
         ? h('button', { type: 'button', class: 'link', onclick: () => this.onOpen(source.id),
-          'aria-label': `Open the source: ${made}` }, made)
+          'aria-label': `Open the source: ${sourceText(job, 400)}` }, made)
         : made) : null,
       h('div', { class: 'card-meta' },
         h('span', { class: 'chip' }, job.style ? styleTitle(this.styles, job.style) : 'no style'),
