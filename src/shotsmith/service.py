@@ -164,7 +164,6 @@ class Studio:
         tail = read_tail(spec.extend_from, 1.0)
         reference = np.stack([resize_frame(frame, width, height) for frame in tail])
         start = reference[-1]
-        join_to = resize_frame(tail[-1], spec.width, spec.height)  # where the new part starts, at the output size
         earlier, extensions = source_segments(spec.extend_from)
         read_time = time.perf_counter() - t
         notes = [f"extends {source.name} ({source.describe()}): its last frame starts the new part"]
@@ -196,7 +195,7 @@ class Studio:
             bounds = np.cumsum([part["kept"] for part in chain.segments])[:-1].tolist()
             native = {"frames": len(chain.frames), "width": width, "height": height, "fps": float(entry.fps)}
             timings = {"enhance": enhance_time, "load": load_time, "source": read_time, **chain.timings}
-            clips.append(stitch_clip(Path(spec.extend_from), chain.frames, start, join_to, entry.fps, path,
+            clips.append(stitch_clip(Path(spec.extend_from), chain.frames, start, entry.fps, path,
                                      post_settings(spec), meta, native, bounds, timings))
         sheet = None
         if len(chains) > 1:

@@ -189,9 +189,17 @@ def _feed(proc: subprocess.Popen, frames: Iterable[np.ndarray]) -> None:
         pass
 
 
+def raw_shape(size: tuple[int, int], pix_fmt: str) -> tuple[int, ...]:
+    """The array shape of one raw frame of size (W, H): rgb24 (H, W, 3); yuv420p's three planes
+    stacked as (H * 3 / 2, W), the layout PyAV's to_ndarray gives."""
+    w, h = size
+    return (h, w, 3) if pix_fmt == "rgb24" else (h * 3 // 2, w)
+
+
 def filtered_frames(frames: Iterable[np.ndarray], in_size: tuple[int, int], native_fps: float, vf: str,
-                    out_size: tuple[int, int], step: str) -> Iterator[np.ndarray]:
-    """RGB frames through an ffmpeg filter chain, back as RGB frames of out_size (W, H), streamed.
+                    out_size: tuple[int, int], step: str, pix_fmt: str = "rgb24") -> Iterator[np.ndarray]:
+    """RGB frames through an ffmpeg filter chain, back as raw frames of out_size (W, H) in pix_fmt
+    (rgb24 or yuv420p), streamed.
 
     A helper thread writes the input (so neither pipe can fill up while we wait on the other);
     the child is killed if the caller stops reading early."""
@@ -199,21 +207,40 @@ def filtered_frames(frames: Iterable[np.ndarray], in_size: tuple[int, int], nati
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{in_size[0]}x{in_size[1]}",
            "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-", "-vf", vf,
-           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    frame_bytes = out_size[0] * out_size[1] * 3
+           "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
+    yield from _raw_frames(cmd, raw_shape(out_size, pix_fmt), step, frames)
+
+
+def file_frames(path: Path, vf: str, out_size: tuple[int, int], step: str, pix_fmt: str = "rgb24",
+                from_end: float | None = None) -> Iterator[np.ndarray]:
+    """A video file's frames through an ffmpeg filter chain, as raw frames (see filtered_frames);
+    from_end: start this many seconds before the end (a seek, so the rest is not decoded)."""
+    seek = ["-sseof", f"-{from_end:g}"] if from_end else []
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *seek, "-i", str(path),
+           "-vf", vf, "-an", "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
+    yield from _raw_frames(cmd, raw_shape(out_size, pix_fmt), step, None)
+
+
+def _raw_frames(cmd: list[str], shape: tuple[int, ...], step: str,
+                frames: Iterable[np.ndarray] | None) -> Iterator[np.ndarray]:
+    frame_bytes = int(np.prod(shape))
     with tempfile.TemporaryFile() as err:
-        proc = procs.popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
-        writer = threading.Thread(target=_feed, args=(proc, frames), name="shotsmith-ffmpeg-feed", daemon=True)
-        writer.start()
+        stdin = subprocess.PIPE if frames is not None else subprocess.DEVNULL
+        proc = procs.popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=err)
+        writer = None
+        if frames is not None:
+            writer = threading.Thread(target=_feed, args=(proc, frames), name="shotsmith-ffmpeg-feed", daemon=True)
+            writer.start()
         try:
             assert proc.stdout is not None
             while True:
                 data = proc.stdout.read(frame_bytes)
                 if len(data) < frame_bytes:
                     break
-                yield np.frombuffer(data, np.uint8).reshape(out_size[1], out_size[0], 3)
+                yield np.frombuffer(data, np.uint8).reshape(shape)
             code = proc.wait()
-            writer.join()
+            if writer is not None:
+                writer.join()
         except BaseException:
             procs.kill(proc)
             raise

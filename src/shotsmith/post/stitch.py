@@ -5,7 +5,9 @@ starting from a lead frame (the frame they continue from), so the step across th
 in-between like every other step; the lead frame itself is dropped, so no frame repeats. At
 the output size the source's last frame and the upscaled lead still differ (a source made at
 another size, and the down- and upscale), so that difference is added to the new part's
-first second, fading out. A second ffmpeg process brings the source file to the output size
+first second, fading out. The new part is handled in yuv420p, the encoder's own format:
+an RGB round trip shifts levels by about one step in 255, which would show at the join.
+A second ffmpeg process brings the source file to the output size
 and rate (cover-and-crop, `fps`), concatenates the new part and encodes the clip once. The
 finishing steps are finish_clip's own; every join is measured on the written file.
 """
@@ -33,23 +35,44 @@ def new_part_frames(native_frames: int, native_fps: float, fps: int) -> int:
     return max(1, round(native_frames * fps / native_fps))
 
 
+def source_chain(settings: PostSettings) -> str:
+    """The source file at the output size and rate, in the encoder's pixel format."""
+    w, h = settings.width, settings.height
+    return (f"fps={settings.fps},scale={w}:{h}:flags=lanczos:force_original_aspect_ratio=increase,"
+            f"crop={w}:{h},setsar=1,format=yuv420p")
+
+
 def source_graph(settings: PostSettings) -> str:
     """[0] the source file at the output size and rate, [1] the new part (already so), concatenated."""
-    w, h = settings.width, settings.height
-    return (f"[0:v]fps={settings.fps},scale={w}:{h}:flags=lanczos:force_original_aspect_ratio=increase,"
-            f"crop={w}:{h},setsar=1,setpts=PTS-STARTPTS,format=yuv420p[a];"
-            "[1:v]setsar=1,setpts=PTS-STARTPTS,format=yuv420p[b];[a][b]concat=n=2:v=1:a=0[v]")
+    return (f"[0:v]{source_chain(settings)},setpts=PTS-STARTPTS[a];"
+            "[1:v]setsar=1,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1:a=0[v]")
+
+
+def source_last_frame(source: Path, settings: PostSettings) -> np.ndarray:
+    """The source's last frame exactly as the stitched clip shows it (yuv420p planes at the output size)."""
+    last = None
+    for frame in ffmpeg.file_frames(source, source_chain(settings), (settings.width, settings.height),
+                                    "read the source's end", "yuv420p", from_end=2.0):
+        last = frame
+    if last is None:  # a clip shorter than the seek reads from its start
+        for frame in ffmpeg.file_frames(source, source_chain(settings), (settings.width, settings.height),
+                                        "read the source's end", "yuv420p"):
+            last = frame
+    return last.copy()
 
 
 def new_part(new: np.ndarray, lead: np.ndarray | None, join_to: np.ndarray | None, native_fps: float,
              settings: PostSettings, own: dict) -> Iterator[np.ndarray]:
-    """The new frames at the output size and rate: interpolated from `lead` (then dropped), and
-    with `join_to - lead` (at the output size) faded out over the first second."""
+    """The new frames at the output size and rate, as yuv420p planes (the encoder's own format, so
+    the new part is converted from RGB once, like the lead frame it is corrected against):
+    interpolated from `lead` (then dropped), and with `join_to - lead` at the output size faded
+    out over the first second."""
     frames = new if lead is None else np.concatenate([lead[None], new])
     stream, in_size = _frame_source(frames, settings, own)
     count = new_part_frames(len(new), native_fps, settings.fps) + (lead is not None)
-    out = ffmpeg.filtered_frames(stream, in_size, native_fps, ffmpeg.video_filter(in_size, settings, count),
-                                 (settings.width, settings.height), "upscale the new frames")
+    vf = ffmpeg.video_filter(in_size, settings, count) + ",format=yuv420p"
+    out = ffmpeg.filtered_frames(stream, in_size, native_fps, vf, (settings.width, settings.height),
+                                 "upscale the new frames", "yuv420p")
     if lead is None:
         yield from out
         return
@@ -62,22 +85,22 @@ def new_part(new: np.ndarray, lead: np.ndarray | None, join_to: np.ndarray | Non
         yield frame
 
 
-def stitch_clip(source: Path, new: np.ndarray, lead: np.ndarray | None, join_to: np.ndarray | None,
-                native_fps: float, out_path: Path, settings: PostSettings, metadata: dict, native: dict,
-                joins_native: list[int], timings: dict | None = None) -> ClipFiles:
+def stitch_clip(source: Path, new: np.ndarray, lead: np.ndarray | None, native_fps: float, out_path: Path,
+                settings: PostSettings, metadata: dict, native: dict, joins_native: list[int],
+                timings: dict | None = None) -> ClipFiles:
     """Write `source` followed by `new` (uint8 (K, H, W, 3) at native_fps) as one finished clip.
 
-    lead: the native frame `new` continues from (interpolated from, not shown), or None for a
-    hard cut; join_to: the source's last frame at the output size, which the new part starts
-    from (None: no fade). joins_native: where later joins fall inside `new`, in native frames.
-    Every join is measured on the written MP4 and recorded in the sidecar's metadata (the MP4's
-    own tag is written before the measurement)."""
+    lead: the native frame `new` continues from (interpolated from, not shown; the new part then
+    starts on the source's last frame as shown), or None for a hard cut. joins_native: where
+    later joins fall inside `new`, in native frames. Every join is measured on the written MP4
+    and recorded in the sidecar's metadata (the MP4's own tag is written before the measurement)."""
 
     def encode(video: Path, own: dict) -> None:
+        join_to = source_last_frame(source, settings) if lead is not None else None
         frames = new_part(new, lead, join_to, native_fps, settings, own)
         rate = Fraction(settings.fps)
         args = ["-i", str(source),
-                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{settings.width}x{settings.height}",
+                "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{settings.width}x{settings.height}",
                 "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-",
                 "-filter_complex", source_graph(settings), "-map", "[v]",
                 "-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf),
