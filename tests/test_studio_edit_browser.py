@@ -137,6 +137,17 @@ def test_extend_a_clip_and_see_it_with_its_source(server, browser):
     settle_videos(page)
     shot(page, "desktop-extended")
 
+    # Remix: new seed re-makes the extension from the same source, length and prompt
+    expect(page.locator("#remix-edit")).to_be_hidden()  # the form has no extend mode: Extend again instead
+    page.click("#remix-seed")
+    page.wait_for_function("id => document.getElementById('result-id').textContent !== id", arg=extension_id)
+    remix = api_job(server, finished(page))
+    assert remix["operation"] == "extend" and remix["source_job_id"] == source_id
+    assert remix["spec"]["seconds"] == 4 and remix["seeds"] != job["seeds"]
+    assert remix["enhanced_prompt"] == job["enhanced_prompt"]
+    page.click(f"#queue-list li[data-id='{extension_id}'] .open")
+    expect(page.locator("#result-id")).to_have_text(extension_id)
+
     # The gallery: the extension names its source, and the name opens it
     card = page.locator(f"#gallery-grid .card[data-id='{extension_id}']")
     expect(card).to_have_attribute("data-operation", "extend")
@@ -177,6 +188,15 @@ def test_edit_a_result_and_an_uploaded_clip_with_a_prompt(server, browser):
     expect(page.locator("#job-source-text")).to_have_text(f"Edited from “{PROMPT}”")
     card = page.locator(f"#gallery-grid .card[data-id='{edit_id}']")
     expect(card.locator(".card-source")).to_have_text(re.compile(f"^edited from “{PROMPT[:30]}.*”$"))
+
+    # Edit & remix loads the edit back: the same source clip, strength and words
+    page.click("#video-clear")
+    page.click("input[name=mode][value=t2v] + span")
+    page.click("#remix-edit")
+    expect(page.locator("input[name=mode][value=v2v]")).to_be_checked()
+    expect(page.locator("#video-note")).to_contain_text("your clip")
+    expect(page.locator("#strength-value")).to_have_text("0.65")
+    assert page.input_value("#idea") == "a blue ball rolls to the right on green grass"
 
     # An uploaded clip: a file that is not an MP4 is refused at once; an unreadable MP4 by the server,
     # both beside the clip field; a real one is edited and named as an upload
