@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "extend_edit.json")
     args = ap.parse_args(argv)
 
+    from shotsmith.engine import RenderResult
     from shotsmith.engine.extend import render_chains
     from shotsmith.eval.adherence import aggregate, score
     from shotsmith.eval.detector import detect
@@ -48,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     from shotsmith.post.source import read_resampled, read_tail, resize_frame
     from shotsmith.post.stitch import stitch_clip
     from shotsmith.service import Studio, clip_metadata, post_settings
-    from shotsmith.engine import RenderResult
     from shotsmith.spec import build_spec, parse_size
 
     width, height = parse_size(args.size)

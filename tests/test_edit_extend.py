@@ -200,3 +200,11 @@ def test_cancel_during_an_extension_stops_it(studio, shotsmith_clip, tmp_path):
         studio.generate(spec, tmp_path / "stopped.mp4", on_progress=seen.append,
                         should_cancel=lambda: sum(p.stage == "denoise" for p in seen) >= 4)
     assert not (tmp_path / "stopped.mp4").exists()
+
+
+def test_a_segment_length_the_model_cannot_render_is_refused_before_anything_runs(shotsmith_clip):
+    from shotsmith.spec import SpecError
+
+    with pytest.raises(SpecError) as err:
+        build_spec(prompt="more", extend_from=str(shotsmith_clip), seconds=4, frames=12).check_inputs()
+    assert err.value.field == "frames" and "8k+1" in str(err.value)

@@ -154,7 +154,12 @@ class Studio:
         """An extension: chained image-to-video segments from the source's last frame, the joins
         corrected and measured, the source and the new frames stitched into one clip per candidate."""
         from shotsmith.engine.extend import render_chains
-        from shotsmith.post.source import probe_source, read_tail, resize_frame, source_segments
+        from shotsmith.post.source import (
+            probe_source,
+            read_tail,
+            resize_frame,
+            source_segments,
+        )
         from shotsmith.post.stitch import stitch_clip
 
         entry = spec.entry()

@@ -281,9 +281,10 @@ class GenerationSpec(BaseModel):
     def check_extension(self) -> None:
         """The hosted API's limits, read from the source clip: at most MAX_EXTENSIONS extensions
         of one clip, at most MAX_EXTENDED_SECONDS in total."""
-        from shotsmith.engine.extend import added_seconds
+        from shotsmith.engine.extend import added_seconds, segment_frames
         from shotsmith.post.source import probe_source, source_segments
 
+        segment_frames(self, self.entry())  # SpecError naming `frames` for a segment length the model can't render
         source = probe_source(self.extend_from)
         _, extensions = source_segments(self.extend_from)
         if extensions >= MAX_EXTENSIONS:

@@ -14,8 +14,17 @@ import time
 import numpy as np
 import torch
 
-from shotsmith.engine.engine import (Candidate, CancelFn, Engine, Progress, ProgressFn, RenderResult, _CandidateRun,
-                                     padding_frames, pick_seeds)
+from shotsmith.engine.engine import (
+    CancelFn,
+    Candidate,
+    Engine,
+    Progress,
+    ProgressFn,
+    RenderResult,
+    _CandidateRun,
+    padding_frames,
+    pick_seeds,
+)
 from shotsmith.spec import DEFAULT_EDIT_STRENGTH, GenerationSpec
 
 

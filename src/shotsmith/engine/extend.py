@@ -16,8 +16,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from shotsmith.engine.engine import (CancelFn, Engine, Progress, ProgressFn, _CandidateRun, encode_first_frame,
-                                     pick_seeds)
+from shotsmith.engine.engine import (
+    CancelFn,
+    Engine,
+    Progress,
+    ProgressFn,
+    _CandidateRun,
+    encode_first_frame,
+    pick_seeds,
+)
 from shotsmith.models.registry import ModelEntry
 from shotsmith.post import seams
 from shotsmith.spec import MAX_SEED, GenerationSpec, SpecError
@@ -30,8 +37,8 @@ def segment_frames(spec: GenerationSpec, entry: ModelEntry) -> int:
     """Frames each segment renders: the spec's `frames`, else the model's native clip."""
     frames = spec.frames or entry.frames
     if not entry.allowed_frames(frames) or frames < 2:
-        raise SpecError("frames", f"an extension segment on {entry.name} renders 8k+1 frames "
-                        f"(9 to {entry.max_frames}; got {frames})")
+        raise SpecError("frames", f"an extension segment on {entry.name} renders {entry.frame_step}k+1 frames "
+                        f"({entry.frame_step + 1} to {entry.max_frames}; got {frames})")
     return frames
 
 

@@ -24,7 +24,7 @@ from . import ffmpeg
 from .finish import _frame_source, _timed, finish_encoded
 from .media import iter_frames, probe_video
 from .seams import colour_shift, jump_ratio
-from .settings import ClipFiles, PostSettings
+from .settings import ClipFiles, PostError, PostSettings
 
 JOIN_WINDOW_SECONDS = 1.0  # frames each side of a join that its measurements read
 MEASURE_WIDTH = 384  # joins are measured on frames at most this wide: seconds of 1440x960 frames are GBs
@@ -51,13 +51,18 @@ def source_graph(settings: PostSettings) -> str:
 def source_last_frame(source: Path, settings: PostSettings) -> np.ndarray:
     """The source's last frame exactly as the stitched clip shows it (yuv420p planes at the output size)."""
     last = None
-    for frame in ffmpeg.file_frames(source, source_chain(settings), (settings.width, settings.height),
-                                    "read the source's end", "yuv420p", from_end=2.0):
-        last = frame
-    if last is None:  # a clip shorter than the seek reads from its start
+    # A seek moves the `fps` filter's time grid: only a source at the output rate (every frame
+    # kept) may skip to its end and still give the very frame the full pass shows last.
+    if abs(probe_video(source)["fps"] - settings.fps) < 0.01:
+        for frame in ffmpeg.file_frames(source, source_chain(settings), (settings.width, settings.height),
+                                        "read the source's end", "yuv420p", from_end=2.0):
+            last = frame
+    if last is None:  # another rate, or a clip shorter than the seek: read it from its start
         for frame in ffmpeg.file_frames(source, source_chain(settings), (settings.width, settings.height),
                                         "read the source's end", "yuv420p"):
             last = frame
+    if last is None:
+        raise PostError(f"{Path(source).name}: no frame decodes at its end")
     return last.copy()
 
 
