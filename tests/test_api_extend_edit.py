@@ -293,3 +293,18 @@ def test_a_2_gb_claim_is_refused_before_the_body_is_read(server):
     finally:
         conn.close()
     assert time.monotonic() - started < 5
+
+
+# Made: the clips themselves -----------------------------------------------------------------
+
+
+def test_edit_makes_a_new_clip_of_the_source_size(server, client, source):
+    from api_server import decode_video
+
+    edit = client.videos.edit(prompt="a blue ball rolls to the right on green grass", **by_id(source.id, seed=3))
+    edit = client.videos.poll(edit.id, poll_interval_ms=200)
+    assert edit.status == "completed", edit.error
+    assert edit.operation == "edit" and edit.source_video_id == source.id
+    assert any("resampled to 96x64" in note for note in edit.notes), edit.notes  # the answer says what changed
+    info = decode_video(client.videos.download_content(edit.id).read())
+    assert (info["width"], info["height"]) == (192, 128) and info["frames"] >= 24

@@ -145,3 +145,41 @@ def test_a_clip_over_the_servers_cap_is_not_queued_there(capped, tmp_path):
     with capped.client(KEY_A) as http:
         assert http.get("/api/v1/jobs").json()["data"] == []
     assert not (tmp_path / "out.mp4").exists()
+
+
+# Made: the clips themselves -----------------------------------------------------------------
+
+QUICK = ["--steps", "2", "--no-enhance", "--interpolation", "none", "--json"]
+
+
+@pytest.mark.slow  # the embedded model loads in this process
+def test_edit_a_clip_in_process(clip, tmp_path):
+    import json
+
+    from shotsmith.post import probe_video
+
+    out = tmp_path / "edited.mp4"
+    result = runner.invoke(app, ["generate", "a blue bar grows", "--video", str(clip), "--strength", "0.5",
+                                 "--seed", "4", "--out", str(out), "--local", *QUICK])
+    assert result.exit_code == 0, result.output
+    assert any("resampled to" in note for note in json.loads(result.stdout)["notes"])
+    info = probe_video(out)
+    assert (info["width"], info["height"]) == (96, 64) and info["frames"] > 1
+
+
+@pytest.mark.slow  # a model load and a render on the server
+def test_warm_edit_runs_on_the_server_and_says_what_it_changed(capped, clip, tmp_path, monkeypatch):
+    from shotsmith.post import probe_video
+
+    monkeypatch.setenv("SHOTSMITH_API_KEY", KEY_A)
+    out = tmp_path / "warm-edit.mp4"
+    result = runner.invoke(app, ["generate", "a blue bar grows", "--video", str(clip), "--strength", "0.5", "--seed",
+                                 "4", "--out", str(out), "--server", capped.url, *QUICK[:-1]])
+    assert result.exit_code == 0, result.output
+    assert f"made by the server at {capped.url}" in result.output
+    assert "note: source made-elsewhere.mp4" in result.output and "resampled to" in result.output
+    assert (probe_video(out)["width"], probe_video(out)["height"]) == (96, 64)
+    with capped.client(KEY_A) as http:
+        job = http.get("/api/v1/jobs").json()["data"][0]
+    assert (job["operation"], job["source_job_id"], job["spec"]["strength"]) == ("edit", None, 0.5)
+    assert job["notes"] and "resampled to" in job["notes"][0]

@@ -66,7 +66,7 @@ class FakeStudio:
             path.write_bytes(b"x")
         clip = SimpleNamespace(**names, width=spec.width, height=spec.height, fps=24.0, frames=150, duration=6.25)
         return SimpleNamespace(spec=spec.model_copy(update={"enhanced_prompt": "enhanced"}), clips=[clip],
-                               seeds=[spec.seed or 7], contact_sheet=None, timings={"total": 0.1})
+                               seeds=[spec.seed or 7], contact_sheet=None, timings={"total": 0.1}, notes=[])
 
 
 def spec(**kw):

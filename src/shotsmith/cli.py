@@ -244,13 +244,15 @@ def print_result(result, json_out: bool) -> None:
                        "frames": c.frames, "duration": c.duration} for c, s in zip(result.clips, result.seeds)],
             "contact_sheet": str(result.contact_sheet) if result.contact_sheet else None,
             "prompt": prompt, "enhanced_prompt": enhanced,
-            "timings": result.timings,
+            "timings": result.timings, "notes": list(result.notes),
         }))
         return
     if enhanced and enhanced != prompt:
         err.print(f"[dim]enhanced prompt:[/] {enhanced}", highlight=False)
     for note in (getattr(result, "enhancement", None) or {}).get("notes") or []:  # e.g. Chinese kept as written
         err.print(f"[dim]note:[/] {note}", highlight=False)
+    for changed in result.notes:  # what was changed to make it (a source clip resampled, ...)
+        err.print(f"note: {changed}", style="dim", highlight=False, markup=False, soft_wrap=True)
     for clip, seed_used in zip(result.clips, result.seeds):
         print_line(f"{clip.video}  seed={seed_used}  {clip.width}x{clip.height} {clip.fps:g}fps "
                    f"{clip.duration:.2f}s")
@@ -268,8 +270,8 @@ EXTEND_OPTIONS = {"extend_from": "CLIP", "seconds": "--seconds", "prompt": "--pr
 
 @app.command()
 def extend(
-    clip: Path = typer.Argument(..., metavar="CLIP", help="The clip to continue: an MP4 made by shotsmith or anywhere else",
-                                show_default=False),
+    clip: Path = typer.Argument(..., metavar="CLIP", show_default=False,
+                                help="The clip to continue: an MP4 made by shotsmith or anywhere else"),
     prompt: str = typer.Option("", "--prompt", "-p", help="What happens next (empty: the motion goes on)"),
     seconds: float = typer.Option(8.0, help="Seconds to add after the clip's last frame (a clip is extended at "
                                   "most 6 times, to at most 120 s added)"),

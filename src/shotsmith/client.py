@@ -289,6 +289,7 @@ class RemoteResult:
     prompt: str
     enhanced_prompt: str | None
     timings: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the server changed (a source clip resampled...)
 
 
 ProgressFn = Callable[[str, int, int], None]  # stage, step, total steps
@@ -321,8 +322,18 @@ def generate(server: Server, spec: GenerationSpec, out: Path, on_progress: Progr
             raise RemoteError(error.get("message") or f"job {job['id']} {job['status']}",
                               "cancelled" if job["status"] == "cancelled" else error.get("code") or "failed", 0)
         result = _download(server, http, job, Path(out))
+    result.notes = [_local_names(line, job.get("spec") or {}, spec) for line in result.notes]
     result.timings["total"] = time.perf_counter() - started
     return result
+
+
+def _local_names(line: str, served: dict, spec: GenerationSpec) -> str:
+    """A server's note in this machine's words: the name it staged a source clip under
+    (the job's spec shows it) becomes the file the user gave."""
+    for name in SOURCE_CLIP_FIELDS:
+        if getattr(spec, name) and isinstance(served.get(name), str) and served[name]:
+            line = line.replace(served[name], Path(getattr(spec, name)).name)
+    return line
 
 
 def _follow(server: Server, job: dict, on_progress: ProgressFn | None) -> dict:
@@ -391,7 +402,7 @@ def _download(server: Server, http: httpx.Client, job: dict, out: Path) -> Remot
         sheet = _write(contact_sheet_path(out), _fetch(server, http, job["id"], job["contact_sheet_url"]))
     return RemoteResult(job_id=job["id"], clips=results, seeds=list(job["seeds"]), contact_sheet=sheet,
                         prompt=job.get("prompt") or "", enhanced_prompt=job.get("enhanced_prompt"),
-                        timings=dict(job.get("timings") or {}))
+                        timings=dict(job.get("timings") or {}), notes=list(job.get("notes") or []))
 
 
 def _fetch(server: Server, http: httpx.Client, job_id: str, url: str) -> bytes:

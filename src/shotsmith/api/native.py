@@ -123,6 +123,8 @@ class JobObject(BaseModel):
         "generate", description="A new clip, an edit of a source clip (video) or an extension of one (extend_from)")
     source_job_id: str | None = Field(None, description="The job this one edits or extends (null for a clip sent "
                                       "as a data URL)")
+    notes: list[str] = Field(default_factory=list, description="What the server changed to make it, e.g. a source "
+                             "clip resampled to the model's frames")
 
     @classmethod
     def from_job(cls, job: Job, root: str) -> "JobObject":
@@ -144,7 +146,7 @@ class JobObject(BaseModel):
             clips=clips, contact_sheet_url=f"{files}/{job.contact_sheet}" if job.contact_sheet else None,
             created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
             attempts=job.attempts, cancel_requested=job.cancel_requested, operation=job_operation(spec),
-            source_job_id=job.meta.get("source_job_id"),
+            source_job_id=job.meta.get("source_job_id"), notes=list(job.meta.get("notes") or []),
         )
 
 

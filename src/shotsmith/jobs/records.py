@@ -129,6 +129,7 @@ class JobResult:
     timings: dict[str, float] = field(default_factory=dict)
     contact_sheet: str | None = None
     enhanced_prompt: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the service changed (a source clip resampled...)
 
 
 StatusFilter = Literal["all", "active", "finished", "queued", "in_progress", "completed", "failed", "cancelled"]

@@ -333,7 +333,8 @@ class JobStore:
         return self._move_held(COMPLETE, job_id, worker, finished_at=time.time(), progress=100,
                                outputs=[asdict(o) for o in result.outputs], seeds=list(result.seeds),
                                timings=dict(result.timings), contact_sheet=result.contact_sheet,
-                               enhanced_prompt=result.enhanced_prompt, error_code=None, error_message=None)
+                               enhanced_prompt=result.enhanced_prompt, error_code=None, error_message=None,
+                               more_meta={"notes": list(result.notes)} if result.notes else None)
 
     def finish_failed(self, job_id: str, error: JobError, *, timings: dict[str, float] | None = None,
                       worker: str | None = None) -> Job | None:
@@ -351,8 +352,10 @@ class JobStore:
         """Put a job its holder had to drop (server shutdown) back in the queue (requeue)."""
         return self._move_held(REQUEUE, job_id, worker, **_QUEUED_AGAIN)
 
-    def _move_held(self, move: Transition, job_id: str, holder: str | None, **values) -> Job | None:
-        """A move by the job's holder (any holder when None); None when it no longer holds the job."""
+    def _move_held(self, move: Transition, job_id: str, holder: str | None, more_meta: dict | None = None,
+                   **values) -> Job | None:
+        """A move by the job's holder (any holder when None); None when it no longer holds the job.
+        `more_meta` is added to the record's meta (which keeps what the API put there)."""
         held = () if holder is None else (JobRow.worker == holder,)
         with self._write, Session(self.engine) as session:
             if not self._move(session, move, job_id, *held, **values):
@@ -362,6 +365,8 @@ class JobStore:
             if move is COMPLETE:  # the enhanced prompt and the seeds are searchable from now on
                 row.search_text = search_text(row.spec or {}, row.enhanced_prompt)
                 row.search_keys = search_keys(list(row.seeds or []))
+            if more_meta:
+                row.meta = {**(row.meta or {}), **more_meta}
             session.commit()
             return _to_job(row)
 

@@ -200,7 +200,7 @@ def run_job(store: JobStore, studio: Studio, job: Job, folder: Path, cancel: Can
             seeds=[int(seed) for seed in result.seeds],
             timings={k: round(float(v), 3) for k, v in result.timings.items()},
             contact_sheet=result.contact_sheet.name if result.contact_sheet else None,
-            enhanced_prompt=result.spec.enhanced_prompt)
+            enhanced_prompt=result.spec.enhanced_prompt, notes=[str(n) for n in result.notes])
         return store.finish_completed(job.id, done, worker=worker)
     except Cancelled as exc:
         if cancel.reason == "lost":  # another worker holds the job now: its record is not ours to write

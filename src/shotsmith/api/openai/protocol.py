@@ -197,6 +197,8 @@ class VideoObject(BaseModel):
         "generate", description="(shotsmith) A new video, an edit of a source video, or an extension of one")
     source_video_id: str | None = Field(None, description="(shotsmith) The video this one edits or extends "
                                         "(null for an uploaded source clip)")
+    notes: list[str] = Field(default_factory=list, description="(shotsmith) What the server changed to make it, "
+                             "e.g. a source clip resampled to the model's frames")
 
     @classmethod
     def from_job(cls, job: Job) -> "VideoObject":
@@ -217,7 +219,7 @@ class VideoObject(BaseModel):
             prompt=spec.get("prompt"), remixed_from_video_id=job.meta.get("remixed_from"), error=error,
             enhanced_prompt=job.enhanced_prompt, seeds=job.seeds, candidates=spec.get("candidates", 1),
             step=job.step, total_steps=job.total_steps, operation=operation,
-            source_video_id=job.meta.get("source_job_id"),
+            source_video_id=job.meta.get("source_job_id"), notes=list(job.meta.get("notes") or []),
         )
 
 
