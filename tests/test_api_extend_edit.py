@@ -76,13 +76,18 @@ def forget(server, video_id: str) -> None:
         assert http.delete(f"/api/v1/jobs/{video_id}").status_code == 200
 
 
-def clip_bytes(frames: int = 12, size=(96, 64), fmt: str = "mp4") -> bytes:
-    """A small clip made elsewhere (PyAV), not by shotsmith."""
+def clip_bytes(frames: int = 12, size=(96, 64), fmt: str = "mp4", tag: dict | None = None) -> bytes:
+    """A small clip made elsewhere (PyAV), not by shotsmith; `tag`: a JSON `comment` tag, where
+    shotsmith keeps a clip's metadata."""
+    import json
+
     import av
     import numpy as np
 
     buf = io.BytesIO()
     with av.open(buf, "w", format=fmt) as container:
+        if tag is not None:
+            container.metadata["comment"] = json.dumps(tag)
         stream = container.add_stream("libx264" if fmt == "mp4" else "libvpx-vp9", rate=12)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         for i in range(frames):
@@ -278,6 +283,19 @@ def test_bad_native_requests_are_refused_and_nothing_is_queued(server, source, w
     assert all_jobs(server) == before and job_folders(server) <= folders  # no new folder (a deleted one may go)
 
 
+def test_a_seventh_extension_is_refused_naming_the_limit(server, client):
+    segments = [{"kind": "generate", "prompt": "a red bar", "seed": 1, "model": "cogvideox-shapes", "seconds": 1}]
+    segments += [{"kind": "extension", "extension": n, "seed": n, "seconds": 0.1} for n in range(1, 7)]
+    six = clip_bytes(tag={"segments": segments, "extension": {"count": 6}})
+    before, folders = all_jobs(server), job_folders(server)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.videos.extend(prompt="more", seconds="4", video=("six.mp4", six, "video/mp4"))
+    assert refused.value.body["param"] == "video"
+    assert refused.value.body["message"] == ("video: the clip has been extended 6 times already; a clip is "
+                                             "extended at most 6 times")
+    assert all_jobs(server) == before and job_folders(server) <= folders
+
+
 def test_a_2_gb_claim_is_refused_before_the_body_is_read(server):
     host, port = server.url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -296,6 +314,61 @@ def test_a_2_gb_claim_is_refused_before_the_body_is_read(server):
 
 
 # Made: the clips themselves -----------------------------------------------------------------
+
+
+def sidecar_of(server, video_id: str, key: str = KEY_A) -> dict:
+    import json
+
+    with server.client(key) as http:
+        job = http.get(f"/api/v1/jobs/{video_id}").json()
+        return json.loads(http.get(job["clips"][0]["sidecar_url"]).content)
+
+
+def test_an_uploaded_clip_is_extended_into_one_clip(server, client, source, source_mp4):
+    """The SDK unmodified (the clip as the `video` file part), one 4 s segment."""
+    from api_server import decode_video
+
+    video = client.videos.extend(prompt="the ball keeps rolling", seconds="4", video=("clip.mp4", source_mp4),
+                                 extra_body={**SMALL, "seed": 9})
+    video = client.videos.poll(video.id, poll_interval_ms=200)
+    assert video.status == "completed", video.error
+    info = decode_video(client.videos.download_content(video.id).read())
+    assert (info["width"], info["height"]) == (192, 128)
+    assert abs(info["frames"] / 24 - (4.25 + 4)) <= 0.2 and video.seconds == f"{info['frames'] / 24:g}"
+    segments = sidecar_of(server, video.id)["metadata"]["segments"]
+    assert [s["kind"] for s in segments] == ["generate", "extension"] and segments[1]["seed"] == 9
+    assert any("its last frame starts the new part" in note for note in video.notes)
+
+
+@pytest.mark.slow  # two extensions of two segments each
+def test_extending_twice_makes_one_clip_of_the_stitched_length(server, client, source):
+    from api_server import decode_video
+
+    first = client.videos.extend(prompt="the ball keeps rolling", seconds="8", **by_id(source.id, seed=7))
+    first = client.videos.poll(first.id, poll_interval_ms=200)
+    assert first.status == "completed", first.error
+    second = client.videos.extend(prompt="the ball slows down", seconds="8", **by_id(first.id, seed=8))
+    assert second.seconds == f"{float(first.seconds) + 8:g}" and second.source_video_id == first.id
+    second = client.videos.poll(second.id, poll_interval_ms=200)
+    assert second.status == "completed", second.error
+    data = client.videos.download_content(second.id).read()
+    info = decode_video(data)
+    assert (info["width"], info["height"]) == (192, 128)
+    assert abs(info["frames"] / 24 - (4.25 + 8 + 8)) <= 0.2  # one MP4 at 24 fps: the source + 2 x 8 s
+    assert float(second.seconds) == pytest.approx(info["frames"] / 24, abs=0.05)
+    # The sidecar lists what re-makes the clip: the source, then each extension's renders
+    # (an 8 s extension is two image-to-video segments on the embedded model's 6.25 s renders).
+    segments = sidecar_of(server, second.id)["metadata"]["segments"]
+    parts = [segments[0]["kind"]] + sorted({s["extension"] for s in segments[1:]})
+    assert parts == ["generate", 1, 2] and segments[0]["seed"] == 5
+    assert all({"prompt", "seed", "model"} <= set(s) for s in segments)
+    assert {s["prompt"] for s in segments if s.get("extension") == 2} == {"the ball slows down"}
+    assert sum(s["seconds"] for s in segments) == pytest.approx(info["frames"] / 24, abs=0.2)
+    other = openai.OpenAI(api_key=KEY_B, base_url=f"{server.url}/v1", max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        other.videos.retrieve(second.id)
+    with pytest.raises(openai.NotFoundError):
+        other.videos.download_content(second.id)
 
 
 def test_edit_makes_a_new_clip_of_the_source_size(server, client, source):

@@ -24,13 +24,19 @@ runner = CliRunner()
 SERVER_CAP = 60_000  # SHOTSMITH_MAX_VIDEO_BYTES of the test server: the noisy clip below is over it
 
 
-def write_clip(path: Path, frames: int = 12, size=(96, 64), fps: int = 12, noise: bool = False) -> Path:
-    """A small clip made elsewhere (PyAV, not shotsmith): a red bar that grows, or noise."""
+def write_clip(path: Path, frames: int = 12, size=(96, 64), fps: int = 12, noise: bool = False,
+               tag: dict | None = None) -> Path:
+    """A small clip made elsewhere (PyAV, not shotsmith): a red bar that grows, or noise; `tag`
+    is written as the JSON `comment` tag shotsmith reads its own clips' metadata from."""
+    import json
+
     import av
     import numpy as np
 
     rng = np.random.default_rng(0)
     with av.open(str(path), "w") as container:
+        if tag is not None:
+            container.metadata["comment"] = json.dumps(tag)
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         for i in range(frames):
@@ -95,6 +101,23 @@ def test_bad_input_exits_with_one_line_naming_the_option(args, words, clip, not_
     assert clip.read_bytes() == before
 
 
+def test_a_seventh_extension_is_refused_naming_the_limit(tmp_path, monkeypatch):
+    """The limit is read from the clip itself (its segments tag), wherever it was made."""
+    segments = [{"kind": "generate", "prompt": "a red bar", "seed": 1, "model": "cogvideox-shapes", "seconds": 0.5}]
+    segments += [{"kind": "extension", "extension": n, "prompt": "more", "seed": n, "model": "cogvideox-shapes-i2v",
+                  "seconds": 0.1} for n in range(1, 7)]
+    six = write_clip(tmp_path / "six-times.mp4", tag={"segments": segments, "extension": {"count": 6}})
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["extend", str(six), "-p", "more", "--seconds", "4", "--local"])
+    assert result.exit_code == 2, result.output
+    assert "CLIP: six-times.mp4 has been extended 6 times already; a clip is extended at most 6 times" in \
+        result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["six-times.mp4"]
+    five = write_clip(tmp_path / "five-times.mp4", tag={"segments": segments[:-1], "extension": {"count": 5}})
+    spec = build_spec(prompt="more", extend_from=str(five), seconds=4).check_inputs()  # the sixth is fine
+    assert spec.operation == "extend"
+
+
 def test_real_process_prints_one_line(clip, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "shotsmith.cli", "extend", str(tmp_path / "gone.mp4"), "-p", "x"],
                           capture_output=True, text=True, cwd=tmp_path)
@@ -150,6 +173,40 @@ def test_a_clip_over_the_servers_cap_is_not_queued_there(capped, tmp_path):
 # Made: the clips themselves -----------------------------------------------------------------
 
 QUICK = ["--steps", "2", "--no-enhance", "--interpolation", "none", "--json"]
+
+
+@pytest.mark.slow  # the embedded model loads in this process
+def test_extend_a_clip_made_elsewhere_in_process(clip, tmp_path):
+    import json
+
+    from shotsmith.post import probe_video
+
+    out = tmp_path / "longer.mp4"
+    result = runner.invoke(app, ["extend", str(clip), "-p", "the red bar keeps growing", "--seconds", "4",
+                                 "--seed", "3", "--out", str(out), "--local", *QUICK])
+    assert result.exit_code == 0, result.output
+    made = json.loads(result.stdout)["clips"][0]
+    info = probe_video(out)
+    assert (info["width"], info["height"], round(info["fps"])) == (96, 64, 12)  # the clip's size and rate
+    assert abs(info["duration"] - (1 + 4)) <= 0.2 and made["duration"] == pytest.approx(info["duration"], abs=0.1)
+    segments = json.loads(Path(made["sidecar"]).read_text())["metadata"]["segments"]
+    assert len(segments) == 2 and segments[1]["prompt"] == "the red bar keeps growing"
+
+
+@pytest.mark.slow  # a model load and a render on the server
+def test_warm_extend_runs_on_the_server(capped, clip, tmp_path, monkeypatch):
+    from shotsmith.post import probe_video
+
+    monkeypatch.setenv("SHOTSMITH_API_KEY", KEY_A)
+    out = tmp_path / "warm.mp4"
+    result = runner.invoke(app, ["extend", str(clip), "-p", "more", "--seconds", "4", "--seed", "3", "--out",
+                                 str(out), "--server", capped.url, *QUICK])
+    assert result.exit_code == 0, result.output
+    assert f"made by the server at {capped.url}" in result.stderr
+    assert abs(probe_video(out)["duration"] - 5) <= 0.2
+    with capped.client(KEY_A) as http:
+        jobs = http.get("/api/v1/jobs").json()["data"]
+    assert [(j["operation"], j["source_job_id"]) for j in jobs] == [("extend", None)]
 
 
 @pytest.mark.slow  # the embedded model loads in this process

@@ -91,6 +91,7 @@ def submit_with_sources(svc, owner: str, values: dict, sources: dict[str, Source
     probed (an upload) and decoded by the spec before anything is queued; the output size and fps
     default to the source's; the record links the source (SOURCE_META)."""
     from shotsmith.api.common import request_spec, submit_job
+    from shotsmith.spec import SpecError
 
     renames = renames or {}
     job_meta = dict(meta or {})
@@ -103,7 +104,13 @@ def submit_with_sources(svc, owner: str, values: dict, sources: dict[str, Source
             first = next(iter(sources.values()))
             spec_values = source_defaults(values, first.info)
             job_meta.update(first.meta())  # filled before submit_job records the job
-        return request_spec(svc, spec_values, files, renames)
+        try:
+            return request_spec(svc, spec_values, files, renames)
+        except SpecError as exc:  # the staged names are the server's; the client knows its source as "the clip"
+            message = exc.message
+            for name in sources:
+                message = message.replace(files[name].name, "the clip")
+            raise SpecError(exc.field, message, exc.kind) from None
 
     staged = {**(inputs or {}), **{name: clip.value for name, clip in sources.items()}}
     return submit_job(svc, owner, build, inputs=staged, source=source, meta=job_meta)
