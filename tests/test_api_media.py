@@ -371,6 +371,8 @@ def test_image_urls_are_found_where_each_contract_puts_them():
     assert image_urls({"input_reference": {"image_url": "https://h/a"}}, ("input_reference.image_url",)) == [
         ("input_reference.image_url", "https://h/a")]
     assert image_urls({"image_url": ["http://h/a"]}, ("image_url",)) == [("image_url", "http://h/a")]
-    assert image_urls({"image_url": ["http://h/a", "http://h/b"]}, ("image_url",)) == []  # refused later
+    assert image_urls({"image_url": ["http://h/a", "http://h/b"]}, ("image_url",)) == [  # first and last frame
+        ("image_url", "http://h/a"), ("image_url", "http://h/b")]
+    assert image_urls({"image_url": ["http://h/a"] * 3}, ("image_url",)) == []  # refused later
     assert image_urls({"image": "data:image/png;base64,AAAA", "input_reference": "x"},
                       ("image", "input_reference.image_url")) == []

@@ -80,8 +80,10 @@ def test_quality_speed_halves_the_steps(server, client):
      "quality"),
     ({"model": "cogvideox-shapes", "prompt": PROMPT, "user_id": "abc"}, "APIRequestFailedError", "1214",
      "user_id"),
-    ({"model": "cogvideox-shapes-i2v", "image_url": ["data:image/png;base64,AA==", "data:image/png;base64,AA=="]},
-     "APIRequestFailedError", "1214", "first"),
+    ({"model": "cogvideox-shapes-i2v", "image_url": ["data:image/png;base64,AA=="] * 3},
+     "APIRequestFailedError", "1214", "[first, last] pair"),
+    ({"model": "cogvideox-shapes", "prompt": PROMPT, "image_url": ["data:image/png;base64,AA=="] * 2},
+     "APIRequestFailedError", "1214", "image_url"),
 ])
 def test_bad_requests_raise_the_sdk_errors_with_zhipu_codes(client, kwargs, error, code, words):
     with pytest.raises(zhipuai.APIStatusError) as caught:

@@ -98,6 +98,7 @@ def generate(
     video: Optional[Path] = spec_option("video", help="Source clip to edit with the prompt (video-to-video, on a "
                                         "text-to-video model); --size then defaults to the clip's"),
     strength: Optional[float] = spec_option("strength"),
+    last_image: Optional[Path] = spec_option("last_image"),
     seed: Optional[int] = spec_option("seed"),
     candidates: int = spec_option("candidates"),
     model: Optional[str] = spec_option("model"),
@@ -130,7 +131,8 @@ def generate(
         width, height = parse_size(size, "size")
         nw, nh = parse_size(native_size, "native_size") if native_size else (None, None)
         spec = build_spec(
-            prompt=prompt, negative_prompt=negative, image=str(image) if image else None, model=model, seed=seed,
+            prompt=prompt, negative_prompt=negative, image=str(image) if image else None,
+            last_image=str(last_image) if last_image else None, model=model, seed=seed,
             candidates=candidates, steps=steps, guidance=guidance, width=width, height=height, seconds=seconds,
             fps=fps, frames=frames, native_width=nw, native_height=nh, interpolation=interpolation, style=style,
             enhance=enhance, lora=lora, lora_scale=lora_scale, cache=cache, video=str(video) if video else None,

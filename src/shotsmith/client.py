@@ -40,7 +40,7 @@ EVENTS_READ_TIMEOUT_S = 60.0  # a live server sends an SSE keep-alive every 15 s
 SUBMIT_TIMEOUT_S = 30.0  # staging the image, validating, queueing
 FILE_TIMEOUT_S = 60.0
 # Sent with the spec's own fields: a spec field outside these and JOB_FIELDS keeps the run in-process.
-WIRE_EXTRAS = ("image", "video", "extend_from", "width", "height")
+WIRE_EXTRAS = ("image", "last_image", "video", "extend_from", "width", "height")
 SOURCE_CLIP_FIELDS = ("video", "extend_from")  # sent inline as data:video URLs (the server's own files stay there)
 VIDEO_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
                ".mkv": "video/x-matroska"}
@@ -244,13 +244,14 @@ def _looks_like_path(text: str) -> bool:
 
 
 def job_body(spec: GenerationSpec) -> dict:
-    """The spec's values in the native contract: its own fields, `size`, the image as a data URL."""
+    """The spec's values in the native contract: its own fields, `size`, the images as data URLs."""
     body = spec.model_dump(include=set(JOB_FIELDS), exclude_none=True)
     body["size"] = f"{spec.width}x{spec.height}"
-    if spec.image:
-        path = Path(spec.image)
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        body["image"] = f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
+    for name in ("image", "last_image"):
+        if getattr(spec, name):
+            path = Path(getattr(spec, name))
+            mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            body[name] = f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
     for name in SOURCE_CLIP_FIELDS:
         if getattr(spec, name):
             body[name] = clip_data_url(Path(getattr(spec, name)))

@@ -227,6 +227,11 @@ class GenerationSpec(BaseModel):
     def _model_rules(self) -> "GenerationSpec":
         self._operation_rules()
         entry = self._entry = resolve(self.model, self.task)  # resolved once
+        # before the image rules: a last frame on a text-to-video model is named as such
+        if self.last_image and not entry.last_frame:
+            kind = "is text-to-video and " if entry.task == "t2v" else ""
+            raise SpecError("last_image", f"model {entry.name} {kind}cannot hold a last frame (models that can: "
+                            f"{', '.join(last_frame_models()) or 'none'})")
         if self.video and entry.task != "t2v":
             raise SpecError("model", f"model {entry.name} is image-to-video; an edit (video) runs on a "
                             "text-to-video model")
@@ -237,9 +242,6 @@ class GenerationSpec(BaseModel):
             raise SpecError("image", f"model {entry.name} is image-to-video and needs a first-frame image")
         if entry.task == "t2v" and self.image:
             raise SpecError("image", f"model {entry.name} is text-to-video and takes no image (pick an i2v model)")
-        if self.last_image and not entry.last_frame:
-            raise SpecError("last_image", f"model {entry.name} cannot hold a last frame (models that can: "
-                            f"{', '.join(last_frame_models()) or 'none'})")
         if entry.task == "t2v" and not self.prompt:
             raise SpecError("prompt", "a text-to-video request needs a prompt", "missing")
         if self.extend_from:
@@ -255,6 +257,9 @@ class GenerationSpec(BaseModel):
             rule = "8k+1" if entry.family == "1.0" else "16k+1"
             raise SpecError("frames", f"CogVideoX {entry.family} models need {rule} frames, at most "
                             f"{entry.max_frames} (got {frames})")
+        if self.last_image and frames == 1:
+            raise SpecError("last_image", "a one-frame clip has no last frame apart from its first; ask for "
+                            f"{1 + entry.frame_step} frames or more")
         w, h = self.native_size()
         if entry.fixed_size and (w, h) != (entry.width, entry.height):
             raise SpecError("native_width", f"{entry.name} only renders {entry.width}x{entry.height}")

@@ -32,7 +32,7 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     free_text: ClassVar[tuple[str, ...]] = PROMPT_FIELDS
     # Image references: base64 may be wrapped over lines; the media decoder checks these
-    images: ClassVar[tuple[str, ...]] = ("image", "image_url")
+    images: ClassVar[tuple[str, ...]] = ("image", "last_image", "image_url")
 
     @field_validator("*", mode="after")
     @classmethod

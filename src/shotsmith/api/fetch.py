@@ -273,17 +273,16 @@ def _is_http_url(value) -> bool:
 
 def image_urls(body: dict, paths: tuple[str, ...]) -> list[tuple[str, str]]:
     """(field, URL) for each http(s) URL found at the dotted `paths` of a request body.
-    A one-element list counts as its element (Zhipu's image_url); anything else is left
-    for the request's own validation to judge."""
+    A list of one or two counts as its elements (Zhipu's image_url: first, or first and last
+    frame); anything else is left for the request's own validation to judge."""
     found = []
     for path in paths:
         value = body
         for part in path.split("."):
             value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, list) and len(value) == 1:
-            value = value[0]
-        if _is_http_url(value):
-            found.append((path, value.strip()))
+        for item in value if isinstance(value, list) and len(value) in (1, 2) else [value]:
+            if _is_http_url(item):
+                found.append((path, item.strip()))
     return found
 
 

@@ -62,6 +62,8 @@ class _JobFields(WireModel):
     images = WireModel.images + SOURCE_FIELDS  # base64 may be wrapped over lines
 
     image: str | None = Field(None, description="First frame: data:image/...;base64 URL, base64, or http(s) URL")
+    last_image: str | None = Field(None, description="Last frame, in the same forms as image: the clip ends on it "
+                                   "(needs image and a model that can hold a last frame)")
     video: str | None = Field(None, description="Source clip to edit with the prompt (video-to-video): the id of "
                               "a completed job of this key, or a data:video/mp4;base64 URL")
     extend_from: str | None = Field(None, description="Clip to extend by `seconds`: the id of a completed job of "
@@ -197,13 +199,14 @@ def enhance_prompt(body: dict) -> dict:
 
 def create_job(svc: Services, owner: str, body: dict) -> Job:
     request = JobRequest.model_validate(body)
-    image = image_from_reference(request.image, svc.settings, "image") if request.image else None
+    images = {name: image_from_reference(getattr(request, name), svc.settings, name) if getattr(request, name)
+              else None for name in ("image", "last_image")}
     values = request.spec_values()
     sources = {name: source_clip(svc, owner, getattr(request, name), name) for name in SOURCE_FIELDS
                if getattr(request, name)}
     if sources:
-        return submit_with_sources(svc, owner, values, sources, inputs={"image": image}, source="native")
-    return submit_job(svc, owner, lambda files: request_spec(svc, values, files), inputs={"image": image},
+        return submit_with_sources(svc, owner, values, sources, inputs=images, source="native")
+    return submit_job(svc, owner, lambda files: request_spec(svc, values, files), inputs=images,
                       source="native")
 
 
@@ -312,7 +315,7 @@ async def create(request: Request, owner: str = Depends(require_owner),
                  svc: Services = Depends(services)) -> JobObject:
     """Queue a generation with every option (candidates, seed, steps, style...)."""
     body = await read_body(request, max_file_bytes=0)
-    await prefetch_images(request, owner, body, "image")  # on the event loop, not a pool thread
+    await prefetch_images(request, owner, body, "image", "last_image")  # on the event loop, not a pool thread
     job = await run_in_threadpool(create_job, svc, owner, body)
     return JobObject.from_job(job, base_url(request, svc.settings))
 

@@ -68,6 +68,10 @@ CancelFn = Callable[[], bool]
 
 TEXT_CACHE_SIZE = 16  # embeddings kept per engine: 16 x 226 x 4096 bf16 is ~30 MB on a 5B model
 THREADS_ENV = "SHOTSMITH_THREADS"
+# First+last keyframes: how the last image becomes the last latent frame, and the final steps
+# left unreplaced (measured in benchmarks/keyframes.py; docs/models.md keeps the table)
+LAST_FRAME_TARGET = "held"
+LAST_FRAME_RELEASE = 0
 
 
 def threads_from_env() -> int | None:
@@ -178,26 +182,30 @@ class Engine:
         negative_embeds = self.text_embeddings(pipe, entry, spec.negative_prompt) if use_cfg else None
         timings["text"] = time.perf_counter() - t
         image = _load_image(spec.image) if spec.image else None
+        last_image = _load_image(spec.last_image) if spec.last_image else None
 
         with self.session(pipe, spec, entry):
             # 4. Denoise and decode each candidate (the image's latent is the same for all of them)
             image_latent = (encode_first_frame(pipe, image, height, width)
                             if image is not None and entry.first_frame_lock else None)
+            last_latent = (encode_last_frame(pipe, last_image, height, width, LAST_FRAME_TARGET)
+                           if last_image is not None else None)  # the spec let it through: entry.last_frame
             call = dict(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=height,
                         width=width, num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
                         output_type="latent", use_dynamic_cfg=False, **({"image": image} if image is not None else {}))
-            run = _CandidateRun(pipe, call, image_latent, steps, total, report, cancelled)
+            run = _CandidateRun(pipe, call, image_latent, steps, total, report, cancelled, last_latent)
             candidates = [run(seed, index) for index, seed in enumerate(seeds)]
         return RenderResult(entry, candidates, steps, guidance, width, height, num_frames, timings)
 
 
 class _CandidateRun:
     """Denoises and decodes one candidate at a time with a request's shared pipeline arguments:
-    progress after every step, cancel through the pipeline's interrupt flag, the I2V first-frame lock."""
+    progress after every step, cancel through the pipeline's interrupt flag, the I2V first- and
+    last-frame locks."""
 
     def __init__(self, pipe, call: dict, image_latent, steps: int, total: int, report: ProgressFn,
-                 cancelled: CancelFn):
-        self.pipe, self.call, self.image_latent = pipe, call, image_latent
+                 cancelled: CancelFn, last_latent=None):
+        self.pipe, self.call, self.image_latent, self.last_latent = pipe, call, image_latent, last_latent
         self.steps, self.total, self.report, self.cancelled = steps, total, report, cancelled
 
     def __call__(self, seed: int, index: int) -> Candidate:
@@ -205,6 +213,8 @@ class _CandidateRun:
         done_before = index * self.steps
         lock = (FirstFrameLock(self.image_latent, pipe.scheduler, seed, padding_frames(pipe, num_frames))
                 if self.image_latent is not None else None)
+        last_lock = (LastFrameLock(self.last_latent, pipe.scheduler, seed, self.steps, LAST_FRAME_RELEASE)
+                     if self.last_latent is not None else None)
         stopped_at: list[int] = []
 
         def on_step(pipe_, i, t, kwargs):
@@ -217,6 +227,8 @@ class _CandidateRun:
             self.report(Progress("denoise", done_before + i + 1, self.total, index))
             if lock is not None:
                 kwargs["latents"] = lock(kwargs["latents"], t)
+            if last_lock is not None:
+                kwargs["latents"] = last_lock(kwargs["latents"], t, i)
             return kwargs
 
         timings: dict[str, float] = {}
@@ -249,28 +261,89 @@ class FirstFrameLock:
 
     def __init__(self, latent: torch.Tensor, scheduler, seed: int, offset: int = 0):
         self.latent = latent  # (B, 1, C, h, w), from encode_first_frame
-        self.noise = torch.randn(latent.shape, generator=torch.Generator().manual_seed(seed),
-                                 dtype=torch.float32).to(latent)
+        self.noise = _fixed_noise(latent, seed)
         self.scheduler = scheduler
         self.offset = offset  # CogVideoX 1.5 pads latent frames in front of the first one
 
     def __call__(self, latents: torch.Tensor, timestep) -> torch.Tensor:
-        sched = self.scheduler
-        prev = int(timestep) - sched.config.num_train_timesteps // sched.num_inference_steps
-        alpha = sched.alphas_cumprod[prev] if prev >= 0 else sched.final_alpha_cumprod
-        alpha = alpha.to(device=latents.device, dtype=torch.float32)
-        first = alpha.sqrt() * self.latent.float() + (1 - alpha).sqrt() * self.noise.float()
+        first = _noised_to_step(self.latent, self.noise, self.scheduler, timestep)
         latents = latents.clone()
         latents[:, self.offset:self.offset + 1] = first.to(latents.dtype)
         return latents
 
 
+class LastFrameLock:
+    """Holds an I2V clip's last latent frame to a last image while denoising (first+last keyframes).
+
+    The last latent frame of the causal VAE encodes the clip's last four video frames,
+    so its target is the latent of the last image held for four frames
+    (`encode_last_frame`). It is replaced like the first frame (noised to each step's
+    level, RePaint-style) for all but the last `release` steps; those few steps let
+    the transformer join the held ending to the frames before it before the decoder
+    draws it. benchmarks/keyframes.py measured the choices (docs/models.md).
+    """
+
+    def __init__(self, latent: torch.Tensor, scheduler, seed: int, steps: int, release: int = 0):
+        self.latent = latent  # (B, 1, C, h, w), from encode_last_frame
+        self.noise = _fixed_noise(latent, seed + 1)  # not the first frame's noise: they are different images
+        self.scheduler = scheduler
+        self.until = steps - release  # replace after steps 0 .. until-1
+
+    def __call__(self, latents: torch.Tensor, timestep, step: int) -> torch.Tensor:
+        if step >= self.until:
+            return latents
+        last = _noised_to_step(self.latent, self.noise, self.scheduler, timestep)
+        latents = latents.clone()
+        latents[:, -1:] = last.to(latents.dtype)
+        return latents
+
+
+def _fixed_noise(latent: torch.Tensor, seed: int) -> torch.Tensor:
+    return torch.randn(latent.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float32).to(latent)
+
+
+def _noised_to_step(latent: torch.Tensor, noise: torch.Tensor, scheduler, timestep) -> torch.Tensor:
+    """`latent` at the noise level of the step after `timestep` (exact after the last step), as on a DDIM path."""
+    prev = int(timestep) - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+    alpha = scheduler.alphas_cumprod[prev] if prev >= 0 else scheduler.final_alpha_cumprod
+    alpha = alpha.to(device=latent.device, dtype=torch.float32)
+    return alpha.sqrt() * latent.float() + (1 - alpha).sqrt() * noise.float()
+
+
 @torch.no_grad()
 def encode_first_frame(pipe, image, height: int, width: int) -> torch.Tensor:
     """The image's latent as the clip's first latent frame: (1, 1, C, h, w), the pipeline's layout."""
-    pixels = pipe.video_processor.preprocess(image, height=height, width=width)
+    return _encode_clip(pipe, [image], height, width)
+
+
+LAST_FRAME_TARGETS = ("single", "held", "fade")
+
+
+@torch.no_grad()
+def encode_last_frame(pipe, image, height: int, width: int, target: str = "held", first=None) -> torch.Tensor:
+    """The latent a clip's last latent frame should end as, to end on `image`: (1, 1, C, h, w).
+
+    "held": the image held for the four frames that latent frame encodes (a 5-frame clip of
+    it, second latent); "single": the image encoded alone, like a first frame; "fade": four
+    frames fading from `first` into the image."""
+    if target == "single":
+        return _encode_clip(pipe, [image], height, width)
+    if target == "held":
+        clip = [image] * 5
+    elif target == "fade":
+        from PIL import Image
+
+        clip = [first] + [Image.blend(first, image, k / 4) for k in range(1, 5)]
+    else:
+        raise ValueError(f"target: '{target}' is not one of {', '.join(LAST_FRAME_TARGETS)}")
+    return _encode_clip(pipe, clip, height, width)[:, 1:2]
+
+
+def _encode_clip(pipe, images: list, height: int, width: int) -> torch.Tensor:
+    """Images as one clip through the VAE: (1, F, C, h, w) latents, scaled, in the pipeline's layout."""
+    pixels = torch.cat([pipe.video_processor.preprocess(img, height=height, width=width) for img in images])
     vae = pipe.vae
-    pixels = pixels.to(device=vae.device, dtype=vae.dtype).unsqueeze(2)  # (B, C, 1, H, W)
+    pixels = pixels.to(device=vae.device, dtype=vae.dtype).permute(1, 0, 2, 3).unsqueeze(0)  # (1, C, F, H, W)
     latent = vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
     return latent.permute(0, 2, 1, 3, 4)
 

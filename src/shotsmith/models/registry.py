@@ -183,7 +183,7 @@ ENTRIES: dict[str, ModelEntry] = {
                    description="Embedded shapes-world text-to-video model (ships with shotsmith)"),
         ModelEntry(emb.I2V_NAME, "i2v", "1.0", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
                    emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.I2V_NAME), max_frames=49,
-                   steps=20, guidance=1.0, embedded=True, first_frame_lock=True,
+                   steps=20, guidance=1.0, embedded=True, first_frame_lock=True, last_frame=True,
                    text_limit=emb.folder_text_limit(emb.WEIGHTS_DIR / emb.I2V_NAME),
                    description="Embedded shapes-world image-to-video model (first-frame conditioned)"),
         ModelEntry("cogvideox-2b", "t2v", "1.0", 720, 480, 49, 8, dtype="float16", hub_id="THUDM/CogVideoX-2b",

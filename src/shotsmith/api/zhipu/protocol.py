@@ -20,7 +20,9 @@ TaskStatus = Literal["PROCESSING", "SUCCESS", "FAIL"]
 # The spec fields this contract exposes under their own names (fps is upstream's too)
 EXTENSIONS = ("fps", "negative_prompt", "seed", "candidates", "steps", "guidance", "interpolation", "style",
               "enhance", "lora", "lora_scale", "cache")
-RENAMES = {"seconds": "duration"}  # spec field -> this contract's name, for error messages
+# spec field -> this contract's name, for error messages ("last_image" before "image": the
+# messages are rewritten in this order, and "last_image: " ends with "image: ")
+RENAMES = {"seconds": "duration", "last_image": "image_url", "image": "image_url"}
 
 
 class _VideoGenerationFields(WireModel):
@@ -30,8 +32,9 @@ class _VideoGenerationFields(WireModel):
                                                 "SDK sends an unset one as null)")
     prompt: str | None = Field(None, description="What to film (prompt and image_url may not both be empty)")
     image_url: str | list[str] | None = Field(
-        None, description="First frame: http(s) URL, data:image/...;base64 URL or base64. A [first, last] pair "
-                          "is rejected: no shotsmith model conditions on a last frame")
+        None, description="First frame: http(s) URL, data:image/...;base64 URL or base64; or a list of one "
+                          "(first frame) or two (first and last frame: the clip goes from one to the other, on "
+                          "a model that can hold a last frame)")
     quality: Literal["speed", "quality"] | None = Field(
         None, description="'quality' (default): the model's steps; 'speed': half the steps and blend "
                           "interpolation")
@@ -60,17 +63,17 @@ class _VideoGenerationFields(WireModel):
             raise ApiError("invalid", "watermark_enabled: shotsmith adds no watermark; send false or leave it out",
                            "watermark_enabled")
 
-    def image_reference(self) -> str | None:
-        """The one first-frame reference, or None."""
+    def image_references(self) -> tuple[str | None, str | None]:
+        """The first-frame and last-frame references (either may be None)."""
         value = self.image_url
-        if isinstance(value, list):
-            if len(value) == 2:
-                raise ApiError("invalid", "image_url: a [first, last] frame pair is not supported; shotsmith "
-                               "models condition on the first frame only", "image_url")
-            if len(value) != 1:
-                raise ApiError("invalid", f"image_url: give one image (got a list of {len(value)})", "image_url")
-            value = value[0]
-        return value or None
+        if not isinstance(value, list):
+            return value or None, None
+        if len(value) not in (1, 2):
+            raise ApiError("invalid", f"image_url: give one image or a [first, last] pair (got a list of "
+                           f"{len(value)})", "image_url")
+        if not all(item.strip() for item in value):
+            raise ApiError("invalid", "image_url: an item of the list is empty", "image_url")
+        return value[0], value[1] if len(value) == 2 else None
 
     def spec_values(self, model: str) -> dict:
         """This request in the spec's names (the spec validates them, once); `model` is the

@@ -10,11 +10,12 @@ from shotsmith.api.zhipu.protocol import RENAMES, VideoGenerationRequest, VideoT
 def create_task(svc: Services, owner: str, body: dict) -> VideoTask:
     request = VideoGenerationRequest.model_validate(body)
     request.check()
-    reference = request.image_reference()
-    image = image_from_reference(reference, svc.settings, "image_url") if reference else None
+    first, last = (image_from_reference(ref, svc.settings, "image_url") if ref else None
+                   for ref in request.image_references())
     meta = {"request_id": request.request_id, "user_id": request.user_id}
-    values = request.spec_values(model_name(request.model, svc.settings, "i2v" if image else "t2v"))
-    job = submit_job(svc, owner, lambda files: request_spec(svc, values, files, RENAMES), inputs={"image": image},
+    values = request.spec_values(model_name(request.model, svc.settings, "i2v" if first else "t2v"))
+    job = submit_job(svc, owner, lambda files: request_spec(svc, values, files, RENAMES),
+                     inputs={"image": first, "last_image": last},
                      source="zhipu", meta={k: v for k, v in meta.items() if v is not None})
     return VideoTask(id=job.id, model=job.spec["model"], request_id=request.request_id or job.id)
 

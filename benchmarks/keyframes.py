@@ -1,0 +1,149 @@
+"""First+last keyframes on the embedded I2V model: which last-frame constraint to ship.
+
+For N shapes-world scenes with one moving object (rendered by train/world.py), the
+clip's frame 0 and last frame are the keyframes. Each design renders the clip from
+the two images (the first-frame lock always on) and is scored at native size on:
+first-frame PSNR, last-frame PSNR against the given last image, whether the
+detector's object position goes monotonically from the first image's position to
+the last one's, and how big the step into the last four frames is (the join the
+last latent frame's decoding makes, over the median step inside the clip).
+
+    python benchmarks/keyframes.py [--pairs 12] [--steps 20] [--designs none,held,...] [--out FILE]
+
+Designs are `TARGET[/release=K]`: TARGET is how the last image becomes the last latent
+frame (engine.LAST_FRAME_TARGETS, or "none" for the first-frame lock alone) and K the
+final steps left unreplaced. The table goes to stdout (and --out, as markdown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from shotsmith.engine.engine import (Engine, FirstFrameLock, LastFrameLock, decode, encode_first_frame,
+                                     encode_last_frame)
+from shotsmith.eval.keyframes import keyframe_path
+from shotsmith.eval.shapes_eval import psnr
+from shotsmith.models.registry import ENTRIES
+from shotsmith.models.embedded import I2V_NAME
+from shotsmith.train import world
+
+MOVERS = ("left", "right", "up", "down")
+DEFAULT_DESIGNS = ("none", "single", "held", "fade", "held/release=2", "held/release=4", "single/release=2")
+
+
+def keyframe_pairs(count: int, seed: int = 2100) -> list[dict]:
+    """Scenes with one object that moves (left/right/up/down), their caption and rendered clip."""
+    rng = random.Random(seed)
+    pairs = []
+    while len(pairs) < count:
+        scene = world.random_scene(rng, two_objects_share=0.0)
+        if scene.objects[0].motion not in MOVERS:
+            continue
+        clip = world.render(scene)
+        pairs.append({"scene": scene, "prompt": world.caption(scene, rng), "clip": clip})
+    return pairs
+
+
+def join_ratio(frames: np.ndarray, at: int) -> float:
+    """Mean absolute change from frame at-1 to at, over the median change between neighbours."""
+    steps = np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+    return float(steps[at - 1] / max(np.median(steps), 1e-6))
+
+
+def parse_design(text: str) -> tuple[str, int]:
+    target, _, release = text.partition("/release=")
+    return target, int(release or 0)
+
+
+@torch.inference_mode()
+def render(engine: Engine, pipe, entry, pair: dict, design: str, steps: int, seed: int) -> np.ndarray:
+    target, release = parse_design(design)
+    first, last = (Image.fromarray(pair["clip"][i]) for i in (0, -1))
+    h, w, num_frames = entry.height, entry.width, entry.frames
+    first_lock = FirstFrameLock(encode_first_frame(pipe, first, h, w), pipe.scheduler, seed)
+    last_lock = None
+    if target != "none":
+        latent = encode_last_frame(pipe, last, h, w, target, first=first)
+        last_lock = LastFrameLock(latent, pipe.scheduler, seed, steps, release)
+
+    def on_step(pipe_, i, t, kwargs):
+        latents = first_lock(kwargs["latents"], t)
+        kwargs["latents"] = last_lock(latents, t, i) if last_lock is not None else latents
+        return kwargs
+
+    embeds = engine.text_embeddings(pipe, entry, pair["prompt"])
+    latents = pipe(prompt_embeds=embeds, image=first, height=h, width=w, num_frames=num_frames,
+                   num_inference_steps=steps, guidance_scale=entry.guidance, use_dynamic_cfg=False,
+                   output_type="latent", generator=torch.Generator().manual_seed(seed),
+                   callback_on_step_end=on_step).frames
+    return decode(pipe, latents, num_frames)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=None, help="default: the model's own")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--designs", default=",".join(DEFAULT_DESIGNS))
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    entry = ENTRIES[I2V_NAME]
+    steps = args.steps or entry.steps
+    engine = Engine()
+    pipe = engine.pipeline(entry)
+    pairs = keyframe_pairs(args.pairs)
+    designs = args.designs.split(",")
+    # the VAE's own round trip of each last image held four frames: the ceiling for the last frame
+    ceiling = []
+    for pair in pairs:
+        held = torch.from_numpy(np.stack([pair["clip"][-1]] * 5)).float().permute(3, 0, 1, 2)[None] / 127.5 - 1
+        with torch.no_grad():
+            out = pipe.vae.decode(pipe.vae.encode(held).latent_dist.mean).sample
+        out = ((out[0, :, -1].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        ceiling.append(psnr(out, pair["clip"][-1]))
+    rows = []
+    for design in designs:
+        firsts, lasts, moves, joins, seconds = [], [], [], [], []
+        for n, pair in enumerate(pairs):
+            t = time.perf_counter()
+            frames = render(engine, pipe, entry, pair, design, steps, args.seed + n)
+            seconds.append(time.perf_counter() - t)
+            firsts.append(psnr(frames[0], pair["clip"][0]))
+            lasts.append(psnr(frames[-1], pair["clip"][-1]))
+            moves.append(keyframe_path(frames, pair["clip"][0], pair["clip"][-1]))
+            joins.append(join_ratio(frames, len(frames) - 4))
+        rows.append((design, firsts, lasts, moves, joins, seconds))
+        print(f"{design}: first {statistics.mean(firsts):.1f} last {statistics.mean(lasts):.1f} "
+              f"(min {min(lasts):.1f}) monotonic {sum(m.ok for m in moves)}/{len(moves)}", file=sys.stderr)
+    lines = [f"{len(pairs)} pairs, {steps} steps, {entry.width}x{entry.height}x{entry.frames}, seeds "
+             f"{args.seed}..{args.seed + len(pairs) - 1}; VAE round trip of the held last image (ceiling): "
+             f"{statistics.mean(ceiling):.1f} dB mean, min {min(ceiling):.1f}", "",
+             "| design | first PSNR mean (min) | last PSNR mean (min) | last >= 22 dB | monotonic first->last "
+             "| max backward step (of travel) | end position (1 = last image) | join into last 4 frames | s/clip |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for design, firsts, lasts, moves, joins, seconds in rows:
+        backward = [m.backward for m in moves]
+        ends = [m.end for m in moves]
+        lines.append(f"| {design} | {statistics.mean(firsts):.1f} ({min(firsts):.1f}) | {statistics.mean(lasts):.1f} "
+                     f"({min(lasts):.1f}) | {sum(v >= 22 for v in lasts)}/{len(lasts)} | "
+                     f"{sum(m.ok for m in moves)}/{len(moves)} | {np.nanmax(backward):.2f} | "
+                     f"{np.nanmedian(ends):.2f} | {statistics.median(joins):.2f} | "
+                     f"{statistics.median(seconds):.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
