@@ -172,6 +172,13 @@ def test_openapi_documents_both_endpoints(server):
         "schema"]["properties"]
 
 
+def test_other_methods_are_405_with_the_documented_allow(server):
+    with server.client(KEY_A) as http:
+        for path in ("/v1/videos/extensions", "/v1/videos/edits"):
+            answer = http.request("PUT", path)
+            assert answer.status_code == 405 and answer.headers["allow"] == "POST"
+
+
 # Bad input: a clear 4xx naming the field, nothing queued -------------------------------------
 
 
@@ -340,10 +347,14 @@ def test_an_uploaded_clip_is_extended_into_one_clip(server, client, source, sour
     assert any("its last frame starts the new part" in note for note in video.notes)
 
 
-@pytest.mark.slow  # two extensions of two segments each
-def test_extending_twice_makes_one_clip_of_the_stitched_length(server, client, source):
+@pytest.mark.slow  # a 6.25 s clip and two extensions of two segments each
+def test_extending_twice_makes_one_clip_of_the_stitched_length(server, client):
+    """The issue's check: a clip of the model's native length (6.25 s) extended twice by 8 s."""
     from api_server import decode_video
 
+    source = client.videos.create_and_poll(prompt="a red ball rolls to the right on green grass", size=SIZE,
+                                           poll_interval_ms=200, extra_body={**SMALL, "seed": 5})
+    assert source.status == "completed" and source.seconds == "6.25", source.error
     first = client.videos.extend(prompt="the ball keeps rolling", seconds="8", **by_id(source.id, seed=7))
     first = client.videos.poll(first.id, poll_interval_ms=200)
     assert first.status == "completed", first.error
@@ -354,7 +365,7 @@ def test_extending_twice_makes_one_clip_of_the_stitched_length(server, client, s
     data = client.videos.download_content(second.id).read()
     info = decode_video(data)
     assert (info["width"], info["height"]) == (192, 128)
-    assert abs(info["frames"] / 24 - (4.25 + 8 + 8)) <= 0.2  # one MP4 at 24 fps: the source + 2 x 8 s
+    assert abs(info["frames"] / 24 - (6.25 + 8 + 8)) <= 0.2  # one MP4 at 24 fps: the source + 2 x 8 s
     assert float(second.seconds) == pytest.approx(info["frames"] / 24, abs=0.05)
     # The sidecar lists what re-makes the clip: the source, then each extension's renders
     # (an 8 s extension is two image-to-video segments on the embedded model's 6.25 s renders).

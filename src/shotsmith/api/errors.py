@@ -243,12 +243,14 @@ def register_error_handlers(app: FastAPI) -> None:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method some route serves on this path (Starlette names only the first route's)."""
+    """Every method some route serves on this path (Starlette names only the first route's). A
+    fixed path (/v1/videos/extensions) has its own methods, as documented, not those of a
+    templated route its text also fits (/v1/videos/{video_id})."""
     path = request.scope.get("path", "")
-    methods: set[str] = set()
-    for regex, route_methods in getattr(request.app.state, "route_table", ()):
-        if regex.match(path):
-            methods |= route_methods
+    matches = [(regex, methods) for regex, methods in getattr(request.app.state, "route_table", ())
+               if regex.match(path)]
+    fixed = [methods for regex, methods in matches if not regex.groupindex]
+    methods: set[str] = set().union(*(fixed or [methods for _, methods in matches]))
     return ", ".join(sorted(methods))
 
 
