@@ -5,12 +5,14 @@ with API keys on, as tests/test_studio_browser.py does.
 Desktop: make a clip, extend it by 4 s (the extension plays, is 4 s longer, and the gallery
 shows it with its source), a server error shown beside the Extend panel's control; edit the
 clip with a prompt (strength from the keyboard), then an uploaded MP4 (a bad one is refused
-beside the clip field). Phone (390x844): the same panels open without anything overflowing.
+beside the clip field); an image-to-video clip from a first and a last frame. Phone
+(390x844): the same panels and both frames fit the screen.
 Screenshots go to test-artifacts/studio/. Run with `pytest -m slow tests/test_studio_edit_browser.py`.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -216,6 +218,60 @@ def test_edit_a_result_and_an_uploaded_clip_with_a_prompt(server, browser):
     expect(page.locator("#job-source-text")).to_have_text("Edited from an uploaded clip")
     assert api_job(server, upload_id)["source_job_id"] is None
     shot(page, "desktop-edited")
+    assert not errors, errors
+
+
+def shapes_png(x: int) -> bytes:
+    """A shapes-world picture at the I2V model's native size: a red ball at `x` on green grass."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (96, 64), (70, 150, 60))
+    ImageDraw.Draw(picture).ellipse((x - 10, 22, x + 10, 42), fill=(210, 30, 30))
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_first_and_last_frame(server, browser):
+    page, errors = open_page(browser, server.url, viewport={"width": 1360, "height": 900})
+    sign_in(page)
+    page.click("input[name=mode][value=i2v] + span")
+    assert page.input_value("#model") == "cogvideox-shapes-i2v"
+    expect(page.locator("#last-image-field")).to_be_visible()  # this model can end on a given frame
+    page.set_input_files("#image-input", files=[{"name": "start.png", "mimeType": "image/png",
+                                                 "buffer": shapes_png(20)}])
+    page.set_input_files("#last-image-input", files=[{"name": "wrong.png", "mimeType": "image/png",
+                                                      "buffer": shapes_png(50)}])
+    expect(page.locator("#last-image-preview")).to_be_visible()
+    page.click("#last-image-clear")  # Remove: the slot is empty again, focus back on its input
+    expect(page.locator("#last-image-preview")).to_be_hidden()
+    expect(page.locator("#last-image-note")).to_be_empty()
+    assert page.evaluate("document.activeElement.id") == "last-image-input"
+    page.set_input_files("#last-image-input", files=[{"name": "end.png", "mimeType": "image/png",
+                                                      "buffer": shapes_png(76)}])
+    expect(page.locator("#last-image-note")).to_contain_text("end.png · 96 × 64")
+    page.fill("#idea", "a red ball rolls to the right on green grass")
+    page.select_option("#size", "480x320")
+    open_advanced(page)
+    page.fill("#steps", "4")
+    page.select_option("#interpolation", "none")
+    job_id = generate(page)
+    assert page.get_attribute("#result-job", "data-status") == "completed", page.text_content("#job-error")
+    wait_playing(page)
+    job = api_job(server, job_id)
+    assert job["spec"]["image"] and job["spec"]["last_image"]  # both frames sent (by their stored names)
+    page.click("#job-settings-box summary")
+    expect(page.locator("#job-settings")).to_contain_text("Last frame")
+    card = page.locator(f"#gallery-grid .card[data-id='{job_id}']")
+    expect(card.locator(".chip", has_text="first + last frame")).to_have_count(1)
+
+    # Edit & remix brings both frames back into the form
+    page.click("#last-image-clear")
+    page.click("#remix-edit")
+    expect(page.locator("#last-image-preview")).to_be_visible()
+    expect(page.locator("#last-image-note")).to_contain_text(f"last frame of {job_id}")
+    expect(page.locator("#image-preview")).to_be_visible()
+    shot(page, "desktop-keyframes")
     assert not errors, errors
 
 
