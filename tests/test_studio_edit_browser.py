@@ -188,6 +188,9 @@ def test_edit_a_result_and_an_uploaded_clip_with_a_prompt(server, browser):
     job = api_job(server, edit_id)
     assert job["operation"] == "edit" and job["source_job_id"] == source_id and job["spec"]["strength"] == 0.65
     expect(page.locator("#job-source-text")).to_have_text(f"Edited from “{PROMPT}”")
+    notes = page.locator("#job-notes li")  # the server says what it changed: the source resampled
+    expect(notes).not_to_have_count(0)
+    assert notes.all_text_contents() == job["notes"]
     card = page.locator(f"#gallery-grid .card[data-id='{edit_id}']")
     expect(card.locator(".card-source")).to_have_text(re.compile(f"^edited from “{PROMPT[:30]}.*”$"))
 

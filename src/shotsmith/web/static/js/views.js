@@ -169,6 +169,9 @@ export class ResultView {
     show($('#job-source-open'), Boolean(made && job.source_clip.exists));
     show($('#remix-edit'), job.operation !== 'extend'); // the form has no extend mode: Extend again instead
     $('#job-prompt').textContent = job.enhanced_prompt || spec.enhanced_prompt || spec.prompt || '(no prompt)';
+    const notes = job.notes || [];
+    show($('#job-notes'), notes.length > 0);
+    $('#job-notes').replaceChildren(...notes.map((note) => h('li', {}, note)));
     const sheet = $('#contact-sheet');
     show(sheet, Boolean(job.contact_sheet_link));
     if (job.contact_sheet_link) sheet.href = job.contact_sheet_link;
