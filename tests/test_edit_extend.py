@@ -208,3 +208,20 @@ def test_a_segment_length_the_model_cannot_render_is_refused_before_anything_run
     with pytest.raises(SpecError) as err:
         build_spec(prompt="more", extend_from=str(shotsmith_clip), seconds=4, frames=12).check_inputs()
     assert err.value.field == "frames" and "8k+1" in str(err.value)
+
+
+def test_seam_corrections_start_on_the_given_frame_and_pull_colour_back():
+    from shotsmith.post.seams import colour_stats, fade_residual, jump_ratio, match_colour
+
+    clip = moving_box(12, 48, 32)
+    drifted = np.clip(clip.astype(int) + np.arange(12)[:, None, None, None] * 4, 0, 255).astype(np.uint8)
+    start = clip[0]
+    fixed = fade_residual(match_colour(drifted, *colour_stats(clip[:4])), start, 4)
+    assert np.array_equal(fixed[0], start)
+    assert np.array_equal(fixed[6], match_colour(drifted, *colour_stats(clip[:4]))[6])  # faded out after 4
+    drift = np.abs(colour_stats(drifted[-4:])[0] - colour_stats(clip[-4:])[0]).mean()
+    kept = np.abs(colour_stats(fixed[-4:])[0] - colour_stats(clip[-4:])[0]).mean()
+    assert kept < drift / 2
+    smooth = jump_ratio(clip[:6], clip[6:])["ratio"]
+    cut = jump_ratio(clip[:6], clip[::-1][:6])["ratio"]
+    assert 0.5 < smooth < 1.5 < cut
