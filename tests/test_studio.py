@@ -51,7 +51,7 @@ def backend(http: TestClient):
 
 
 def add_job(http: TestClient, key: str, prompt: str, *, status: str = "completed", style: str | None = None,
-            seeds=(11,), image: bool = False, edit: bool = False, extend: bool = False,
+            seeds=(11,), image: bool = False, last_image: bool = False, edit: bool = False, extend: bool = False,
             source: str | None = None) -> str:
     """A job in the store as the worker would leave it, with small files in its folder. `edit` or
     `extend`: made from a source clip (the job `source`, or an upload when None), kept in the
@@ -67,6 +67,11 @@ def add_job(http: TestClient, key: str, prompt: str, *, status: str = "completed
         image_path = folder / "input.png"
         Image.new("RGB", (96, 64), (200, 40, 40)).save(image_path)
     inputs = {}
+    if last_image:
+        from PIL import Image
+
+        Image.new("RGB", (96, 64), (40, 40, 200)).save(folder / "input-last.png")
+        inputs["last_image"] = str(folder / "input-last.png")
     for field, wanted, name in (("video", edit, "input-video.mp4"), ("extend_from", extend, "input-source.mp4")):
         if wanted:
             (folder / name).write_bytes(MP4)
@@ -280,6 +285,15 @@ def test_an_image_to_video_job_links_its_first_frame(client):
     assert job["task"] == "i2v" and job["spec"]["image"] == "input.png"
     image = client.get(job["input_image_url"])
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+
+
+def test_a_first_and_last_frame_job_links_both_frames(client):
+    job = studio_job(client, add_job(client, KEY_A, "", image=True, last_image=True))
+    assert job["task"] == "i2v" and job["spec"]["last_image"] == "input-last.png"  # a name, never a path
+    first, last = client.get(job["input_image_url"]), client.get(job["last_image_url"])
+    assert first.status_code == last.status_code == 200 and first.content != last.content
+    assert last.content.startswith(b"\x89PNG")
+    assert studio_job(client, add_job(client, KEY_A, "", image=True))["last_image_url"] is None
 
 
 def test_an_extension_and_an_edit_name_their_source_and_link_the_clip_they_started_from(client):
