@@ -344,7 +344,7 @@ def test_an_uploaded_clip_is_extended_into_one_clip(server, client, source, sour
     assert abs(info["frames"] / 24 - (4.25 + 4)) <= 0.2 and video.seconds == f"{info['frames'] / 24:g}"
     segments = sidecar_of(server, video.id)["metadata"]["segments"]
     assert [s["kind"] for s in segments] == ["generate", "extension"] and segments[1]["seed"] == 9
-    assert any("its last frame starts the new part" in note for note in video.notes)
+    assert any(note.startswith("extends the uploaded clip (192x128") for note in video.notes), video.notes
 
 
 @pytest.mark.slow  # a 6.25 s clip and two extensions of two segments each
@@ -389,6 +389,7 @@ def test_edit_makes_a_new_clip_of_the_source_size(server, client, source):
     edit = client.videos.poll(edit.id, poll_interval_ms=200)
     assert edit.status == "completed", edit.error
     assert edit.operation == "edit" and edit.source_video_id == source.id
-    assert any("resampled to 96x64" in note for note in edit.notes), edit.notes  # the answer says what changed
+    assert any(note.startswith(f"source {source.id}: 192x128") and "resampled to 96x64" in note
+               for note in edit.notes), edit.notes  # the answer says what changed, naming the source by its id
     info = decode_video(client.videos.download_content(edit.id).read())
     assert (info["width"], info["height"]) == (192, 128) and info["frames"] >= 24

@@ -31,7 +31,7 @@ from typing import Callable
 import httpx
 
 from shotsmith import __version__
-from shotsmith.api.fields import JOB_FIELDS
+from shotsmith.api.fields import JOB_FIELDS, UPLOADED_CLIP
 from shotsmith.settings import Settings
 from shotsmith.spec import GenerationSpec
 
@@ -323,17 +323,17 @@ def generate(server: Server, spec: GenerationSpec, out: Path, on_progress: Progr
             raise RemoteError(error.get("message") or f"job {job['id']} {job['status']}",
                               "cancelled" if job["status"] == "cancelled" else error.get("code") or "failed", 0)
         result = _download(server, http, job, Path(out))
-    result.notes = [_local_names(line, job.get("spec") or {}, spec) for line in result.notes]
+    result.notes = [_local_names(line, spec) for line in result.notes]
     result.timings["total"] = time.perf_counter() - started
     return result
 
 
-def _local_names(line: str, served: dict, spec: GenerationSpec) -> str:
-    """A server's note in this machine's words: the name it staged a source clip under
-    (the job's spec shows it) becomes the file the user gave."""
+def _local_names(line: str, spec: GenerationSpec) -> str:
+    """A server's note in this machine's words: the clip it names "the uploaded clip" is the
+    file the user gave."""
     for name in SOURCE_CLIP_FIELDS:
-        if getattr(spec, name) and isinstance(served.get(name), str) and served[name]:
-            line = line.replace(served[name], Path(getattr(spec, name)).name)
+        if getattr(spec, name):
+            line = line.replace(UPLOADED_CLIP, Path(getattr(spec, name)).name)
     return line
 
 

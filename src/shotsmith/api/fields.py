@@ -5,6 +5,9 @@ it; this module imports nothing, so the CLI stays light. Adding a spec field's n
 it takes to expose it (the spec declares its type, limits and help).
 """
 
+# How answers name a source clip the client sent inline (the warm CLI puts its file's name back).
+UPLOADED_CLIP = "the uploaded clip"
+
 JOB_FIELDS = ("prompt", "negative_prompt", "model", "seed", "candidates", "steps", "guidance", "seconds", "fps",
               "frames", "interpolation", "style", "enhance", "enhanced_prompt", "lora", "lora_scale", "cache",
               "strength")

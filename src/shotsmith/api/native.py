@@ -27,7 +27,7 @@ from shotsmith.api.errors import ApiError, openai_responses
 from shotsmith.api.fields import JOB_FIELDS  # the spec fields this contract exposes under the spec's own names
 from shotsmith.api.fetch import prefetch_images
 from shotsmith.api.media import INPUT_FILE_NAMES, image_from_reference, is_data_url, read_body, video_from_reference
-from shotsmith.api.sources import SourceClip, clip_by_id, job_operation, submit_with_sources
+from shotsmith.api.sources import SourceClip, clip_by_id, job_operation, shown_notes, submit_with_sources
 from shotsmith.api.metrics import render as render_metrics
 from shotsmith.api.schema import request_body
 from shotsmith.jobs import Job
@@ -148,7 +148,7 @@ class JobObject(BaseModel):
             clips=clips, contact_sheet_url=f"{files}/{job.contact_sheet}" if job.contact_sheet else None,
             created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
             attempts=job.attempts, cancel_requested=job.cancel_requested, operation=job_operation(spec),
-            source_job_id=job.meta.get("source_job_id"), notes=list(job.meta.get("notes") or []),
+            source_job_id=job.meta.get("source_job_id"), notes=shown_notes(job),
         )
 
 

@@ -26,6 +26,19 @@ def job_operation(spec: dict) -> str:
     return "edit" if spec.get("video") else "extend" if spec.get("extend_from") else "generate"
 
 
+def shown_notes(job) -> list[str]:
+    """A job's notes as its client knows the source: the server's staged file name becomes the
+    source video's id, or "the uploaded clip"."""
+    from shotsmith.api.fields import UPLOADED_CLIP
+
+    notes = [str(note) for note in job.meta.get("notes") or []]
+    shown = job.meta.get("source_job_id") or UPLOADED_CLIP
+    for name in ACTIONS:
+        if job.spec.get(name):
+            notes = [note.replace(Path(job.spec[name]).name, shown) for note in notes]
+    return notes
+
+
 @dataclass
 class SourceClip:
     """What `submit_job` stages for the spec field, and what the answer says about it."""

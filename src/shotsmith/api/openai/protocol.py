@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from shotsmith.api.common import WireModel, native_seconds, output_size
-from shotsmith.api.sources import job_operation
+from shotsmith.api.sources import job_operation, shown_notes
 from shotsmith.api.errors import ApiError
 from shotsmith.errors import FieldError
 from shotsmith.jobs import Job
@@ -219,7 +219,7 @@ class VideoObject(BaseModel):
             prompt=spec.get("prompt"), remixed_from_video_id=job.meta.get("remixed_from"), error=error,
             enhanced_prompt=job.enhanced_prompt, seeds=job.seeds, candidates=spec.get("candidates", 1),
             step=job.step, total_steps=job.total_steps, operation=operation,
-            source_video_id=job.meta.get("source_job_id"), notes=list(job.meta.get("notes") or []),
+            source_video_id=job.meta.get("source_job_id"), notes=shown_notes(job),
         )
 
 
