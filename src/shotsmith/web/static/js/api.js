@@ -2,6 +2,8 @@
 // Every failure becomes an ApiError whose message is words a person can act on and
 // whose `field` names the form field at fault (the API's error.param).
 
+import { t } from './i18n.js';
+
 const KEY_STORAGE = 'shotsmith.apiKey';
 
 export class ApiError extends Error {
@@ -30,12 +32,12 @@ function headers(json) {
 export function readable(message) {
   let text = String(message || '').trim();
   const cut = text.search(/Traceback \(most recent call last\)|\n\s+File "/);
-  if (cut >= 0) text = text.slice(0, cut).trim() || 'The server hit an internal error; its log has the details.';
+  if (cut >= 0) text = text.slice(0, cut).trim() || t('The server hit an internal error; its log has the details.');
   return text.length > 600 ? `${text.slice(0, 600)}…` : text;
 }
 
 export async function errorFrom(response) {
-  let message = `The server answered ${response.status} ${response.statusText || ''}`.trim();
+  let message = t`The server answered ${response.status} ${response.statusText || ''}`.trim();
   let field = null;
   let code = null;
   try {
@@ -46,7 +48,7 @@ export async function errorFrom(response) {
       code = body.error.code || null;
     }
   } catch { /* not JSON: keep the status line */ }
-  if (response.status === 413 && !field) message = `${message} (the image or request is too large)`;
+  if (response.status === 413 && !field) message = t`${message} (the image or request is too large)`;
   return new ApiError(readable(message), { status: response.status, field, code });
 }
 
@@ -59,7 +61,7 @@ async function send(method, path, body) {
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
   } catch {
-    throw new ApiError('Cannot reach the shotsmith server. Is it running?', { status: 0 });
+    throw new ApiError(t('Cannot reach the shotsmith server. Is it running?'), { status: 0 });
   }
   if (!response.ok) throw await errorFrom(response);
   return response.status === 204 ? null : response.json();

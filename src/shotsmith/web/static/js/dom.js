@@ -1,6 +1,8 @@
 // Small DOM helpers. Text always goes in through textContent, never innerHTML,
 // so a prompt can never become markup.
 
+import { fmtDay, fmtNumber, fmtTime, t } from './i18n.js';
+
 export const $ = (selector, root = document) => root.querySelector(selector);
 export const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 
@@ -27,15 +29,15 @@ export function show(el, visible = true) {
 }
 
 export function fmtSeconds(value) {
-  return `${Number(value).toFixed(Number(value) < 10 ? 1 : 0)} s`;
+  const digits = Number(value) < 10 ? 1 : 0;
+  return t`${fmtNumber(value, { minimumFractionDigits: digits, maximumFractionDigits: digits })} s`;
 }
 
 export function fmtWhen(epochSeconds) {
   const date = new Date(epochSeconds * 1000);
   const today = new Date();
   const sameDay = date.toDateString() === today.toDateString();
-  return sameDay ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
-    : date.toLocaleDateString([], { month: 'short', day: 'numeric' });
+  return sameDay ? fmtTime(date) : fmtDay(date);
 }
 
 export function shorten(text, limit = 140) {

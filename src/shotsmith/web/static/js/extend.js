@@ -4,6 +4,7 @@
 // beside the part they are about.
 
 import { $, $$, fmtSeconds, h, show } from './dom.js';
+import { fmtNumber, t } from './i18n.js';
 
 // The API's error.param -> this panel's error line (#extend-<name>-error); the rest above the button.
 const FIELD_OF = { seconds: 'seconds', prompt: 'prompt', enhanced_prompt: 'prompt' };
@@ -29,7 +30,7 @@ export class ExtendPanel {
     const choices = config.limits.extend_seconds || [4, 8, 12, 16, 20];
     $('#extend-seconds').replaceChildren(...choices.map((value, index) => h('label', {},
       h('input', { type: 'radio', name: 'extend-seconds', value, checked: index === 0 }),
-      h('span', {}, `${value} s`))));
+      h('span', {}, t`${fmtNumber(value)} s`))));
   }
 
   get seconds() { return Number($('input[name=extend-seconds]:checked').value); }
@@ -59,8 +60,9 @@ export class ExtendPanel {
     const now = clip ? clip.duration : 0;
     const limit = this.config ? this.config.limits.max_extended_seconds : 120;
     const total = now + this.seconds;
-    $('#extend-note').textContent = `The new part starts from the last frame of this ${fmtSeconds(now)} clip; `
-      + `you get one clip of about ${fmtSeconds(total)}${total > limit ? ` (over the ${limit} s limit)` : ''}.`;
+    $('#extend-note').textContent = t`The new part starts from the last frame of this ${fmtSeconds(now)} clip; `
+      + t`you get one clip of about ${fmtSeconds(total)}` + (total > limit ? t` (over the ${fmtSeconds(limit)} limit)` : '')
+      + t('.');
   }
 
   body() {
@@ -87,7 +89,7 @@ export class ExtendPanel {
     this.clearErrors();
     const button = $('#extend-submit');
     button.disabled = true;
-    button.textContent = 'Sending…';
+    button.textContent = t('Sending…');
     try {
       await this.onSubmit(this.body());
       this.close();
@@ -96,7 +98,7 @@ export class ExtendPanel {
       else this.showError(err);
     } finally {
       button.disabled = false;
-      button.textContent = 'Extend';
+      button.textContent = t('Extend');
     }
   }
 

@@ -4,7 +4,8 @@
 // beside the field it is about.
 
 import { ApiError, api } from './api.js';
-import { $, $$, h, readAsDataUrl, shorten, show } from './dom.js';
+import { $, $$, fmtSeconds, h, readAsDataUrl, shorten, show } from './dom.js';
+import { fmtNumber, t } from './i18n.js';
 
 // The API's error.param -> the field whose error line (#<name>-error) shows it.
 const FIELD_OF = {
@@ -16,11 +17,11 @@ const FIELD_OF = {
   style: 'style', candidates: 'candidates', mode: 'form', backend: 'form', lora: 'lora', lora_scale: 'lora-scale',
 };
 const ADVANCED = new Set(['negative', 'steps', 'guidance', 'interpolation', 'lora', 'lora-scale']);
-const MB = (n) => (n / 1048576).toFixed(1);
+const MB = (n) => fmtNumber(n / 1048576, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 // A model task per form mode: an edit runs on a text-to-video model.
 const TASK_OF_MODE = { t2v: 't2v', i2v: 'i2v', v2v: 't2v' };
 const SOURCE_LABEL = {
-  user: 'your words', preset: 'style preset', default: 'default', director: 'chosen for the content', llm: 'LLM', omitted: 'left out to fit',
+  user: t('your words'), preset: t('style preset'), default: t('default'), director: t('chosen for the content'), llm: 'LLM', omitted: t('left out to fit'),
 };
 
 // One image input with a drop area, a preview and Remove: the first frame (#image-*) and
@@ -47,11 +48,11 @@ class ImageSlot {
     this.form.clearErrors([this.prefix]);
     const limit = this.form.config ? this.form.config.limits.max_image_bytes : Infinity;
     if (file.type && !file.type.startsWith('image/')) {
-      this.form.fieldError(this.prefix, `${file.name} is not an image: choose a PNG, JPEG, WebP, BMP or GIF file.`);
+      this.form.fieldError(this.prefix, t`${file.name} is not an image: choose a PNG, JPEG, WebP, BMP or GIF file.`);
       return;
     }
     if (file.size > limit) {
-      this.form.fieldError(this.prefix, `${file.name} is ${MB(file.size)} MB; this server takes images up to ${
+      this.form.fieldError(this.prefix, t`${file.name} is ${MB(file.size)} MB; this server takes images up to ${
         MB(limit)} MB.`);
       return;
     }
@@ -68,7 +69,7 @@ class ImageSlot {
     preview.onerror = () => {
       show(preview, false);
       show(this.el('hint'));
-      this.el('note').textContent = `${note} (no preview: the browser cannot show this file)`;
+      this.el('note').textContent = t`${note} (no preview: the browser cannot show this file)`;
     };
     preview.src = dataUrl;
     show(preview);
@@ -143,18 +144,18 @@ export class CreateForm {
     this.config = config;
     const style = $('#style');
     for (const preset of config.styles) {
-      style.append(h('option', { value: preset.name, title: preset.description }, preset.title));
+      style.append(h('option', { value: preset.name, title: preset.description }, t(preset.title)));
     }
     const model = $('#model');
     for (const entry of config.models) {
-      const kind = entry.task === 'i2v' ? 'image to video' : 'text to video';
-      const label = `${entry.name}${entry.available ? '' : ' (not downloaded)'}`;
+      const kind = entry.task === 'i2v' ? t('image to video') : t('text to video');
+      const label = entry.available ? entry.name : t`${entry.name} (not downloaded)`;
       model.append(h('option', { value: entry.name, title: `${entry.description} (${kind})`,
         dataset: { task: entry.task } }, label));
     }
     const size = $('#size');
     for (const value of config.sizes) size.append(h('option', { value }, value.replace('x', ' × ')));
-    size.append(h('option', { value: 'custom' }, 'Custom…'));
+    size.append(h('option', { value: 'custom' }, t('Custom…')));
     size.value = config.defaults.size;
     const fps = $('#fps');
     for (const value of config.fps_choices) fps.append(h('option', { value }, String(value)));
@@ -162,7 +163,7 @@ export class CreateForm {
     $('#interpolation').value = config.defaults.interpolation;
     for (const name of config.loras || []) $('#lora').append(h('option', { value: name }, name));
     $('#auto-enhance').checked = config.defaults.enhance;
-    $('#seed').placeholder = 'random';
+    $('#seed').placeholder = t('random');
     this.setStrength(config.defaults.strength ?? 0.6);
     this.applyMode();
     this.applyInput();
@@ -187,8 +188,8 @@ export class CreateForm {
     if (formulaTask && formulaTask !== this.task && !$('#enhanced').hidden) {
       // a formula prompt is written for one task (an i2v one continues the first frame): not reused
       this.discardFormula();
-      $('#enhance-note').textContent = `Mode changed: press Enhance again for a prompt written for ${
-        i2v ? 'image to video' : 'text to video'}.`;
+      $('#enhance-note').textContent = i2v ? t('Mode changed: press Enhance again for a prompt written for image to video.')
+        : t('Mode changed: press Enhance again for a prompt written for text to video.');
     }
     show($('#frames'), i2v);
     show($('#video-field'), this.mode === 'v2v');
@@ -221,8 +222,8 @@ export class CreateForm {
   applyModel() {
     const entry = this.modelEntry();
     if (!entry) return;
-    const parts = [`native ${entry.native_size.replace('x', '×')} at ${entry.fps} fps, up to ${entry.max_seconds} s`];
-    if (!entry.available) parts.push('weights not on this server yet');
+    const parts = [t`native ${entry.native_size.replace('x', '×')} at ${entry.fps} fps, up to ${entry.max_seconds} s`];
+    if (!entry.available) parts.push(t('weights not on this server yet'));
     $('#model-note').textContent = parts.join(' · ');
     $('#steps').placeholder = String(entry.steps);
     $('#guidance').placeholder = String(entry.guidance);
@@ -240,8 +241,9 @@ export class CreateForm {
     $('#frames').classList.toggle('pair', able || Boolean(this.last.value));
     if (!able && this.last.value && entry) {
       const which = this.config.models.filter((m) => m.last_frame).map((m) => m.name);
-      this.last.el('note').textContent = `${entry.name} cannot end on a given frame${
-        which.length ? ` (models that can: ${which.join(', ')})` : ''}; remove it or pick another model.`;
+      this.last.el('note').textContent = which.length
+        ? t`${entry.name} cannot end on a given frame (models that can: ${which.join(', ')}); remove it or pick another model.`
+        : t`${entry.name} cannot end on a given frame; remove it or pick another model.`;
     }
   }
 
@@ -281,11 +283,11 @@ export class CreateForm {
   async setVideoFile(file) {
     this.clearErrors(['video']);
     if (file.type ? file.type !== 'video/mp4' : !/\.mp4$/i.test(file.name)) {
-      this.fieldError('video', `${file.name} is not an MP4 clip: choose an .mp4 file.`);
+      this.fieldError('video', t`${file.name} is not an MP4 clip: choose an .mp4 file.`);
       return;
     }
     if (file.size > this.maxVideoBytes()) {
-      this.fieldError('video', `${file.name} is ${MB(file.size)} MB; this server takes clips up to ${
+      this.fieldError('video', t`${file.name} is ${MB(file.size)} MB; this server takes clips up to ${
         MB(this.maxVideoBytes())} MB.`);
       return;
     }
@@ -297,7 +299,7 @@ export class CreateForm {
   editClip(job) {
     this.clearErrors();
     this.setMode('v2v');
-    this.showVideo({ job, note: `your clip “${shorten(job.prompt || job.enhanced_prompt || job.id, 60)}”` },
+    this.showVideo({ job, note: t`your clip “${shorten(job.prompt || job.enhanced_prompt || job.id, 60)}”` },
       job.links[0].video, false);
     $('input[name=input][value=idea]').checked = true;
     this.applyInput();
@@ -317,12 +319,12 @@ export class CreateForm {
     preview.muted = true;
     preview.onloadedmetadata = () => {
       $('#video-note').textContent = `${source.note} · ${preview.videoWidth} × ${preview.videoHeight}, ${
-        preview.duration.toFixed(1)} s`;
+        fmtSeconds(preview.duration)}`;
     };
     preview.onerror = () => {
       show(preview, false);
       show($('#video-hint'));
-      $('#video-note').textContent = `${source.note} (no preview: this browser cannot play it)`;
+      $('#video-note').textContent = t`${source.note} (no preview: this browser cannot play it)`;
     };
     show(preview);
     show($('#video-hint'), false);
@@ -354,7 +356,7 @@ export class CreateForm {
     const value = Number($('#strength').value);
     $('#strength-value').textContent = value.toFixed(2);
     $('#strength').setAttribute('aria-valuetext', `${value.toFixed(2)}: ${
-      value < 0.25 ? 'close to your clip' : value > 0.75 ? 'mostly the prompt' : 'a mix of the clip and the prompt'}`);
+      value < 0.25 ? t('close to your clip') : value > 0.75 ? t('mostly the prompt') : t('a mix of the clip and the prompt')}`);
   }
 
   setSize(size) {
@@ -386,19 +388,19 @@ export class CreateForm {
     this.clearErrors(['idea', 'prompt', 'style']);
     const body = this.enhanceBody();
     if (this.task === 't2v' && !body.text && !body.scene && !body.content) {
-      this.fieldError('idea', 'Type an idea first (or a scene and what happens in it).');
+      this.fieldError('idea', t('Type an idea first (or a scene and what happens in it).'));
       return;
     }
     const button = $('#enhance');
     button.disabled = true;
-    button.textContent = 'Enhancing…';
+    button.textContent = t('Enhancing…');
     try {
       this.showFormula(await api.enhance(body));
     } catch (err) {
       this.showError(err, 'idea');
     } finally {
       button.disabled = false;
-      button.textContent = 'Enhance';
+      button.textContent = t('Enhance');
     }
   }
 
@@ -411,15 +413,16 @@ export class CreateForm {
     slots.replaceChildren();
     for (const [name, slot] of Object.entries(result.slots || {})) {
       slots.append(h('li', { class: `slot src-${slot.source}`, dataset: { slot: name, source: slot.source } },
-        h('b', {}, name), h('span', {}, slot.text || '—'), h('em', {}, SOURCE_LABEL[slot.source] || slot.source)));
+        h('b', {}, t(name)), h('span', {}, slot.text || '—'), h('em', {}, SOURCE_LABEL[slot.source] || slot.source)));
     }
     const meta = [];
-    if (result.tokens !== undefined) meta.push(`${result.tokens} / ${result.token_limit} tokens`);
+    if (result.tokens !== undefined) meta.push(t`${result.tokens} / ${result.token_limit} tokens`);
     if (result.style) {
       const preset = this.config && this.config.styles.find((s) => s.name === result.style);
-      meta.push(`style: ${preset ? preset.title : result.style}`);
+      meta.push(t`style: ${preset ? preset.title : result.style}`);
     }
-    if (result.fallback_reason) meta.push(`rule-based (${result.fallback_reason})`);
+    if (result.fallback_reason) meta.push(t`rule-based (${result.fallback_reason})`);
+    if (result.translation) meta.push(t`in English: ${result.translation}`);
     for (const note of result.notes || []) meta.push(note);
     $('#prompt-meta').textContent = meta.join(' · ');
   }
@@ -438,7 +441,7 @@ export class CreateForm {
     this.clearErrors();
     const button = $('#generate');
     button.disabled = true;
-    button.textContent = 'Sending…';
+    button.textContent = t('Sending…');
     try {
       await this.onSubmit(await this.request());
     } catch (err) {
@@ -446,7 +449,7 @@ export class CreateForm {
       else this.showError(err);
     } finally {
       button.disabled = false;
-      button.textContent = 'Generate';
+      button.textContent = t('Generate');
     }
   }
 
@@ -461,14 +464,14 @@ export class CreateForm {
     const idea = this.ideaText();
     const formula = this.formulaText();
     if (mode === 'i2v' && !this.image) {
-      throw new ApiError('Choose a first-frame image (or use a frame of one of your clips).', { field: 'image' });
+      throw new ApiError(t('Choose a first-frame image (or use a frame of one of your clips).'), { field: 'image' });
     }
     if (mode === 'v2v' && !this.video) {
-      throw new ApiError('Choose an MP4 clip to edit (or press Edit with a prompt under one of your clips).',
+      throw new ApiError(t('Choose an MP4 clip to edit (or press Edit with a prompt under one of your clips).'),
         { field: 'video' });
     }
     if (this.task === 't2v' && !idea && !formula) {
-      throw new ApiError('Type an idea first (or a scene and what happens in it).', { field: 'text' });
+      throw new ApiError(t('Type an idea first (or a scene and what happens in it).'), { field: 'text' });
     }
     const body = {
       prompt: idea,
@@ -491,7 +494,7 @@ export class CreateForm {
     if (seed) {
       const max = this.config ? this.config.limits.max_seed : 4294967295;
       if (!/^\d+$/.test(seed) || Number(seed) > max) {
-        throw new ApiError(`Seed must be a whole number from 0 to ${max} (or empty for a random one).`,
+        throw new ApiError(t`Seed must be a whole number from 0 to ${max} (or empty for a random one).`,
           { field: 'seed' });
       }
       body.seed = Number(seed);
@@ -500,7 +503,7 @@ export class CreateForm {
       const el = $(`#${id}`);
       if (el.value.trim() === '') continue;
       if (el.validity.badInput || Number.isNaN(Number(el.value))) { // ranges are the API's to judge
-        throw new ApiError(`${el.labels[0].textContent.trim()} must be a number.`, { field: key });
+        throw new ApiError(t`${el.labels[0].textContent.trim()} must be a number.`, { field: key });
       }
       body[key] = Number(el.value);
     }
@@ -510,7 +513,7 @@ export class CreateForm {
       body.lora = $('#lora').value;
       const scale = $('#lora-scale').value.trim();
       if (scale !== '') {
-        if (Number.isNaN(Number(scale))) throw new ApiError('LoRA strength must be a number.', { field: 'lora_scale' });
+        if (Number.isNaN(Number(scale))) throw new ApiError(t('LoRA strength must be a number.'), { field: 'lora_scale' });
         body.lora_scale = Number(scale);
       }
     }
@@ -536,7 +539,7 @@ export class CreateForm {
     $('#idea').value = spec.prompt || '';
     const formula = job.enhanced_prompt || spec.enhanced_prompt;
     if (formula) {
-      this.showFormula({ prompt: formula, slots: {}, notes: ['the prompt this clip was made with'] }, mode);
+      this.showFormula({ prompt: formula, slots: {}, notes: [t('the prompt this clip was made with')] }, mode);
     }
     else this.discardFormula();
     $('#style').value = spec.style || '';
@@ -560,20 +563,20 @@ export class CreateForm {
     $('#lora-scale').value = spec.lora_scale ?? 1;
     $('#auto-enhance').checked = spec.enhance !== false;
     $('#seed').value = keepSeed && job.seeds.length ? String(job.seeds[0]) : '';
-    if (job.input_image_url) await this.first.setBlob(await fetchBlob(job.input_image_url), `first frame of ${job.id}`);
+    if (job.input_image_url) await this.first.setBlob(await fetchBlob(job.input_image_url), t`first frame of ${job.id}`);
     else this.first.clear();
-    if (job.last_image_url) await this.last.setBlob(await fetchBlob(job.last_image_url), `last frame of ${job.id}`);
+    if (job.last_image_url) await this.last.setBlob(await fetchBlob(job.last_image_url), t`last frame of ${job.id}`);
     else this.last.clear();
     if (job.operation === 'edit') {
       this.setStrength(spec.strength ?? this.config.defaults.strength);
       const source = job.source_clip;
       if (source && source.exists) {
         const original = await api.job(source.id);
-        this.showVideo({ job: original, note: `your clip “${shorten(source.prompt || source.id, 60)}”` },
+        this.showVideo({ job: original, note: t`your clip “${shorten(source.prompt || source.id, 60)}”` },
           original.links[0].video, false);
       } else {
-        const blob = await fetchBlob(job.input_video_url, 'the clip this edit started from', 'video');
-        this.showVideo({ dataUrl: await readAsDataUrl(blob), note: `the clip ${job.id} was edited from` },
+        const blob = await fetchBlob(job.input_video_url, t('the clip this edit started from'), 'video');
+        this.showVideo({ dataUrl: await readAsDataUrl(blob), note: t`the clip ${job.id} was edited from` },
           URL.createObjectURL(blob), true);
       }
     } else {
@@ -622,9 +625,9 @@ export class CreateForm {
   }
 }
 
-async function fetchBlob(url, what = 'the first-frame image of that clip', field = 'image') {
+async function fetchBlob(url, what = t('the first-frame image of that clip'), field = 'image') {
   const response = await fetch(url);
-  if (!response.ok) throw new ApiError(`Could not load ${what}.`, { field });
+  if (!response.ok) throw new ApiError(t`Could not load ${what}.`, { field });
   return response.blob();
 }
 
@@ -642,12 +645,12 @@ export async function remixRequest(job) {
   }
   if (job.input_image_url) body.image = await readAsDataUrl(await fetchBlob(job.input_image_url));
   if (job.last_image_url) {
-    body.last_image = await readAsDataUrl(await fetchBlob(job.last_image_url, 'the last-frame image of that clip', 'last_image'));
+    body.last_image = await readAsDataUrl(await fetchBlob(job.last_image_url, t('the last-frame image of that clip'), 'last_image'));
   }
   if (job.operation !== 'generate') {
     // the same source: the job it came from while it is there, else the copy this job kept
     const source = job.source_clip && job.source_clip.exists ? job.source_clip.id
-      : await readAsDataUrl(await fetchBlob(job.input_video_url, 'the source clip of that clip', 'video'));
+      : await readAsDataUrl(await fetchBlob(job.input_video_url, t('the source clip of that clip'), 'video'));
     body[job.operation === 'edit' ? 'video' : 'extend_from'] = source;
   }
   return body;

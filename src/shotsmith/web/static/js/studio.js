@@ -4,6 +4,7 @@
 
 import { api, auth, streamJob } from './api.js';
 import { $, show } from './dom.js';
+import { bindLanguageSwitch, t, translatePage } from './i18n.js';
 import { ExtendPanel } from './extend.js';
 import { CreateForm, remixRequest } from './form.js';
 import { GalleryView, QueueView, ResultView, isActive } from './views.js';
@@ -64,7 +65,7 @@ function bindKeyDialog() {
     event.preventDefault();
     const key = $('#api-key').value.trim();
     if (!key) {
-      $('#api-key-error').textContent = 'Enter the API key the server operator gave you.';
+      $('#api-key-error').textContent = t('Enter the API key the server operator gave you.');
       return;
     }
     auth.set(key);
@@ -90,11 +91,11 @@ async function checkHealth() {
   const health = await api.health();
   const pill = $('#server-status');
   if (!health) {
-    pill.textContent = 'offline';
-    pill.dataset.state = 'offline';
+    pill.textContent = t('offline');
+    pill.dataset.state = t('offline');
     return null;
   }
-  const text = { ok: 'ready', starting: 'loading model…', degraded: 'worker stopped' }[health.status];
+  const text = { ok: t('ready'), starting: t('loading model…'), degraded: t('worker stopped') }[health.status];
   pill.textContent = text || health.status;
   pill.dataset.state = health.status;
   pill.title = health.worker && health.worker.error ? health.worker.error : `shotsmith ${health.version}`;
@@ -198,7 +199,7 @@ async function cancelJob(job) {
     const updated = await api.cancel(job.id);
     onProgress(updated);
     if (result.job && result.job.id === job.id && !isActive(updated)) onFinished(await api.job(job.id));
-    toast(updated.status === 'cancelled' ? 'Cancelled.' : 'Cancelling: the job stops after the current step.');
+    toast(updated.status === 'cancelled' ? t('Cancelled.') : t('Cancelling: the job stops after the current step.'));
     refreshQueue();
   } catch (err) {
     handleError(err);
@@ -208,7 +209,7 @@ async function cancelJob(job) {
 async function remixSeed(job) {
   try {
     await submit(await remixRequest(job));
-    toast('Remixing with a new seed.');
+    toast(t('Remixing with a new seed.'));
   } catch (err) {
     handleError(err);
   }
@@ -218,7 +219,7 @@ async function remixEdit(job) {
   try {
     await form.load(job, { keepSeed: true });
     $('#create').scrollIntoView({ behavior: 'smooth', block: 'start' });
-    toast('Settings loaded: edit the prompt (or press Random for a new seed) and Generate.');
+    toast(t('Settings loaded: edit the prompt (or press Random for a new seed) and Generate.'));
   } catch (err) {
     handleError(err);
   }
@@ -226,19 +227,19 @@ async function remixEdit(job) {
 
 async function extendJob(body) {
   await submit(body);
-  toast(`Extending by ${body.seconds} s: the new part follows the clip's last frame.`);
+  toast(t`Extending by ${body.seconds} s: the new part follows the clip's last frame.`);
 }
 
 function editWithPrompt(job) {
   form.editClip(job);
   $('#create').scrollIntoView({ behavior: 'smooth', block: 'start' });
   $('#idea').focus({ preventScroll: true });
-  toast('Clip loaded to edit: say what should change, set the strength and Generate.');
+  toast(t('Clip loaded to edit: say what should change, set the strength and Generate.'));
 }
 
 function reuseSeed(seed) {
   form.setSeed(seed);
-  toast(`Seed ${seed} set: the next clip repeats it.`);
+  toast(t`Seed ${seed} set: the next clip repeats it.`);
 }
 
 // "Use this frame": the video's current frame, drawn to a canvas, becomes the I2V image.
@@ -247,7 +248,7 @@ async function useFrame(video, job, index) {
     if (video.readyState < 2) {
       await new Promise((resolve, reject) => {
         video.addEventListener('loadeddata', resolve, { once: true });
-        video.addEventListener('error', () => reject(new Error('The clip could not be loaded.')), { once: true });
+        video.addEventListener('error', () => reject(new Error(t('The clip could not be loaded.'))), { once: true });
       });
     }
     video.pause();
@@ -256,19 +257,19 @@ async function useFrame(video, job, index) {
     canvas.height = video.videoHeight;
     canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
     const blob = await new Promise((resolve) => { canvas.toBlob(resolve, 'image/png'); });
-    if (!blob) throw new Error('The browser could not capture this frame.');
+    if (!blob) throw new Error(t('The browser could not capture this frame.'));
     const clip = job.clips[index];
     const frame = Math.min(clip.frames - 1, Math.round(video.currentTime * clip.fps));
     await form.setImageBlob(blob, `frame ${frame + 1} of the clip with seed ${clip.seed}`);
     $('#create').scrollIntoView({ behavior: 'smooth', block: 'start' });
-    toast('Frame set as the first frame: describe what happens next and Generate.');
+    toast(t('Frame set as the first frame: describe what happens next and Generate.'));
   } catch (err) {
     toast(err.message, { error: true });
   }
 }
 
 async function deleteJob(job) {
-  if (!window.confirm('Delete this clip and its files?')) return;
+  if (!window.confirm(t('Delete this clip and its files?'))) return;
   try {
     await api.remove(job.id);
     forgetJob(job.id);
@@ -350,18 +351,20 @@ async function loadConfig() {
         await askKey(auth.key ? err.message : '');
         continue;
       }
-      banner(`${err.message} Retrying…`);
+      banner(t`${err.message} Retrying…`);
       await sleep(3000);
     }
   }
 }
 
 async function boot() {
+  translatePage();
+  bindLanguageSwitch($('#language'));
   bindKeyDialog();
   bindGallery();
   let health = await checkHealth();
   while (!health) {
-    banner('Cannot reach the shotsmith server. Retrying…');
+    banner(t('Cannot reach the shotsmith server. Retrying…'));
     await sleep(3000);
     health = await checkHealth();
   }
@@ -374,7 +377,7 @@ async function boot() {
   for (const preset of state.config.styles) {
     const option = document.createElement('option');
     option.value = preset.name;
-    option.textContent = preset.title;
+    option.textContent = t(preset.title);
     $('#gallery-style').append(option);
   }
   form.populate(state.config);

@@ -2,26 +2,29 @@
 // the queue of the key's jobs and the gallery of finished clips.
 
 import { $, fmtSeconds, fmtWhen, h, show, shorten } from './dom.js';
+import { fmtDateTime, t } from './i18n.js';
 
 const STAGES = {
-  queued: 'Queued', starting: 'Starting', load: 'Loading the model', text: 'Reading the prompt',
-  denoise: 'Denoising', decode: 'Decoding frames', encode: 'Encoding the clip', completed: 'Done',
-  failed: 'Failed', cancelled: 'Cancelled',
+  queued: t('Queued'), starting: t('Starting'), load: t('Loading the model'), text: t('Reading the prompt'),
+  denoise: t('Denoising'), decode: t('Decoding frames'), encode: t('Encoding the clip'), completed: t('Done'),
+  failed: t('Failed'), cancelled: t('Cancelled'),
 };
 const ACTIVE = new Set(['queued', 'in_progress']);
+// The interpolation names as the form's menu shows them (message ids).
+const INTERPOLATION = { minterpolate: 'motion (best)', blend: 'blend (fast)', none: 'none (repeat)' };
 
 export const isActive = (job) => ACTIVE.has(job.status);
 
 export function stageText(job) {
-  if (job.status === 'in_progress' && job.cancel_requested) return 'Cancelling…';
+  if (job.status === 'in_progress' && job.cancel_requested) return t('Cancelling…');
   if (job.status !== 'in_progress') return STAGES[job.status] || job.status;
-  return STAGES[job.stage] || job.stage || 'Working';
+  return STAGES[job.stage] || job.stage || t('Working');
 }
 
 export function stepsText(job) {
   const parts = [];
   const stepping = job.stage === 'denoise' || job.stage === 'decode';
-  if (job.status === 'in_progress' && stepping && job.total_steps) parts.push(`step ${job.step} / ${job.total_steps}`);
+  if (job.status === 'in_progress' && stepping && job.total_steps) parts.push(t`step ${job.step} / ${job.total_steps}`);
   if (isActive(job) || job.status === 'completed') parts.push(`${job.progress}%`);
   return parts.join(' · ');
 }
@@ -32,22 +35,22 @@ function styleTitle(styles, name) {
 }
 
 // "extends “a red ball…”" / "edited from an uploaded clip": what a job was made from.
-const MADE_FROM = { extend: 'extends', edit: 'edited from' };
+const MADE_FROM = { extend: t('extends'), edit: t('edited from') };
 
 export function sourceText(job, limit = 60) {
   const source = job.source_clip;
   if (!source || !MADE_FROM[job.operation]) return '';
   let what;
-  if (!source.id) what = 'an uploaded clip';
-  else if (!source.exists) what = 'a clip since deleted';
-  else what = source.prompt ? `“${shorten(source.prompt, limit)}”` : `clip ${source.id.slice(0, 14)}…`;
-  return `${MADE_FROM[job.operation]} ${what}`;
+  if (!source.id) what = t('an uploaded clip');
+  else if (!source.exists) what = t('a clip since deleted');
+  else what = source.prompt ? `“${shorten(source.prompt, limit)}”` : t`clip ${source.id.slice(0, 14)}…`;
+  return t`${MADE_FROM[job.operation]} ${what}`;
 }
 
 function promptLabel(job) {
   if (job.prompt) return job.prompt;
-  if (job.operation === 'extend') return '(extension, no prompt)';
-  return job.task === 'i2v' ? '(image to video, no prompt)' : job.enhanced_prompt || '';
+  if (job.operation === 'extend') return t('(extension, no prompt)');
+  return job.task === 'i2v' ? t('(image to video, no prompt)') : job.enhanced_prompt || '';
 }
 
 function download(href, name, label) {
@@ -101,7 +104,7 @@ export class ResultView {
     $('#result-id').textContent = job.id;
     this.progress(job);
     const error = job.status === 'failed' && job.error ? job.error.message : '';
-    $('#job-error').textContent = error ? `The job failed: ${error}` : '';
+    $('#job-error').textContent = error ? t`The job failed: ${error}` : '';
     if (job.status === 'completed' && this.clipsOf !== job.id) this.renderClips(job);
     show($('#job-details'), job.status === 'completed');
     if (job.status === 'completed') this.renderDetails(job);
@@ -140,7 +143,7 @@ export class ResultView {
     const clip = job.clips[index];
     const video = h('video', {
       src: link.video, poster: link.cover, controls: true, loop: true, muted: true, playsinline: true,
-      autoplay: true, preload: 'auto', 'aria-label': `Clip ${index + 1}, seed ${link.seed}`,
+      autoplay: true, preload: 'auto', 'aria-label': t`Clip ${index + 1}, seed ${link.seed}`,
     });
     video.muted = true;
     const base = `shotsmith-${link.seed}`;
@@ -148,15 +151,15 @@ export class ResultView {
       video,
       h('figcaption', {},
         h('div', { class: 'row' },
-          h('span', { class: 'seed' }, 'seed ', h('b', {}, String(link.seed))),
+          h('span', { class: 'seed' }, t('seed '), h('b', {}, String(link.seed))),
           h('button', { type: 'button', class: 'ghost small reuse-seed',
-            onclick: () => this.handlers.onReuseSeed(link.seed) }, 'Reuse seed')),
+            onclick: () => this.handlers.onReuseSeed(link.seed) }, t('Reuse seed'))),
         h('div', { class: 'row wrap' },
           h('button', { type: 'button', class: 'secondary small use-frame',
-            onclick: () => this.handlers.onUseFrame(video, job, index) }, 'Use this frame'),
+            onclick: () => this.handlers.onUseFrame(video, job, index) }, t('Use this frame')),
           download(link.video, `${base}.mp4`, 'MP4'),
           link.gif ? download(link.gif, `${base}.gif`, 'GIF') : null,
-          download(link.cover, `${base}.jpg`, 'Cover')),
+          download(link.cover, `${base}.jpg`, t('Cover'))),
         h('span', { class: 'hint' },
           `${clip.width} × ${clip.height} · ${clip.fps} fps · ${fmtSeconds(clip.duration)}`)));
   }
@@ -168,7 +171,7 @@ export class ResultView {
     $('#job-source-text').textContent = made ? made.charAt(0).toUpperCase() + made.slice(1) : '';
     show($('#job-source-open'), Boolean(made && job.source_clip.exists));
     show($('#remix-edit'), job.operation !== 'extend'); // the form has no extend mode: Extend again instead
-    $('#job-prompt').textContent = job.enhanced_prompt || spec.enhanced_prompt || spec.prompt || '(no prompt)';
+    $('#job-prompt').textContent = job.enhanced_prompt || spec.enhanced_prompt || spec.prompt || t('(no prompt)');
     const notes = job.notes || [];
     show($('#job-notes'), notes.length > 0);
     $('#job-notes').replaceChildren(...notes.map((note) => h('li', {}, note)));
@@ -176,26 +179,26 @@ export class ResultView {
     show(sheet, Boolean(job.contact_sheet_link));
     if (job.contact_sheet_link) sheet.href = job.contact_sheet_link;
     const clip = job.clips[0];
-    const operation = { generate: 'a new clip', edit: 'an edit of a clip', extend: 'an extension of a clip' };
+    const operation = { generate: t('a new clip'), edit: t('an edit of a clip'), extend: t('an extension of a clip') };
     const rows = [
-      ['Made as', `${operation[job.operation] || job.operation}${made ? ` (${made})` : ''}`],
-      ['Your words', spec.prompt || '—'],
-      ['Model', spec.model],
-      ['Seeds', job.seeds.join(', ')],
-      ['Style', spec.style ? styleTitle(this.styles, spec.style) : 'none'],
-      ['Output', clip ? `${clip.width} × ${clip.height}, ${clip.fps} fps, ${fmtSeconds(clip.duration)}` : '—'],
-      ['Steps', spec.steps ?? 'model default'],
-      ['Guidance', spec.guidance ?? 'model default'],
-      ['Interpolation', spec.interpolation],
-      ['Candidates', spec.candidates],
-      ['Negative prompt', spec.negative_prompt || '—'],
-      ['LoRA', spec.lora ? `${spec.lora} at ${spec.lora_scale}` : 'none'],
-      ['First frame', spec.image ? 'uploaded image' : job.operation === 'extend' ? 'the source clip\'s last' : '—'],
-      ['Last frame', spec.last_image ? 'uploaded image' : '—'],
-      job.operation === 'edit' ? ['Strength', spec.strength ?? 'default'] : null,
-      job.operation === 'extend' ? ['Added', fmtSeconds(spec.seconds ?? 0)] : null,
-      ['Made', `${new Date(job.created_at * 1000).toLocaleString()} via ${job.source}`],
-      ['Time taken', job.timings.total ? fmtSeconds(job.timings.total) : '—'],
+      [t('Made as'), `${operation[job.operation] || job.operation}${made ? ` (${made})` : ''}`],
+      [t('Your words'), spec.prompt || '—'],
+      [t('Model'), spec.model],
+      [t('Seeds'), job.seeds.join(', ')],
+      [t('Style'), spec.style ? styleTitle(this.styles, spec.style) : t('none')],
+      [t('Output'), clip ? `${clip.width} × ${clip.height}, ${clip.fps} fps, ${fmtSeconds(clip.duration)}` : '—'],
+      [t('Steps'), spec.steps ?? t('model default')],
+      [t('Guidance'), spec.guidance ?? t('model default')],
+      [t('Interpolation'), t(INTERPOLATION[spec.interpolation] || spec.interpolation)],
+      [t('Candidates'), spec.candidates],
+      [t('Negative prompt'), spec.negative_prompt || '—'],
+      [t('LoRA'), spec.lora ? t`${spec.lora} at ${spec.lora_scale}` : t('none')],
+      [t('First frame'), spec.image ? t('uploaded image') : job.operation === 'extend' ? t('the source clip\'s last') : '—'],
+      [t('Last frame'), spec.last_image ? t('uploaded image') : '—'],
+      job.operation === 'edit' ? [t('Strength'), spec.strength ?? t('default')] : null,
+      job.operation === 'extend' ? [t('Added'), fmtSeconds(spec.seconds ?? 0)] : null,
+      [t('Made'), t`${fmtDateTime(job.created_at)} via ${job.source}`],
+      [t('Time taken'), job.timings.total ? fmtSeconds(job.timings.total) : '—'],
     ];
     $('#job-settings').replaceChildren(...rows.filter(Boolean)
       .flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]));
@@ -213,7 +216,7 @@ export class QueueView {
   render(jobs, currentId) {
     const list = $('#queue-list');
     const active = jobs.filter(isActive).length;
-    $('#queue-count').textContent = active ? `${active} running or waiting` : '';
+    $('#queue-count').textContent = active ? t`${active} running or waiting` : '';
     show($('#queue-empty'), jobs.length === 0);
     list.replaceChildren(...jobs.map((job) => this.item(job, currentId)));
   }
@@ -224,10 +227,10 @@ export class QueueView {
       dataset: { id: job.id, status: job.status } },
     h('button', { type: 'button', class: 'open', onclick: () => this.onOpen(job.id) }, label),
     h('span', { class: `chip status-${job.status}` }, stageText(job)),
-    isActive(job) ? h('progress', { max: 100, value: job.progress, 'aria-label': 'Progress' }) : null,
+    isActive(job) ? h('progress', { max: 100, value: job.progress, 'aria-label': t('Progress') }) : null,
     h('span', { class: 'hint steps' }, [stepsText(job), fmtWhen(job.created_at)].filter(Boolean).join(' · ')),
     isActive(job) ? h('button', { type: 'button', class: 'danger small cancel', disabled: job.cancel_requested,
-      onclick: () => this.onCancel(job) }, 'Cancel') : null);
+      onclick: () => this.onCancel(job) }, t('Cancel')) : null);
   }
 
   progress(state) {
@@ -257,7 +260,7 @@ export class GalleryView {
     else grid.replaceChildren(...cards);
     const empty = grid.children.length === 0;
     show($('#gallery-empty'), empty);
-    $('#gallery-empty').textContent = filtered ? 'No clips match.' : 'No clips yet: your finished clips show here.';
+    $('#gallery-empty').textContent = filtered ? t('No clips match.') : t('No clips yet: your finished clips show here.');
     show($('#gallery-more'), hasMore);
   }
 
@@ -270,21 +273,21 @@ export class GalleryView {
     return h('article', { class: 'card', dataset: { id: job.id, style: job.style || 'none',
       operation: job.operation || 'generate', source: source && source.id ? source.id : '' } },
       h('button', { type: 'button', class: 'thumb', onclick: () => this.onOpen(job.id),
-        'aria-label': `Open clip: ${shorten(prompt, 60)}` },
+        'aria-label': t`Open clip: ${shorten(prompt, 60)}` },
       link ? h('img', { src: link.cover, alt: '', loading: 'lazy' }) : null,
-      job.links.length > 1 ? h('span', { class: 'badge' }, `${job.links.length} clips`) : null),
+      job.links.length > 1 ? h('span', { class: 'badge' }, t`${job.links.length} clips`) : null),
       h('p', { class: 'card-prompt', title: job.enhanced_prompt || prompt }, shorten(prompt, 120)),
       made ? h('p', { class: 'card-source', title: sourceText(job, 400) }, source.exists
         ? h('button', { type: 'button', class: 'link', onclick: () => this.onOpen(source.id),
-          'aria-label': `Open the source: ${sourceText(job, 400)}` }, made)
+          'aria-label': t`Open the source: ${sourceText(job, 400)}` }, made)
         : made) : null,
       h('div', { class: 'card-meta' },
-        h('span', { class: 'chip' }, job.style ? styleTitle(this.styles, job.style) : 'no style'),
-        job.operation === 'extend' ? h('span', { class: 'chip op' }, 'extension') : null,
-        job.operation === 'edit' ? h('span', { class: 'chip op' }, 'edit') : null,
-        job.spec.image ? h('span', { class: 'chip' }, job.spec.last_image ? 'first + last frame' : 'from image')
+        h('span', { class: 'chip' }, job.style ? styleTitle(this.styles, job.style) : t('no style')),
+        job.operation === 'extend' ? h('span', { class: 'chip op' }, t('extension')) : null,
+        job.operation === 'edit' ? h('span', { class: 'chip op' }, t('edit')) : null,
+        job.spec.image ? h('span', { class: 'chip' }, job.spec.last_image ? t('first + last frame') : t('from image'))
           : null,
-        h('span', { class: 'hint' }, `seed ${job.seeds.join(', ')}`),
+        h('span', { class: 'hint' }, t`seed ${job.seeds.join(', ')}`),
         clip ? h('span', { class: 'hint' }, fmtSeconds(clip.duration)) : null,
         h('span', { class: 'hint' }, fmtWhen(job.created_at))));
   }
