@@ -63,6 +63,18 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def ffmpeg_children(pid: int) -> list[int]:
+    """The parent's children that run the test's ffmpeg command (its nullsrc input)."""
+    found = []
+    for child in children_of(pid):
+        try:
+            if "nullsrc" in Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace"):
+                found.append(child)
+        except OSError:
+            continue
+    return found
+
+
 def start_parent(code: str, how: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     return subprocess.Popen([sys.executable, "-c", code, how], stdout=subprocess.PIPE, text=True, env=env)
@@ -105,9 +117,10 @@ def test_a_child_dies_with_its_parent_killed_by_sigkill(how):
 def test_ffmpeg_dies_with_a_server_killed_by_sigkill(how):
     parent = start_parent(FFMPEG_PARENT, how)
     try:
-        assert wait_until(lambda: children_of(parent.pid), 20), "ffmpeg did not start"
-        (encoder,) = children_of(parent.pid)
-        assert "ffmpeg" in Path(f"/proc/{encoder}/cmdline").read_text()
+        # Wait for the encoder itself: a child seen between fork and exec still runs Python, and
+        # finding the ffmpeg binary may run a short `ffmpeg -version` first (both seen under load).
+        assert wait_until(lambda: ffmpeg_children(parent.pid), 20), "ffmpeg did not start"
+        (encoder,) = ffmpeg_children(parent.pid)
         kill_parent(parent)
         if how == "helper":
             assert wait_until(lambda: not running(encoder), 5), "ffmpeg outlived the server"
