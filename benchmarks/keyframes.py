@@ -58,21 +58,26 @@ def join_ratio(frames: np.ndarray, at: int) -> float:
     return float(steps[at - 1] / max(np.median(steps), 1e-6))
 
 
-def parse_design(text: str) -> tuple[str, int]:
-    target, _, release = text.partition("/release=")
-    return target, int(release or 0)
+def parse_design(text: str) -> tuple[str, int, bool]:
+    """'held+cond/release=2/ahead=5' -> ('held', 2, True, 5): target, final steps left unreplaced, last
+    latent also in the transformer's image-conditioning channels (where the I2V model was only ever
+    shown zeros), and how many steps ahead (less noisy) the replaced frame is."""
+    design, _, ahead = text.partition("/ahead=")
+    design, _, release = design.partition("/release=")
+    target, _, cond = design.partition("+")
+    return target, int(release or 0), cond == "cond", int(ahead or 0)
 
 
 @torch.inference_mode()
 def render(engine: Engine, pipe, entry, pair: dict, design: str, steps: int, seed: int) -> np.ndarray:
-    target, release = parse_design(design)
+    target, release, cond, ahead = parse_design(design)
     first, last = (Image.fromarray(pair["clip"][i]) for i in (0, -1))
     h, w, num_frames = entry.height, entry.width, entry.frames
     first_lock = FirstFrameLock(encode_first_frame(pipe, first, h, w), pipe.scheduler, seed)
     last_lock = None
     if target != "none":
         latent = encode_last_frame(pipe, last, h, w, target, first=first)
-        last_lock = LastFrameLock(latent, pipe.scheduler, seed, steps, release)
+        last_lock = LastFrameLock(latent, pipe.scheduler, seed, steps, release, ahead)
 
     def on_step(pipe_, i, t, kwargs):
         latents = first_lock(kwargs["latents"], t)
@@ -80,6 +85,23 @@ def render(engine: Engine, pipe, entry, pair: dict, design: str, steps: int, see
         return kwargs
 
     embeds = engine.text_embeddings(pipe, entry, pair["prompt"])
+    if cond and last_lock is not None:
+        prepare = type(pipe).prepare_latents
+
+        def with_last_condition(self, *a, **k):
+            latents, image_latents = prepare(self, *a, **k)
+            image_latents = image_latents.clone()
+            image_latents[:, -1:] = last_lock.latent.to(image_latents)
+            return latents, image_latents
+
+        pipe.prepare_latents = with_last_condition.__get__(pipe)
+    try:
+        return _denoise(pipe, entry, first, embeds, h, w, num_frames, steps, seed, on_step)
+    finally:
+        pipe.__dict__.pop("prepare_latents", None)
+
+
+def _denoise(pipe, entry, first, embeds, h, w, num_frames, steps, seed, on_step) -> np.ndarray:
     latents = pipe(prompt_embeds=embeds, image=first, height=h, width=w, num_frames=num_frames,
                    num_inference_steps=steps, guidance_scale=entry.guidance, use_dynamic_cfg=False,
                    output_type="latent", generator=torch.Generator().manual_seed(seed),
@@ -94,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--designs", default=",".join(DEFAULT_DESIGNS))
     parser.add_argument("--out", default=None)
+    parser.add_argument("--json", default=None, help="write every pair's numbers per design here")
     args = parser.parse_args(argv)
     entry = ENTRIES[I2V_NAME]
     steps = args.steps or entry.steps
@@ -109,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             out = pipe.vae.decode(pipe.vae.encode(held).latent_dist.mean).sample
         out = ((out[0, :, -1].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
         ceiling.append(psnr(out, pair["clip"][-1]))
-    rows = []
+    rows, per_pair = [], {}
     for design in designs:
         firsts, lasts, moves, joins, seconds = [], [], [], [], []
         for n, pair in enumerate(pairs):
@@ -121,6 +144,15 @@ def main(argv: list[str] | None = None) -> int:
             moves.append(keyframe_path(frames, pair["clip"][0], pair["clip"][-1]))
             joins.append(join_ratio(frames, len(frames) - 4))
         rows.append((design, firsts, lasts, moves, joins, seconds))
+        if args.json:
+            import json
+            from dataclasses import asdict
+
+            per_pair[design] = [{"prompt": pair["prompt"], "motion": pair["scene"].objects[0].motion,
+                                 "first_psnr": f, "last_psnr": la, "path": asdict(m), "join": j}
+                                for pair, f, la, m, j in zip(pairs, firsts, lasts, moves, joins)]
+            with open(args.json, "w") as fh:
+                json.dump(per_pair, fh, indent=1)
         print(f"{design}: first {statistics.mean(firsts):.1f} last {statistics.mean(lasts):.1f} "
               f"(min {min(lasts):.1f}) monotonic {sum(m.ok for m in moves)}/{len(moves)}", file=sys.stderr)
     lines = [f"{len(pairs)} pairs, {steps} steps, {entry.width}x{entry.height}x{entry.frames}, seeds "

@@ -276,23 +276,31 @@ class LastFrameLock:
     """Holds an I2V clip's last latent frame to a last image while denoising (first+last keyframes).
 
     The last latent frame of the causal VAE encodes the clip's last four video frames,
-    so its target is the latent of the last image held for four frames
-    (`encode_last_frame`). It is replaced like the first frame (noised to each step's
-    level, RePaint-style) for all but the last `release` steps; those few steps let
-    the transformer join the held ending to the frames before it before the decoder
-    draws it. benchmarks/keyframes.py measured the choices (docs/models.md).
+    so its target is the latent of the last image held for those four frames
+    (`encode_last_frame`). It is replaced like the first frame: after each step, set to
+    that latent noised to the level the scheduler just reached (RePaint-style), until
+    `release` steps before the end. benchmarks/keyframes.py measured the choices
+    (docs/models.md): replacing through the last step (release 0), at the step's own
+    noise level (ahead 0), ends closest to the image and steps back least on the way.
     """
 
-    def __init__(self, latent: torch.Tensor, scheduler, seed: int, steps: int, release: int = 0):
+    def __init__(self, latent: torch.Tensor, scheduler, seed: int, steps: int, release: int = 0, ahead: int = 0):
         self.latent = latent  # (B, 1, C, h, w), from encode_last_frame
         self.noise = _fixed_noise(latent, seed + 1)  # not the first frame's noise: they are different images
         self.scheduler = scheduler
+        self.steps = steps
         self.until = steps - release  # replace after steps 0 .. until-1
+        self.ahead = ahead  # noised to the level `ahead` steps further on (less noise), so the others see it sooner
 
     def __call__(self, latents: torch.Tensor, timestep, step: int) -> torch.Tensor:
         if step >= self.until:
             return latents
-        last = _noised_to_step(self.latent, self.noise, self.scheduler, timestep)
+        if self.ahead:
+            later = step + self.ahead
+            last = (self.latent.float() if later >= self.steps else
+                    _noised_to_step(self.latent, self.noise, self.scheduler, self.scheduler.timesteps[later]))
+        else:
+            last = _noised_to_step(self.latent, self.noise, self.scheduler, timestep)
         latents = latents.clone()
         latents[:, -1:] = last.to(latents.dtype)
         return latents
@@ -325,7 +333,8 @@ def encode_last_frame(pipe, image, height: int, width: int, target: str = "held"
 
     "held": the image held for the four frames that latent frame encodes (a 5-frame clip of
     it, second latent); "single": the image encoded alone, like a first frame; "fade": four
-    frames fading from `first` into the image."""
+    frames fading from `first` into the image. (The embedded model's VAE gives "held" and "single"
+    the same latent, to 1e-6: a still clip encodes to the same latent at every position.)"""
     if target == "single":
         return _encode_clip(pipe, [image], height, width)
     if target == "held":

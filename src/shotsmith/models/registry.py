@@ -271,8 +271,9 @@ def with_memory(entry: ModelEntry, **memory) -> ModelEntry:
 
 def with_options(entry: ModelEntry, **options) -> ModelEntry:
     """A copy of entry with runtime options changed (dtype, cache, compile, threads, cpu_offload,
-    vae_slicing, vae_tiling, first_frame_lock); None leaves an option as it is. Bad values raise OptionError."""
-    known = {"dtype", "cache", "compile", "threads", "cpu_offload", "first_frame_lock", *MEMORY_FLAGS}
+    vae_slicing, vae_tiling, first_frame_lock, last_frame); None leaves an option as it is. Bad values raise
+    OptionError."""
+    known = {"dtype", "cache", "compile", "threads", "cpu_offload", "first_frame_lock", "last_frame", *MEMORY_FLAGS}
     unknown = sorted(set(options) - known)
     if unknown:
         raise OptionError(unknown[0], f"not a model option (known: {', '.join(sorted(known))})")
