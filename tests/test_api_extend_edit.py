@@ -367,11 +367,11 @@ def test_extending_twice_makes_one_clip_of_the_stitched_length(server, client):
     assert (info["width"], info["height"]) == (192, 128)
     assert abs(info["frames"] / 24 - (6.25 + 8 + 8)) <= 0.2  # one MP4 at 24 fps: the source + 2 x 8 s
     assert float(second.seconds) == pytest.approx(info["frames"] / 24, abs=0.05)
-    # The sidecar lists what re-makes the clip: the source, then each extension's renders
-    # (an 8 s extension is two image-to-video segments on the embedded model's 6.25 s renders).
+    # The sidecar lists what re-makes the clip: 3 segments, the source then each extension, each
+    # extension with its renders (8 s is two image-to-video renders of the embedded model's 6.25 s).
     segments = sidecar_of(server, second.id)["metadata"]["segments"]
-    parts = [segments[0]["kind"]] + sorted({s["extension"] for s in segments[1:]})
-    assert parts == ["generate", 1, 2] and segments[0]["seed"] == 5
+    assert [s["kind"] for s in segments] == ["generate", "extension", "extension"] and segments[0]["seed"] == 5
+    assert [s["extension"] for s in segments[1:]] == [1, 2] and [len(s["renders"]) for s in segments[1:]] == [2, 2]
     assert all({"prompt", "seed", "model"} <= set(s) for s in segments)
     assert {s["prompt"] for s in segments if s.get("extension") == 2} == {"the ball slows down"}
     assert sum(s["seconds"] for s in segments) == pytest.approx(info["frames"] / 24, abs=0.2)

@@ -137,10 +137,13 @@ def test_an_extension_of_a_shotsmith_clip_is_one_clip_of_the_stitched_length(stu
     assert len(frames) == clip.frames == 41  # 25 source frames + 16 new ones at 4 fps
     sidecar = json.loads(clip.sidecar.read_text())["metadata"]
     parts = sidecar["segments"]
-    assert [p["kind"] for p in parts] == ["generate", "extension", "extension"]  # 9-frame segments: 8 new each
+    assert [p["kind"] for p in parts] == ["generate", "extension"]  # one segment per extension
     assert parts[0]["seed"] == 3 and parts[0]["model"] == "cogvideox-shapes"
-    assert [(p["model"], p["kept"], p["seconds"]) for p in parts[1:]] == [("cogvideox-shapes-i2v", 8, 2.0)] * 2
-    assert parts[1]["seed"] == 4 and parts[2]["seed"] != parts[1]["seed"]
+    assert (parts[1]["model"], parts[1]["kept"], parts[1]["seconds"], parts[1]["seed"]) == ("cogvideox-shapes-i2v",
+                                                                                            16, 4.0, 4)
+    renders = parts[1]["renders"]  # 9-frame image-to-video renders: 8 new frames each
+    assert [(r["kept"], r["seconds"]) for r in renders] == [(8, 2.0)] * 2
+    assert renders[0]["seed"] == 4 and renders[1]["seed"] != renders[0]["seed"]
     assert sidecar["extension"]["count"] == 1 and len(sidecar["joins"]) == 2
     assert min(_frame_diffs(frames[23:27])) > 0.5  # no frame repeats across the join (frame 25 is the first new)
     assert read_clip_metadata(clip.video)["segments"] == parts

@@ -186,10 +186,14 @@ class Studio:
                 total = steps * len(chain.segments) * len(chains)
                 on_progress(Progress("encode", total, total, index))
             render = RenderResult(entry, [], steps, guidance, width, height, len(chain.frames))
+            # One segment per extension (what a user re-makes: this prompt, seed and length); the
+            # image-to-video renders it took (8 s on the embedded model is two) are listed inside it.
+            renders = [{"seed": part["seed"], "frames": part["frames"], "kept": part["kept"],
+                        "seconds": round(part["kept"] / entry.fps, 3)} for part in chain.segments]
             new_segments = [{"kind": "extension", "extension": extensions + 1, "prompt": spec.prompt,
-                             "enhanced_prompt": spec.enhanced_prompt, "model": entry.name, "seed": part["seed"],
-                             "frames": part["frames"], "kept": part["kept"],
-                             "seconds": round(part["kept"] / entry.fps, 3)} for part in chain.segments]
+                             "enhanced_prompt": spec.enhanced_prompt, "model": entry.name, "seed": chain.seed,
+                             "kept": sum(r["kept"] for r in renders),
+                             "seconds": round(sum(r["kept"] for r in renders) / entry.fps, 3), "renders": renders}]
             meta = clip_metadata(spec, render, chain.seed, index) | {
                 "extension": {"count": extensions + 1, "source": source.name,
                               "source_seconds": round(source.duration, 3),
