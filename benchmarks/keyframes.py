@@ -10,9 +10,12 @@ last latent frame's decoding makes, over the median step inside the clip).
 
     python benchmarks/keyframes.py [--pairs 12] [--steps 20] [--designs none,held,...] [--out FILE]
 
-Designs are `TARGET[/release=K]`: TARGET is how the last image becomes the last latent
-frame (engine.LAST_FRAME_TARGETS, or "none" for the first-frame lock alone) and K the
-final steps left unreplaced. The table goes to stdout (and --out, as markdown).
+Designs are `TARGET[+cond][/release=K][/ahead=A]`: TARGET is how the last image becomes the
+last latent frame (engine.LAST_FRAME_TARGETS, or "none" for the first-frame lock alone), +cond
+also puts it in the transformer's image-conditioning channels, K is the final steps left
+unreplaced and A how many steps ahead (less noisy) the replaced frame is. The table goes to
+stdout (and --out, as markdown); --json writes every pair's numbers. docs/models.md keeps the
+measured table.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from shotsmith.models.embedded import I2V_NAME
 from shotsmith.train import world
 
 MOVERS = ("left", "right", "up", "down")
-DEFAULT_DESIGNS = ("none", "single", "held", "fade", "held/release=2", "held/release=4", "single/release=2")
+DEFAULT_DESIGNS = ("none", "single", "held", "fade", "held/release=2", "held/ahead=20", "held+cond")
 
 
 def keyframe_pairs(count: int, seed: int = 2100) -> list[dict]:
