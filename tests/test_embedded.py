@@ -42,7 +42,7 @@ def test_plain_diffusers_loads_and_generates():
                                                         text_encoder=text_encoder)
     first = Image.fromarray((video[0] * 255).astype(np.uint8))
     clip = i2v(image=first, prompt="it moves up", height=64, width=96, num_frames=25, num_inference_steps=4,
-               output_type="np").frames[0]
+               max_sequence_length=i2v.transformer.config.max_text_seq_length, output_type="np").frames[0]
     assert clip.shape == (25, 64, 96, 3)
 
 

@@ -258,3 +258,50 @@ def test_embedded_entries_read_their_text_limit_from_the_folder(tmp_path):
     (tmp_path / "transformer").mkdir()
     (tmp_path / "transformer" / "config.json").write_text(json.dumps({"max_text_seq_length": 32}))
     assert folder_text_limit(tmp_path) == 32
+
+
+def test_a_warm_start_maps_the_shipped_patch_4_weights_to_patch_2_and_keeps_the_blocks(tmp_path):
+    from diffusers import CogVideoXTransformer3DModel
+
+    from shotsmith.models import embedded as emb
+    from shotsmith.train.shapes import repatch
+
+    shipped = CogVideoXTransformer3DModel.from_pretrained(emb.WEIGHTS_DIR / emb.T2V_NAME / "transformer")
+    p = shipped.config.patch_size
+    other = CogVideoXTransformer3DModel(**emb.transformer_config(patch_size=2 if p == 4 else 4,
+                                                                 text_tokens=shipped.config.max_text_seq_length))
+    state = repatch(shipped.state_dict(), other.state_dict())
+    other.load_state_dict(state)
+    # A flat latent gives the same token at either patch size, and a flat output stays flat.
+    flat = torch.randn(1, emb.LATENT_CHANNELS, 1, 1).expand(1, emb.LATENT_CHANNELS, 16, 24)
+    assert torch.allclose(shipped.patch_embed.proj(flat)[..., 0, 0], other.patch_embed.proj(flat)[..., 0, 0],
+                          atol=1e-4)
+    for name, value in shipped.state_dict().items():
+        if name.startswith("transformer_blocks."):
+            assert torch.equal(value, state[name]), name
+    # And back: patch 2 -> 4 -> 2 of the output projection's sub-block mean is the mean again.
+    back = repatch(state, shipped.state_dict())
+    assert back["patch_embed.proj.weight"].shape == shipped.state_dict()["patch_embed.proj.weight"].shape
+
+
+def test_the_rim_weight_marks_the_objects_outline():
+    from shotsmith.train.shapes import _rim
+
+    mask = torch.zeros(2, 3, 1, 8, 8)
+    mask[..., 3:6, 3:6] = 1
+    rim = _rim(mask)
+    assert rim.shape == mask.shape
+    assert rim[0, 0, 0, 4, 4] == 0  # the inside
+    assert rim[0, 0, 0, 2, 2] == 1 and rim[0, 0, 0, 3, 3] == 1  # just outside and on the edge
+    assert rim[0, 0, 0, 0, 0] == 0  # far away
+    assert int(rim[0, 0, 0].sum()) == 24
+
+
+def test_train_shapes_refuses_bad_shape_loss_options(tmp_path):
+    import pytest
+
+    for kwargs, message in (({"t_focus_phase": "first"}, "t_focus_phase: 'first'"),
+                            ({"edge_weight": -1.0}, "edge_weight: -1.0 is below 0")):
+        with pytest.raises(ValueError, match=message):
+            train_shapes(tmp_path / "out", ShapesRecipe(**kwargs), log=lambda _: None)
+        assert not (tmp_path / "out").exists()

@@ -70,6 +70,13 @@ class ShapesRecipe:
     # (docs/training.md), so the shipped model was trained without it.
     t_focus_share: float = 0.0
     t_focus_range: tuple[int, int] = (550, 950)
+    # Which T2V phase the focus applies to: "more" (the second phase only, as first
+    # measured) or "all" (the first phase too, e.g. a warm-started fine-tune).
+    t_focus_phase: str = "more"
+    # Extra loss weight on the object's rim in the latent (the mask dilated by one latent
+    # pixel minus the mask eroded by one): where a square's corners and a circle's edge
+    # differ. 0 (off) in the shipped recipe.
+    edge_weight: float = 0.0
     # Transformer position embeddings: "rotary" (the shipped model) or "sincos" (absolute,
     # CogVideoX-2B's layout). Tried against the shipped model's static objects: sin-cos
     # positions did not make them move (docs/training.md, "Tried in the fourth session").
@@ -120,6 +127,10 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
         raise ValueError(f"patch_size: {recipe.patch_size} is not one of 2, 4")
     if not 8 <= recipe.text_tokens <= 226:
         raise ValueError(f"text_tokens: {recipe.text_tokens} is not in 8-226")
+    if recipe.t_focus_phase not in ("more", "all"):
+        raise ValueError(f"t_focus_phase: '{recipe.t_focus_phase}' is not one of more, all")
+    if recipe.edge_weight < 0:
+        raise ValueError(f"edge_weight: {recipe.edge_weight} is below 0")
     if not 0 <= recipe.two_objects_share <= 1:
         raise ValueError(f"two_objects_share: {recipe.two_objects_share} is not in 0-1")
 
@@ -347,6 +358,48 @@ def _object_mask(x0: torch.Tensor, threshold: float = 0.3) -> torch.Tensor:
     return ((x0 - bg).abs().mean(2, keepdim=True) > threshold).float()
 
 
+def _rim(mask: torch.Tensor) -> torch.Tensor:
+    """1 on the object's outline: the (B, F, 1, H, W) mask dilated by one latent pixel minus it eroded by one."""
+    flat = mask.flatten(0, 1)
+    grown = F.max_pool2d(flat, 3, stride=1, padding=1)
+    shrunk = -F.max_pool2d(-flat, 3, stride=1, padding=1)
+    return (grown - shrunk).view_as(mask)
+
+
+def repatch(state: dict, own: dict) -> dict:
+    """Map a transformer's weights to another patch size (2 <-> 4); the blocks are kept.
+
+    The patch embedding of the new size sums (2 from 4) or spreads (4 from 2) the old
+    kernel over the sub-blocks, so a flat latent gives the same token either way; the
+    output projection draws each new patch as the mean (2 from 4) or a copy (4 from 2)
+    of the old patch's sub-blocks. Token positions (rotary) are counted in patches, so
+    a warm start at another patch size still has to relearn distances."""
+    out = dict(state)
+    w_old = state["patch_embed.proj.weight"]
+    w_new = own["patch_embed.proj.weight"]
+    p_old, p_new = w_old.shape[-1], w_new.shape[-1]
+    if p_old == p_new:
+        return out
+    hidden, chans = w_old.shape[0], w_old.shape[1]
+    lat = own["proj_out.weight"].shape[0] // (p_new * p_new)
+    wo, bo = state["proj_out.weight"].view(lat, p_old, p_old, hidden), state["proj_out.bias"].view(lat, p_old, p_old)
+    if p_old == 2 * p_new:
+        out["patch_embed.proj.weight"] = w_old.view(hidden, chans, p_new, 2, p_new, 2).sum((3, 5))
+        out["proj_out.weight"] = wo.view(lat, 2, p_new, 2, p_new, hidden).mean((1, 3)).reshape(-1, hidden)
+        out["proj_out.bias"] = bo.view(lat, 2, p_new, 2, p_new).mean((1, 3)).reshape(-1)
+    elif p_new == 2 * p_old:
+        out["patch_embed.proj.weight"] = w_old.repeat_interleave(2, -1).repeat_interleave(2, -2) / 4
+        out["proj_out.weight"] = wo.repeat(1, 2, 2, 1).reshape(-1, hidden)
+        out["proj_out.bias"] = bo.repeat(1, 2, 2).reshape(-1)
+    else:
+        raise ValueError(f"patch_size: cannot map patch {p_old} weights to patch {p_new}")
+    # the learned position table (sin-cos models) is sized by the patch grid; it is recomputed
+    for k in ("patch_embed.pos_embedding",):
+        if k in out and k in own and out[k].shape != own[k].shape:
+            out[k] = own[k]
+    return out
+
+
 def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: Log, *, name: str, i2v: bool,
                       init=None, minutes: float, steps: int, lr: float):
     """Train (or resume) the T2V or I2V transformer for `steps`, capped at `minutes`."""
@@ -371,7 +424,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         log(f"{name}: resumed at step {step} ({elapsed:.0f}s done)")
     elif init is not None:
         own = tr.state_dict()
-        for k, v in init.state_dict().items():
+        for k, v in repatch(init.state_dict(), own).items():
             if k == "patch_embed.proj.weight" and own[k].shape != v.shape:
                 own[k].zero_()
                 own[k][:, : v.shape[1]] = v  # new image channels start at zero
@@ -413,7 +466,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         drop = torch.rand(recipe.batch, generator=gen) < recipe.empty_caption_rate
         text[drop] = data["empty"].float()
         t = torch.randint(0, 1000, (recipe.batch,), generator=gen)
-        if name == "transformer_more" and recipe.t_focus_share:
+        if recipe.t_focus_share and not i2v and (name == "transformer_more" or recipe.t_focus_phase == "all"):
             lo, hi = recipe.t_focus_range
             focus = torch.rand(recipe.batch, generator=gen) < recipe.t_focus_share
             t = torch.where(focus, torch.randint(lo, hi, (recipe.batch,), generator=gen), t)
@@ -428,8 +481,11 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
             cond = torch.cat([first, torch.zeros_like(x0[:, 1:])], dim=1)
             inp = torch.cat([noisy, cond], dim=2)
         pred = tr(hidden_states=inp, encoder_hidden_states=text, timestep=t, image_rotary_emb=rot).sample
-        if recipe.object_weight or (i2v and recipe.i2v_first_frame_weight != 1):
-            weight = 1 + recipe.object_weight * _object_mask(x0)
+        if recipe.object_weight or recipe.edge_weight or (i2v and recipe.i2v_first_frame_weight != 1):
+            mask = _object_mask(x0)
+            weight = 1 + recipe.object_weight * mask
+            if recipe.edge_weight:
+                weight = weight + recipe.edge_weight * _rim(mask)
             if i2v:
                 weight = weight.clone()
                 weight[:, :1] *= recipe.i2v_first_frame_weight
@@ -507,23 +563,26 @@ def _load_vae(folder: str | Path):
 
 def export_snapshot(out: Path, recipe: ShapesRecipe, dest: Path, name: str = "transformer",
                     log: Log = print) -> Path:
-    """Export the averaged (EMA) weights of a running or stopped T2V phase as a T2V folder.
+    """Export the averaged (EMA) weights of a running or stopped transformer phase as a folder.
 
     Reads `OUT/checkpoints/<name>.state.pt` (written every 5 minutes while training), so a
-    long run can be judged, or shipped, without stopping it. Returns the folder.
+    long run can be judged, or shipped, without stopping it. An I2V phase (a name with
+    "i2v") gives an I2V folder, the others a T2V one. Returns the folder.
     """
     from diffusers import CogVideoXTransformer3DModel
 
     ck = _Checkpoints(out)
+    i2v = "i2v" in name
     state = torch.load(ck.path(f"{name}.state.pt"), map_location="cpu")
-    tr = CogVideoXTransformer3DModel(**emb.transformer_config(positions=recipe.positions,
+    tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v, positions=recipe.positions,
                                                               patch_size=recipe.patch_size,
                                                               text_tokens=recipe.text_tokens))
     tr.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
     tr.eval()
     vae = _load_vae(recipe.vae_init) if recipe.vae_init else _load_vae(ck.path("vae_refined"))
     log(f"snapshot of {name} at step {state['step']} ({state['elapsed']:.0f}s)")
-    return export(dest, vae, tr, None, recipe, log)[emb.T2V_NAME]
+    paths = export(dest, vae, None if i2v else tr, tr if i2v else None, recipe, log)
+    return paths[emb.I2V_NAME if i2v else emb.T2V_NAME]
 
 
 def transformer_folder(folder: str | Path, field: str = "t2v_init") -> Path:
