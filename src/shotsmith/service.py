@@ -143,10 +143,10 @@ class Studio:
         render.timings["source"] = read_time
         strength = DEFAULT_EDIT_STRENGTH if spec.strength is None else spec.strength
         if render.steps == 0:
-            notes.append(f"strength {strength:g} leaves no denoising step of {spec.steps or entry.steps}: "
+            notes.append(f"strength {strength:g} leaves no denoising step of {spec.denoise_steps(entry)}: "
                          "the source is given back unchanged")
         edit = {"source": Path(spec.video).name, "strength": strength,
-                "steps_run": edit_steps(spec.steps or entry.steps, strength)}
+                "steps_run": edit_steps(spec.denoise_steps(entry), strength)}
         return render, {"edit": edit}
 
     def _extend(self, spec: GenerationSpec, out: Path, enhancement: dict | None, enhance_time: float,
@@ -175,8 +175,8 @@ class Studio:
         if (source.width, source.height) != (spec.width, spec.height) or abs(source.fps - spec.fps) > 0.01:
             notes.append(f"source {source.name} resampled to {spec.width}x{spec.height} at {spec.fps} fps")
         chains = render_chains(self.engine, spec, start, reference, on_progress, should_cancel)
-        steps = spec.steps or entry.steps
-        guidance = entry.guidance if spec.guidance is None else spec.guidance
+        steps = spec.denoise_steps(entry)
+        guidance = spec.guidance_scale(entry)
         out.parent.mkdir(parents=True, exist_ok=True)
         clips = []
         for index, (chain, path) in enumerate(zip(chains, clip_paths(out, len(chains)))):

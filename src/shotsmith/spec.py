@@ -317,6 +317,14 @@ class GenerationSpec(BaseModel):
         entry = entry or self.entry()
         return self.native_width or entry.width, self.native_height or entry.height
 
+    def denoise_steps(self, entry: ModelEntry | None = None) -> int:
+        """The denoising steps this request runs: its own, else the model's default."""
+        return self.steps or (entry or self.entry()).steps
+
+    def guidance_scale(self, entry: ModelEntry | None = None) -> float:
+        """The guidance scale this request runs with: its own (0 counts), else the model's default."""
+        return (entry or self.entry()).guidance if self.guidance is None else self.guidance
+
     def cache_choice(self, entry: ModelEntry | None = None) -> str:
         """The step cache this request runs with: its own, else the model's default."""
         return self.cache or (entry or self.entry()).cache
@@ -330,7 +338,7 @@ class GenerationSpec(BaseModel):
         frames x denoising steps x candidates / 1e9 (the server caps it per request); an
         extension renders one segment's frames per segment."""
         entry = self.entry()
-        steps = self.steps or entry.steps
+        steps = self.denoise_steps(entry)
         if self.extend_from:  # one render of a segment's frames per segment
             from shotsmith.engine.extend import segment_count, segment_frames
 

@@ -82,8 +82,8 @@ def render_edit(engine: Engine, spec: GenerationSpec, source: np.ndarray, on_pro
     cancelled = should_cancel or (lambda: False)
     timings: dict[str, float] = {}
     entry = spec.entry()
-    steps = spec.steps or entry.steps
-    guidance = entry.guidance if spec.guidance is None else spec.guidance
+    steps = spec.denoise_steps(entry)
+    guidance = spec.guidance_scale(entry)
     strength = DEFAULT_EDIT_STRENGTH if spec.strength is None else spec.strength
     width, height = spec.native_size(entry)
     num_frames = spec.native_frames(entry)

@@ -161,8 +161,8 @@ class Engine:
 
         # 1. Resolve the model and its settings
         entry = spec.entry()
-        steps = spec.steps or entry.steps
-        guidance = entry.guidance if spec.guidance is None else spec.guidance
+        steps = spec.denoise_steps(entry)
+        guidance = spec.guidance_scale(entry)
         width, height = spec.native_size(entry)
         num_frames = spec.native_frames(entry)
         seeds = pick_seeds(spec.seed, spec.candidates)

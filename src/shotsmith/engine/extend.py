@@ -81,8 +81,8 @@ def render_chains(engine: Engine, spec: GenerationSpec, start: np.ndarray, refer
     report = on_progress or (lambda p: None)
     cancelled = should_cancel or (lambda: False)
     entry = spec.entry()
-    steps = spec.steps or entry.steps
-    guidance = entry.guidance if spec.guidance is None else spec.guidance
+    steps = spec.denoise_steps(entry)
+    guidance = spec.guidance_scale(entry)
     width, height = spec.native_size(entry)
     frames = segment_frames(spec, entry)
     plan = plan_segments(spec, entry)
