@@ -3,6 +3,7 @@
 import random
 
 import numpy as np
+import pytest
 import torch
 
 from shotsmith.train import world
@@ -305,3 +306,18 @@ def test_train_shapes_refuses_bad_shape_loss_options(tmp_path):
         with pytest.raises(ValueError, match=message):
             train_shapes(tmp_path / "out", ShapesRecipe(**kwargs), log=lambda _: None)
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--t-focus-range", "750-300"], "--t-focus-range: '750-300' is not LOW-HIGH timesteps"),
+    (["--t-focus-range", "a-b"], "--t-focus-range: 'a-b' is not LOW-HIGH timesteps"),
+    (["--t-focus-phase", "later"], "--t-focus-phase: 'later' is not one of more, all"),
+])
+def test_cli_refuses_bad_focus_options_naming_them(tmp_path, args, message):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+
+    result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"), *args])
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "out").exists()  # refused before anything is written

@@ -462,6 +462,14 @@ def gallery_export(
 train_app.command("lora", help="Fine-tune a model on a folder of clips + captions (LoRA).")(train_lora_command)
 
 
+def _timestep_range(text: str) -> tuple[int, int]:
+    """'300-750' -> (300, 750), with an error naming the option."""
+    low, _, high = text.partition("-")
+    if not (low.strip().isdigit() and high.strip().isdigit()) or not 0 <= int(low) < int(high) <= 999:
+        fail(f"--t-focus-range: '{text[:40]}' is not LOW-HIGH timesteps with 0 <= LOW < HIGH <= 999, e.g. 300-750")
+    return int(low), int(high)
+
+
 @train_app.command("shapes")
 def train_shapes_cmd(
     out_dir: Path = typer.Option(..., "--out", help="Folder for checkpoints and the two model folders"),
@@ -472,7 +480,12 @@ def train_shapes_cmd(
     i2v_steps: int = typer.Option(600, help="Image-to-video fine-tuning steps"),
     t2v_more_steps: int = typer.Option(0, help="Extra text-to-video steps after the I2V phase"),
     i2v_more_steps: int = typer.Option(0, help="Extra image-to-video steps (continuing the I2V phase)"),
-    t_focus_share: float = typer.Option(0.0, help="Share of the extra T2V steps drawn from high noise (t 550-950)"),
+    t_focus_share: float = typer.Option(0.0, help="Share of the focused T2V phase's steps drawn from --t-focus-range"),
+    t_focus_range: str = typer.Option("550-950", help="Timesteps LOW-HIGH the focused share is drawn from"),
+    t_focus_phase: str = typer.Option("more", help="Which T2V phase the focus applies to: more (the extra phase) "
+                                                   "or all (the first one too)"),
+    edge_weight: float = typer.Option(0.0, min=0.0, help="Extra loss weight on the object's rim (where shapes "
+                                                         "differ; 0 = none)"),
     positions: str = typer.Option("rotary", help="Transformer positions: rotary (as shipped) or sincos (absolute)"),
     t2v_init: Optional[Path] = typer.Option(None, help="Start the T2V phase from this trained model folder"),
     object_weight: float = typer.Option(3.0, min=0.0, help="Extra loss weight on object latents (0 = plain MSE)"),
@@ -504,7 +517,9 @@ def train_shapes_cmd(
 
     recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
                           i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
-                          t_focus_share=t_focus_share, positions=positions, seed=seed, threads=threads,
+                          t_focus_share=t_focus_share, t_focus_range=_timestep_range(t_focus_range),
+                          t_focus_phase=t_focus_phase, edge_weight=edge_weight,
+                          positions=positions, seed=seed, threads=threads,
                           t2v_init=str(t2v_init) if t2v_init else None, object_weight=object_weight, snr_shift=snr_shift,
                           device=device, layout=layout, captions=captions, two_objects_share=two_objects_share,
                           patch_size=patch_size, text_tokens=text_tokens, lr=lr, warmup_steps=warmup_steps,
