@@ -68,6 +68,8 @@ async function send(method, path, body) {
 }
 
 const jobPath = (id) => `/api/v1/jobs/${encodeURIComponent(id)}`;
+const boardPath = (id) => `/api/v1/boards/${encodeURIComponent(id)}`;
+const shotPath = (id, shotId) => `${boardPath(id)}/shots/${encodeURIComponent(shotId)}`;
 
 export const api = {
   async health() {
@@ -85,7 +87,32 @@ export const api = {
   jobs: (params) => send('GET', `/api/v1/studio/jobs?${new URLSearchParams(params)}`),
   cancel: (id) => send('POST', `${jobPath(id)}/cancel`),
   remove: (id) => send('DELETE', jobPath(id)),
+  // Storyboards (/api/v1/boards): every call answers the whole board, so the view redraws from it
+  boards: () => send('GET', '/api/v1/boards'),
+  board: (id) => send('GET', boardPath(id)),
+  createBoard: (body) => send('POST', '/api/v1/boards', body),
+  deleteBoard: (id) => send('DELETE', boardPath(id)),
+  addShot: (id, body) => send('POST', `${boardPath(id)}/shots`, body),
+  updateShot: (id, shotId, body) => send('PATCH', shotPath(id, shotId), body),
+  deleteShot: (id, shotId) => send('DELETE', shotPath(id, shotId)),
+  reorder: (id, shotIds) => send('PUT', `${boardPath(id)}/order`, { shot_ids: shotIds }),
+  render: (id, body = {}) => send('POST', `${boardPath(id)}/render`, body),
+  pick: (id, shotId, takeId) => send('POST', `${shotPath(id, shotId)}/pick`, { take_id: takeId }),
+  exportBoard: (id, body) => send('POST', `${boardPath(id)}/export`, body),
 };
+
+// A file behind the API key (a board's image or export) as a Blob: a plain link
+// cannot carry the Authorization header.
+export async function fetchFile(path) {
+  let response;
+  try {
+    response = await fetch(path, { headers: auth.key ? { Authorization: `Bearer ${auth.key}` } : {} });
+  } catch {
+    throw new ApiError(t('Cannot reach the shotsmith server. Is it running?'), { status: 0 });
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response.blob();
+}
 
 // The job's server-sent events, read with fetch (EventSource cannot send a header).
 // Calls onEvent(name, data) per event; resolves with the `done` job, or null when

@@ -5,6 +5,7 @@
 import { api, auth, streamJob } from './api.js';
 import { $, show } from './dom.js';
 import { bindLanguageSwitch, t, translatePage } from './i18n.js';
+import { BoardsView } from './boards.js';
 import { ExtendPanel } from './extend.js';
 import { CreateForm, remixRequest } from './form.js';
 import { GalleryView, QueueView, ResultView, isActive } from './views.js';
@@ -341,6 +342,21 @@ const result = new ResultView({
 }, []);
 const queue = new QueueView({ onOpen: (id) => openJob(id, { scroll: true }), onCancel: cancelJob });
 const gallery = new GalleryView({ onOpen: (id) => openJob(id, { scroll: true }) }, []);
+const boards = new BoardsView({ onAuthError: handleError, toast });
+
+// Views: the generator and gallery ('#/', the default) and the Storyboard ('#/boards[/<id>]').
+function route() {
+  const match = /^#\/boards(?:\/([^/?#]+))?/.exec(window.location.hash);
+  show($('#studio-view'), !match);
+  show($('#boards-view'), Boolean(match));
+  for (const [tab, current] of [[$('#tab-create'), !match], [$('#tab-boards'), Boolean(match)]]) {
+    if (current) tab.setAttribute('aria-current', 'page');
+    else tab.removeAttribute('aria-current');
+  }
+  document.body.dataset.view = match ? 'boards' : 'create';
+  if (match) boards.open(match[1] ? decodeURIComponent(match[1]) : null);
+  else boards.close();
+}
 
 async function loadConfig() {
   for (;;) {
@@ -382,6 +398,10 @@ async function boot() {
   }
   form.populate(state.config);
   extendPanel.populate(state.config);
+  boards.populate(state.config);
+  if (health.auth) document.body.dataset.auth = 'true';
+  window.addEventListener('hashchange', route);
+  route();
   document.body.dataset.ready = 'true';
   const current = localStorage.getItem(CURRENT_JOB);
   if (current) openJob(current);
