@@ -44,6 +44,7 @@ def default_backend(settings: Settings) -> JobBackend:
 
 
 def create_app(settings: Settings | None = None, *, backend: JobBackend | None = None) -> FastAPI:
+    from shotsmith.api.boards import router as boards_router
     from shotsmith.api.native import router as native_router
     from shotsmith.api.openai.router import router as openai_router
     from shotsmith.api.zhipu.router import router as zhipu_router
@@ -69,11 +70,12 @@ def create_app(settings: Settings | None = None, *, backend: JobBackend | None =
     app.state.services = Services(settings=settings, backend=backend)
     register_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for router in (openai_router, zhipu_router, native_router):
+    routers = (openai_router, zhipu_router, native_router, boards_router)
+    for router in routers:
         app.include_router(router)
     # path regex -> methods, for the Allow header of a 405
-    app.state.route_table = [(route.path_regex, set(route.methods or ())) for router in
-                             (openai_router, zhipu_router, native_router) for route in router.routes]
+    app.state.route_table = [(route.path_regex, set(route.methods or ())) for router in routers
+                             for route in router.routes]
     app.openapi = lambda: _openapi(app)
 
     # --- web studio (issue 7): the page at / and its routes, all in shotsmith/web ---
