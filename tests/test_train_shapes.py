@@ -321,3 +321,52 @@ def test_cli_refuses_bad_focus_options_naming_them(tmp_path, args, message):
     result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"), *args])
     assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_i2v_last_frame_share_trains_on_the_latent_the_engine_gives_for_a_last_image(tmp_path):
+    from diffusers import CogVideoXImageToVideoPipeline
+    from PIL import Image
+
+    from shotsmith.engine.engine import encode_last_frame
+    from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR, load_text_encoder
+    from shotsmith.train.shapes import _scene
+
+    recipe = ShapesRecipe(scenes=8, t2v_steps=2, i2v_steps=2, batch=2, patch_size=4, text_tokens=48,
+                          warmup_steps=2, i2v_last_frame_share=1.0, vae_init=str(WEIGHTS_DIR / T2V_NAME))
+    logs: list[str] = []
+    paths = train_shapes(tmp_path, recipe, log=logs.append)
+    assert any("last-frame latents done: 8 scenes" in line for line in logs)
+    assert any("transformer_i2v step" in line or "transformer_i2v done: 2 steps" in line for line in logs)
+    lasts = torch.load(tmp_path / "checkpoints" / "last_latents.pt")
+    assert lasts.shape == (8, 1, 8, 16, 24)
+    # The folder says it learned the condition (the engine reads this) ...
+    folder = paths["cogvideox-shapes-i2v"]
+    import json
+
+    assert json.loads((folder / "shotsmith_recipe.json").read_text())["recipe"]["i2v_last_frame_share"] == 1.0
+    # ... and what it learned from is what inference gives for the scene's last frame as `last_image`.
+    _, text_encoder = load_text_encoder()
+    pipe = CogVideoXImageToVideoPipeline.from_pretrained(folder, text_encoder=text_encoder)
+    data = torch.load(tmp_path / "checkpoints" / "data.pt")
+    for i in (0, 5):
+        image = Image.fromarray(world.render(_scene(data["scenes"][i]))[-1])
+        want = encode_last_frame(pipe, image, 64, 96, "held")
+        assert torch.allclose(lasts[i:i + 1].float(), want.float(), atol=0.02), i
+    # Resuming finds the latents done and does not build them again.
+    logs.clear()
+    train_shapes(tmp_path, recipe, log=logs.append)
+    assert not any("last-frame latents done" in line for line in logs)
+
+
+def test_train_shapes_refuses_a_last_frame_share_outside_0_1(tmp_path):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="i2v_last_frame_share: .* is not in 0-1"):
+            train_shapes(tmp_path / "out", ShapesRecipe(i2v_last_frame_share=bad), log=lambda _: None)
+    result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"),
+                                      "--i2v-last-frame-share", "1.5"])
+    assert result.exit_code == 2 and "--i2v-last-frame-share: 1.5 is not in 0-1" in result.output
+    assert not (tmp_path / "out").exists()  # refused before anything is written

@@ -480,6 +480,8 @@ def train_shapes_cmd(
     i2v_steps: int = typer.Option(600, help="Image-to-video fine-tuning steps"),
     t2v_more_steps: int = typer.Option(0, help="Extra text-to-video steps after the I2V phase"),
     i2v_more_steps: int = typer.Option(0, help="Extra image-to-video steps (continuing the I2V phase)"),
+    i2v_last_frame_share: float = typer.Option(0.0, help="Share (0-1) of I2V samples also given the clip's last "
+                                                         "frame, so the model learns first+last keyframes"),
     t_focus_share: float = typer.Option(0.0, help="Share of the focused T2V phase's steps drawn from --t-focus-range"),
     t_focus_range: str = typer.Option("550-950", help="Timesteps LOW-HIGH the focused share is drawn from"),
     t_focus_phase: str = typer.Option("more", help="Which T2V phase the focus applies to: more (the extra phase) "
@@ -517,7 +519,7 @@ def train_shapes_cmd(
 
     recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
                           i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
-                          t_focus_share=t_focus_share, t_focus_range=_timestep_range(t_focus_range),
+                          i2v_last_frame_share=i2v_last_frame_share, t_focus_share=t_focus_share, t_focus_range=_timestep_range(t_focus_range),
                           t_focus_phase=t_focus_phase, edge_weight=edge_weight,
                           positions=positions, seed=seed, threads=threads,
                           t2v_init=str(t2v_init) if t2v_init else None, object_weight=object_weight, snr_shift=snr_shift,

@@ -64,6 +64,12 @@ class ShapesRecipe:
     # I2V must reproduce the given first frame (PSNR >= 25 dB at native size): its
     # latent frame counts this many times more in the loss.
     i2v_first_frame_weight: float = 3.0
+    # Share of an I2V phase's samples that also get the clip's last frame in the conditioning
+    # channels, at the last latent index (the latent of the last image held for the four frames
+    # that latent encodes, as the engine gives it for `last_image`), so the model learns to END
+    # on a given frame (first+last keyframes) instead of only having it imposed while sampling.
+    # That latent frame's error is then weighted like the first one. 0: first frame only.
+    i2v_last_frame_share: float = 0.0
     # Share of the second T2V phase's samples drawn from the high-noise range where a
     # clip's layout and motion are decided (the rest stay uniform over all timesteps).
     # An experiment, off by default: at 0.6 it scored below the uniform phase
@@ -133,6 +139,8 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
         raise ValueError(f"edge_weight: {recipe.edge_weight} is below 0")
     if not 0 <= recipe.two_objects_share <= 1:
         raise ValueError(f"two_objects_share: {recipe.two_objects_share} is not in 0-1")
+    if not 0 <= recipe.i2v_last_frame_share <= 1:  # also refuses NaN
+        raise ValueError(f"i2v_last_frame_share: {recipe.i2v_last_frame_share} is not in 0-1")
 
 
 def check_device(device: str, field: str = "device") -> torch.device:
@@ -330,6 +338,38 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
     return data
 
 
+def _scene(record: dict) -> world.Scene:
+    """A cached scene (Scene.to_dict) as a Scene again, to render it."""
+    return world.Scene(background=record["background"], objects=[world.ShapeObject(**o) for o in record["objects"]])
+
+
+@torch.no_grad()
+def build_last_latents(recipe: ShapesRecipe, vae, data: dict, ck: _Checkpoints, log: Log) -> torch.Tensor:
+    """(N, 1, C, h, w): for each cached scene, the latent of its last frame held for five frames
+    (second latent frame), i.e. what `engine.encode_last_frame(..., "held")` gives at inference.
+
+    The scenes are re-rendered from the cache's records (exact, and cheap: 5-frame clips), once
+    per cache; the result is kept beside it in the checkpoints folder."""
+    path = ck.path("last_latents.pt")
+    if ck.done("last_latents"):
+        return torch.load(path)
+    dev = torch.device(recipe.device)
+    vae.to(dev)
+    sf = vae.config.scaling_factor
+    start, out = time.time(), []
+    scenes = data["scenes"]
+    for i in range(0, len(scenes), 8):
+        lasts = [world.render(_scene(s))[-1] for s in scenes[i: i + 8]]
+        x = torch.stack([_to_video_tensor(np.stack([f] * 5)) for f in lasts]).to(dev)
+        out.append((vae.encode(x).latent_dist.mean[:, :, 1:2] * sf).permute(0, 2, 1, 3, 4).half().cpu())
+    vae.to("cpu")
+    lasts = torch.cat(out)
+    torch.save(lasts, path)
+    ck.mark("last_latents")
+    log(f"last-frame latents done: {len(scenes)} scenes ({time.time() - start:.0f}s)")
+    return lasts
+
+
 def _rotary(transformer, frames_latent: int):
     from diffusers.models.embeddings import get_3d_rotary_pos_embed
     from diffusers.pipelines.cogvideo.pipeline_cogvideox import get_resize_crop_region_for_grid
@@ -476,9 +516,14 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
         target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v-prediction
         inp = noisy
+        ends = None  # samples that are also given their last frame
         if i2v:
             first = data["first_latents"][owner].float().to(dev)
             cond = torch.cat([first, torch.zeros_like(x0[:, 1:])], dim=1)
+            if recipe.i2v_last_frame_share:  # drawn only then: runs without it keep their batches
+                ends = (torch.rand(recipe.batch, generator=gen) < recipe.i2v_last_frame_share).to(dev)
+                last = data["last_latents"][owner].float().to(dev)
+                cond[:, -1:] = torch.where(ends.view(-1, 1, 1, 1, 1), last, cond[:, -1:])
             inp = torch.cat([noisy, cond], dim=2)
         pred = tr(hidden_states=inp, encoder_hidden_states=text, timestep=t, image_rotary_emb=rot).sample
         if recipe.object_weight or recipe.edge_weight or (i2v and recipe.i2v_first_frame_weight != 1):
@@ -489,6 +534,8 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
             if i2v:
                 weight = weight.clone()
                 weight[:, :1] *= recipe.i2v_first_frame_weight
+                if ends is not None:  # a given last frame must be met like the first
+                    weight[ends, -1:] *= recipe.i2v_first_frame_weight
             loss = (weight * (pred - target) ** 2).mean() / weight.mean()
         else:
             loss = F.mse_loss(pred, target)
@@ -619,6 +666,8 @@ def train_shapes(out: Path, recipe: ShapesRecipe, log: Log = print) -> dict[str,
                             if recipe.t2v_init and not ck.done("transformer") else None,
                             minutes=t2v_minutes, lr=recipe.lr)
     i2v_share = 1 - recipe.vae_share - recipe.t2v_share
+    if recipe.i2v_last_frame_share and (recipe.i2v_steps or recipe.i2v_more_steps):
+        data["last_latents"] = build_last_latents(recipe, vae, data, ck, log)
     i2v = None  # no I2V phase asked for (and none trained before): only the T2V folder is written
     if recipe.i2v_steps or recipe.i2v_more_steps or ck.done("transformer_i2v"):
         i2v = train_transformer(recipe, data, ck, log, name="transformer_i2v", i2v=True, init=t2v,
