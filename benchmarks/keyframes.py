@@ -8,12 +8,15 @@ detector's object position goes monotonically from the first image's position to
 the last one's, and how big the step into the last four frames is (the join the
 last latent frame's decoding makes, over the median step inside the clip).
 
-    python benchmarks/keyframes.py [--pairs 12] [--steps 20] [--designs none,held,...] [--out FILE]
+    python benchmarks/keyframes.py [--pairs 12] [--steps 20] [--designs none,held,...] [--model FOLDER] [--out FILE]
 
-Designs are `TARGET[+cond][/release=K][/ahead=A]`: TARGET is how the last image becomes the
+Designs are `TARGET[+cond][/release=K][/ahead=A][/nolock]`: TARGET is how the last image becomes the
 last latent frame (engine.LAST_FRAME_TARGETS, or "none" for the first-frame lock alone), +cond
-also puts it in the transformer's image-conditioning channels, K is the final steps left
-unreplaced and A how many steps ahead (less noisy) the replaced frame is. The table goes to
+also puts it in the transformer's image-conditioning channels (engine.last_frame_condition: what a
+model trained with `i2v_last_frame_share` learned to read), K is the final steps left
+unreplaced, A how many steps ahead (less noisy) the replaced frame is, and /nolock leaves the
+last latent frame unreplaced (the condition alone). --model renders another I2V folder (a
+training snapshot) with the shipped entry's settings. The table goes to
 stdout (and --out, as markdown); --json writes every pair's numbers. docs/models.md keeps the
 measured table.
 """
@@ -31,11 +34,11 @@ import torch
 from PIL import Image
 
 from shotsmith.engine.engine import (Engine, FirstFrameLock, LastFrameLock, decode, encode_first_frame,
-                                     encode_last_frame)
+                                     encode_last_frame, last_frame_condition)
 from shotsmith.eval.keyframes import keyframe_path
 from shotsmith.eval.shapes_eval import psnr
 from shotsmith.models.registry import ENTRIES
-from shotsmith.models.embedded import I2V_NAME
+from shotsmith.models.embedded import I2V_NAME, folder_last_frame_condition, folder_text_limit
 from shotsmith.train import world
 
 MOVERS = ("left", "right", "up", "down")
@@ -61,26 +64,28 @@ def join_ratio(frames: np.ndarray, at: int) -> float:
     return float(steps[at - 1] / max(np.median(steps), 1e-6))
 
 
-def parse_design(text: str) -> tuple[str, int, bool]:
-    """'held+cond/release=2/ahead=5' -> ('held', 2, True, 5): target, final steps left unreplaced, last
-    latent also in the transformer's image-conditioning channels (where the I2V model was only ever
-    shown zeros), and how many steps ahead (less noisy) the replaced frame is."""
-    design, _, ahead = text.partition("/ahead=")
+def parse_design(text: str) -> tuple[str, int, bool, int, bool]:
+    """'held+cond/release=2/ahead=5' -> ('held', 2, True, 5, True): target, final steps left unreplaced,
+    last latent also in the transformer's image-conditioning channels, how many steps ahead (less
+    noisy) the replaced frame is, and whether the last latent frame is replaced at all (/nolock: no)."""
+    lock = not text.endswith("/nolock")
+    design, _, ahead = text.removesuffix("/nolock").partition("/ahead=")
     design, _, release = design.partition("/release=")
     target, _, cond = design.partition("+")
-    return target, int(release or 0), cond == "cond", int(ahead or 0)
+    return target, int(release or 0), cond == "cond", int(ahead or 0), lock
 
 
 @torch.inference_mode()
 def render(engine: Engine, pipe, entry, pair: dict, design: str, steps: int, seed: int) -> np.ndarray:
-    target, release, cond, ahead = parse_design(design)
+    target, release, cond, ahead, lock = parse_design(design)
     first, last = (Image.fromarray(pair["clip"][i]) for i in (0, -1))
     h, w, num_frames = entry.height, entry.width, entry.frames
     first_lock = FirstFrameLock(encode_first_frame(pipe, first, h, w), pipe.scheduler, seed)
-    last_lock = None
+    last_lock, latent = None, None
     if target != "none":
         latent = encode_last_frame(pipe, last, h, w, target, first=first)
-        last_lock = LastFrameLock(latent, pipe.scheduler, seed, steps, release, ahead)
+        if lock:
+            last_lock = LastFrameLock(latent, pipe.scheduler, seed, steps, release, ahead)
 
     def on_step(pipe_, i, t, kwargs):
         latents = first_lock(kwargs["latents"], t)
@@ -88,20 +93,8 @@ def render(engine: Engine, pipe, entry, pair: dict, design: str, steps: int, see
         return kwargs
 
     embeds = engine.text_embeddings(pipe, entry, pair["prompt"])
-    if cond and last_lock is not None:
-        prepare = type(pipe).prepare_latents
-
-        def with_last_condition(self, *a, **k):
-            latents, image_latents = prepare(self, *a, **k)
-            image_latents = image_latents.clone()
-            image_latents[:, -1:] = last_lock.latent.to(image_latents)
-            return latents, image_latents
-
-        pipe.prepare_latents = with_last_condition.__get__(pipe)
-    try:
+    with last_frame_condition(pipe, latent if cond else None):
         return _denoise(pipe, entry, first, embeds, h, w, num_frames, steps, seed, on_step)
-    finally:
-        pipe.__dict__.pop("prepare_latents", None)
 
 
 def _denoise(pipe, entry, first, embeds, h, w, num_frames, steps, seed, on_step) -> np.ndarray:
@@ -118,10 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="default: the model's own")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--designs", default=",".join(DEFAULT_DESIGNS))
+    parser.add_argument("--model", default=None, help="an I2V folder to render instead of the shipped one")
     parser.add_argument("--out", default=None)
     parser.add_argument("--json", default=None, help="write every pair's numbers per design here")
     args = parser.parse_args(argv)
     entry = ENTRIES[I2V_NAME]
+    if args.model:
+        from dataclasses import replace
+
+        entry = replace(entry, path=args.model, text_limit=folder_text_limit(args.model),
+                        last_frame_condition=folder_last_frame_condition(args.model))
     steps = args.steps or entry.steps
     engine = Engine()
     pipe = engine.pipeline(entry)
@@ -158,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 json.dump(per_pair, fh, indent=1)
         print(f"{design}: first {statistics.mean(firsts):.1f} last {statistics.mean(lasts):.1f} "
               f"(min {min(lasts):.1f}) monotonic {sum(m.ok for m in moves)}/{len(moves)}", file=sys.stderr)
-    lines = [f"{len(pairs)} pairs, {steps} steps, {entry.width}x{entry.height}x{entry.frames}, seeds "
+    lines = [f"{args.model or I2V_NAME}: {len(pairs)} pairs, {steps} steps, {entry.width}x{entry.height}x{entry.frames}, seeds "
              f"{args.seed}..{args.seed + len(pairs) - 1}; VAE round trip of the held last image (ceiling): "
              f"{statistics.mean(ceiling):.1f} dB mean, min {min(ceiling):.1f}", "",
              "| design | first PSNR mean (min) | last PSNR mean (min) | last >= 22 dB | monotonic first->last "

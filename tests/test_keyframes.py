@@ -200,3 +200,69 @@ def test_native_bad_last_image_is_refused_naming_it(server, extra, words):
     error = answer.json()["error"]
     assert error["param"] == "last_image" and words in error["message"], error
     assert job_count(server) == before
+
+
+# A model that learned the last frame as a condition -----------------------------------------
+
+
+def conditioned_copy(folder, share: float):
+    """A copy of the shipped I2V folder whose recipe says it was trained with `i2v_last_frame_share`."""
+    import shutil
+
+    from shotsmith.models.embedded import I2V_NAME, WEIGHTS_DIR
+
+    dest = folder / f"i2v-{share}"
+    shutil.copytree(WEIGHTS_DIR / I2V_NAME, dest)
+    recipe = json.loads((dest / "shotsmith_recipe.json").read_text())
+    recipe["recipe"]["i2v_last_frame_share"] = share
+    (dest / "shotsmith_recipe.json").write_text(json.dumps(recipe))
+    return dest
+
+
+def test_a_folder_that_learned_the_last_frame_takes_it_and_others_keep_refusing(tmp_path):
+    from shotsmith.models.registry import entry_from_folder
+
+    learned = entry_from_folder(conditioned_copy(tmp_path, 0.5))
+    assert learned.last_frame and learned.last_frame_condition
+    plain = entry_from_folder(conditioned_copy(tmp_path, 0.0))
+    assert not plain.last_frame and not plain.last_frame_condition
+    _, first, last = keyframes(tmp_path)
+    with pytest.raises(SpecError) as caught:
+        build_spec(prompt=PROMPT, model=str(tmp_path / "i2v-0.0"), image=first, last_image=last)
+    assert caught.value.field == "last_image"
+
+
+def test_the_engine_gives_a_learned_last_frame_to_the_transformer_at_the_last_index(engine, tmp_path):
+    import torch
+
+    from shotsmith.engine.engine import encode_last_frame
+
+    folder = conditioned_copy(tmp_path, 0.5)
+    clip, first, last = keyframes(tmp_path)
+    spec = build_spec(prompt=PROMPT, model=str(folder), image=first, last_image=last, seed=3, steps=2).check_inputs()
+    pipe = engine.pipeline(spec.entry())
+    seen = []
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["hidden_states"].detach().clone()), with_kwargs=True)
+    try:
+        frames = engine.render(spec).candidates[0].frames
+    finally:
+        hook.remove()
+    assert frames.shape == (25, 64, 96, 3) and len(seen) == 2
+    channels = pipe.transformer.config.in_channels // 2
+    want = encode_last_frame(pipe, Image.open(last).convert("RGB"), 64, 96, "held")[0, 0]
+    for hidden in seen:
+        condition = hidden[0, :, channels:]  # the image channels: first frame, zeros, the last frame
+        assert torch.allclose(condition[-1], want, atol=1e-4)
+        assert condition[1:-1].abs().max() == 0
+    assert "prepare_latents" not in vars(pipe)  # the pipeline object is itself again for the next request
+    # The same request on a folder without the condition keeps the last index empty.
+    seen.clear()
+    plain = engine.pipeline(build_spec(prompt=PROMPT, image=first, seed=3).entry())
+    hook = plain.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["hidden_states"].detach().clone()), with_kwargs=True)
+    try:
+        engine.render(build_spec(prompt=PROMPT, image=first, last_image=last, seed=3, steps=2).check_inputs())
+    finally:
+        hook.remove()
+    assert seen and all(h[0, -1, channels:].abs().max() == 0 for h in seen)

@@ -72,6 +72,10 @@ THREADS_ENV = "SHOTSMITH_THREADS"
 # left unreplaced (measured in benchmarks/keyframes.py; docs/models.md keeps the table)
 LAST_FRAME_TARGET = "held"
 LAST_FRAME_RELEASE = 0
+# A model that learned the last frame as a condition (entry.last_frame_condition): whether the
+# RePaint lock is kept on top of the condition (benchmarks/keyframes.py, "+cond" against
+# "+cond/nolock"; docs/models.md keeps the table)
+CONDITIONED_LAST_FRAME_LOCK = True
 
 
 def threads_from_env() -> int | None:
@@ -193,7 +197,8 @@ class Engine:
             call = dict(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=height,
                         width=width, num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
                         output_type="latent", use_dynamic_cfg=False, **({"image": image} if image is not None else {}))
-            run = _CandidateRun(pipe, call, image_latent, steps, total, report, cancelled, last_latent)
+            run = _CandidateRun(pipe, call, image_latent, steps, total, report, cancelled, last_latent,
+                                entry.last_frame_condition)
             candidates = [run(seed, index) for index, seed in enumerate(seeds)]
         return RenderResult(entry, candidates, steps, guidance, width, height, num_frames, timings)
 
@@ -204,8 +209,9 @@ class _CandidateRun:
     last-frame locks."""
 
     def __init__(self, pipe, call: dict, image_latent, steps: int, total: int, report: ProgressFn,
-                 cancelled: CancelFn, last_latent=None):
+                 cancelled: CancelFn, last_latent=None, last_condition: bool = False):
         self.pipe, self.call, self.image_latent, self.last_latent = pipe, call, image_latent, last_latent
+        self.last_condition = last_condition and last_latent is not None
         self.steps, self.total, self.report, self.cancelled = steps, total, report, cancelled
 
     def __call__(self, seed: int, index: int) -> Candidate:
@@ -214,7 +220,8 @@ class _CandidateRun:
         lock = (FirstFrameLock(self.image_latent, pipe.scheduler, seed, padding_frames(pipe, num_frames))
                 if self.image_latent is not None else None)
         last_lock = (LastFrameLock(self.last_latent, pipe.scheduler, seed, self.steps, LAST_FRAME_RELEASE)
-                     if self.last_latent is not None else None)
+                     if self.last_latent is not None and (CONDITIONED_LAST_FRAME_LOCK or not self.last_condition)
+                     else None)
         stopped_at: list[int] = []
 
         def on_step(pipe_, i, t, kwargs):
@@ -233,8 +240,9 @@ class _CandidateRun:
 
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        latents = pipe(**self.call, generator=torch.Generator(device="cpu").manual_seed(seed),
-                       callback_on_step_end=on_step).frames
+        with last_frame_condition(pipe, self.last_latent if self.last_condition else None):
+            latents = pipe(**self.call, generator=torch.Generator(device="cpu").manual_seed(seed),
+                           callback_on_step_end=on_step).frames
         if stopped_at:
             raise Cancelled(f"cancelled at step {stopped_at[0]} of {self.total}")
         _wait_for_device(latents)
@@ -304,6 +312,31 @@ class LastFrameLock:
         latents = latents.clone()
         latents[:, -1:] = last.to(latents.dtype)
         return latents
+
+
+@contextmanager
+def last_frame_condition(pipe, latent: torch.Tensor | None):
+    """While rendering, the I2V pipeline's image conditioning also holds `latent` (from
+    `encode_last_frame`) at the last latent index, where a model trained with
+    `i2v_last_frame_share` learned to read the clip's last frame (the CogVideoX I2V layout:
+    first frame's latent, then zeros). Wraps this pipeline object's `prepare_latents`, which
+    builds that conditioning, for the call and restores it after; None changes nothing."""
+    if latent is None:
+        yield
+        return
+    prepare = pipe.prepare_latents
+
+    def with_last_frame(*args, **kwargs):
+        latents, image_latents = prepare(*args, **kwargs)
+        image_latents = image_latents.clone()
+        image_latents[:, -1:] = latent.to(image_latents)
+        return latents, image_latents
+
+    pipe.prepare_latents = with_last_frame
+    try:
+        yield
+    finally:
+        del pipe.prepare_latents  # the class's own method again
 
 
 def _fixed_noise(latent: torch.Tensor, seed: int) -> torch.Tensor:

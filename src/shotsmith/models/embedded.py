@@ -82,6 +82,20 @@ def folder_text_limit(folder: str | Path, default: int = 226) -> int:
         return default
 
 
+def folder_last_frame_condition(folder: str | Path) -> bool:
+    """Whether an I2V folder's model learned a last frame in its conditioning channels.
+
+    Its `shotsmith_recipe.json` says so with `i2v_last_frame_share` > 0 (train/shapes.py);
+    False for folders without it (every model trained before that option)."""
+    import json
+
+    try:
+        recipe = json.loads((Path(folder) / "shotsmith_recipe.json").read_text())["recipe"]
+        return float(recipe.get("i2v_last_frame_share", 0.0)) > 0
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 SCHEDULER_CONFIG = dict(
     beta_schedule="scaled_linear",
     beta_start=0.00085,

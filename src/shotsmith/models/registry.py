@@ -132,10 +132,14 @@ class ModelEntry:
     # I2V: can also hold the clip's last frame to a given image (first+last keyframes); an
     # entry without it refuses `last_image` rather than ignore it.
     last_frame: bool = False
+    # I2V: the model learned a last image as conditioning (its latent in the image channels at
+    # the last latent index), so the engine gives it there too (engine.last_frame_condition).
+    # Read from an embedded or local folder's shotsmith_recipe.json.
+    last_frame_condition: bool = False
 
     def __post_init__(self) -> None:
         check_options(self.memory, self.dtype, self.cache, self.compile, self.threads)
-        for flag in ("first_frame_lock", "last_frame"):
+        for flag in ("first_frame_lock", "last_frame", "last_frame_condition"):
             if not isinstance(getattr(self, flag), bool):
                 raise OptionError(flag, f"must be true or false (got {getattr(self, flag)!r})")
 
@@ -185,6 +189,7 @@ ENTRIES: dict[str, ModelEntry] = {
                    emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.I2V_NAME), max_frames=49,
                    steps=20, guidance=1.0, embedded=True, first_frame_lock=True, last_frame=True,
                    text_limit=emb.folder_text_limit(emb.WEIGHTS_DIR / emb.I2V_NAME),
+                   last_frame_condition=emb.folder_last_frame_condition(emb.WEIGHTS_DIR / emb.I2V_NAME),
                    description="Embedded shapes-world image-to-video model (first-frame conditioned)"),
         ModelEntry("cogvideox-2b", "t2v", "1.0", 720, 480, 49, 8, dtype="float16", hub_id="THUDM/CogVideoX-2b",
                    memory=_GPU, description="CogVideoX-2B text-to-video"),
@@ -245,6 +250,9 @@ def entry_from_folder(folder: Path) -> ModelEntry:
         path=str(folder), max_frames=max(frames, 49 if family == "1.0" else 161),
         fixed_size=task == "i2v" and family == "1.0" and tcfg.get("use_learned_positional_embeddings", False),
         text_limit=emb.folder_text_limit(folder),
+        # an I2V folder that learned the last frame as a condition can take `last_image`
+        last_frame=task == "i2v" and emb.folder_last_frame_condition(folder),
+        last_frame_condition=task == "i2v" and emb.folder_last_frame_condition(folder),
         description=f"local folder ({pipeline})",
     )
 
@@ -271,9 +279,10 @@ def with_memory(entry: ModelEntry, **memory) -> ModelEntry:
 
 def with_options(entry: ModelEntry, **options) -> ModelEntry:
     """A copy of entry with runtime options changed (dtype, cache, compile, threads, cpu_offload,
-    vae_slicing, vae_tiling, first_frame_lock, last_frame); None leaves an option as it is. Bad values raise
+    vae_slicing, vae_tiling, first_frame_lock, last_frame, last_frame_condition); None leaves an option as it is. Bad values raise
     OptionError."""
-    known = {"dtype", "cache", "compile", "threads", "cpu_offload", "first_frame_lock", "last_frame", *MEMORY_FLAGS}
+    known = {"dtype", "cache", "compile", "threads", "cpu_offload", "first_frame_lock", "last_frame",
+             "last_frame_condition", *MEMORY_FLAGS}
     unknown = sorted(set(options) - known)
     if unknown:
         raise OptionError(unknown[0], f"not a model option (known: {', '.join(sorted(known))})")
