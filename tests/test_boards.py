@@ -4,6 +4,7 @@ at a small size with 2 steps; the whole must-show flow is in test_boards_flow.py
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -279,3 +280,40 @@ def wait_board(client, url: str, done, timeout: float = 120.0) -> dict:
             raise AssertionError(f"a take failed: {board}")
         time.sleep(0.2)
     raise AssertionError(f"board not done after {timeout}s: {board}")
+
+
+# CLI -----------------------------------------------------------------------------------------
+
+def test_cli_makes_a_board_from_a_script_file_and_shows_lists_and_deletes_it(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+
+    monkeypatch.setenv("SHOTSMITH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SHOTSMITH_API_KEY", raising=False)
+    runner = CliRunner()
+    script = Path(__file__).parent / "data" / "board_script.md"
+    made = runner.invoke(app, ["board", "new", "Pip", "--script", str(script), "--size", "192x128", "--json"])
+    assert made.exit_code == 0, made.output
+    board = json.loads(made.stdout)
+    assert len(board["shots"]) == 5 and [s["mode"] for s in board["shots"]][2] == "continue"
+    added = runner.invoke(app, ["board", "add", board["id"], "a yellow triangle spins", "--duration", "2",
+                                "--seed", "7", "--json"])
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["shots"][5]["seed"] == 7
+    listed = runner.invoke(app, ["board", "list"])
+    assert board["id"] in listed.stdout and "6 shots" in listed.stdout
+    shown = runner.invoke(app, ["board", "show", board["id"]])
+    assert shown.exit_code == 0 and "Meadow" in shown.stdout
+
+    bad = runner.invoke(app, ["board", "add", board["id"], "x", "--candidates", "9"])
+    assert bad.exit_code == 2 and "candidates" in bad.output and "Traceback" not in bad.output
+    empty = tmp_path / "empty.md"
+    empty.write_text("  \n")
+    refused = runner.invoke(app, ["board", "new", "x", "--script", str(empty)])
+    assert refused.exit_code == 2 and "script" in refused.output
+    unpicked = runner.invoke(app, ["board", "export", board["id"]])
+    assert unpicked.exit_code == 2 and "no picked take" in unpicked.output
+    assert runner.invoke(app, ["board", "delete", board["id"]]).exit_code == 0
+    gone = runner.invoke(app, ["board", "show", board["id"]])
+    assert gone.exit_code == 2 and "no board" in gone.output

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shotsmith.api.cli import serve_command
+from shotsmith.board.cli import board_app
 from shotsmith.jobs.cli import worker_command
 from shotsmith.quiet import quiet_libraries
 from shotsmith.train.cli import train_lora_command
@@ -25,6 +26,7 @@ train_app = typer.Typer(help="Train the embedded model or fine-tune one.", no_ar
 app.add_typer(train_app, name="train")
 gallery_app = typer.Typer(help="The clips users made, as a document.", no_args_is_help=True)
 app.add_typer(gallery_app, name="gallery")
+app.add_typer(board_app, name="board")
 err = Console(stderr=True)
 out = Console()
 

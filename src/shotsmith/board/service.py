@@ -291,7 +291,7 @@ class BoardService:
                   for shot, job in picked]
         folder = private_dir(self.folder(board.id))
         result = cut_board(pieces, folder / "cut.mp4", width=board.width, height=board.height, fps=board.fps,
-                           crossfade=crossfade)
+                           crossfade=crossfade, title=board.name)
         view = self.view(board, jobs, root)
         by_job = {job_id: self._take_video(job) for job_id, job in jobs.items() if job.outputs}
 
@@ -480,7 +480,8 @@ class BoardService:
 
         backend = limits.check_backend(backend or "rules")
         script = limits.check_script(script)  # before any work: an empty or 2 MB script is refused here
-        drafts = split_script(script, backend=backend, style=board.get("style"), settings=self.settings)
+        drafts = split_script(script, backend=backend, style=board.get("style"), settings=self.settings,
+                              model=self._model_for(board, "t2v"))
         limits.check_shot_count(len(drafts))
         out = []
         for i, draft in enumerate(drafts):
