@@ -4,6 +4,7 @@ at a small size with 2 steps; the whole must-show flow is in test_boards_flow.py
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import time
@@ -233,9 +234,11 @@ def test_keys_isolate_boards_and_takes(make_client):
     assert client.get(f"/api/v1/jobs/{take['job_id']}", headers=A).status_code == 404
 
 
-def test_render_pick_and_continue_from_the_last_frame(make_client):
+def test_render_pick_continue_from_the_last_frame_and_export(make_client):
     """Two shots, the second continuing the first: it waits for the first's pick, then starts
-    from the picked take's last frame (its job's input image is that frame)."""
+    from the picked take's last frame (its job's input image is that frame); both picked, the
+    board exports one cut with a chapter per shot and the shot list."""
+    import av
     import numpy as np
     from PIL import Image
 
@@ -268,6 +271,31 @@ def test_render_pick_and_continue_from_the_last_frame(make_client):
     assert first_frame.shape == last.shape
     assert np.abs(first_frame - last).mean() < 1.0
     assert board["progress"] == {"shots": 2, "rendered": 2, "picked": 1, "percent": 100}
+
+    # export: one MP4 of the shots' summed length with a chapter per shot, the shot list beside it
+    assert error(client.post(f"{url}/export", headers=A), 409)["param"] == "shots"  # shot 2 has no pick yet
+    client.post(f"{url}/shots/{board['shots'][1]['id']}/pick", json={"take_id": second["id"]}, headers=A)
+    assert error(client.post(f"{url}/export", json={"crossfade": 3}, headers=A), 400)["param"] == "crossfade"
+    r = client.post(f"{url}/export", headers=A)
+    assert r.status_code == 200, r.text
+    board = r.json()
+    assert board["status"] == "exported"
+    assert (board["export"]["chapters"], board["export"]["duration"]) == (2, pytest.approx(4.5, abs=0.1))
+    cut = client.get(board["export"]["cut_url"], headers=A)
+    assert cut.status_code == 200 and client.get(board["export"]["cut_url"], headers=B).status_code == 404
+    with av.open(io.BytesIO(cut.content)) as container:
+        assert [c["metadata"].get("title") for c in container.chapters()] == ["Shot 1", "Shot 2"]
+        video = container.streams.video[0].codec_context
+        assert (video.width, video.height) == (192, 128)
+    assert "the ball keeps rolling" in client.get(board["export"]["csv_url"], headers=A).text
+    assert "<html" in client.get(board["export"]["html_url"], headers=A).text.lower()
+    for name in ("%2E%2E/%2E%2E/jobs.sqlite3", "..%2F..%2Fjobs.sqlite3", "%2Fetc%2Fpasswd"):
+        assert error(client.get(f"{url}/files/{name}", headers=A), 404)["param"] == "name"
+
+    # an edit that changes the cut (a reorder) makes the export stale until exported again
+    ids = [s["id"] for s in board["shots"]][::-1]
+    reordered = client.put(f"{url}/order", json={"shot_ids": ids}, headers=A).json()
+    assert reordered["export"] is None and reordered["status"] == "ready"
 
 
 def wait_board(client, url: str, done, timeout: float = 120.0) -> dict:

@@ -298,7 +298,11 @@ class BoardService:
         def take_file(take: dict) -> Path | None:
             return by_job.get(take.get("job_id"))
 
-        files = write_shot_list(view, folder, take_files=take_file)
+        def take_spec(take: dict) -> dict | None:  # the request that made it: the remake command is exact
+            job = jobs.get(take.get("job_id"))
+            return dict(job.spec) if job is not None else None
+
+        files = write_shot_list(view, folder, take_files=take_file, take_specs=take_spec)
         export = {"cut": Path(result.path).name, "html": Path(files["html"]).name, "csv": Path(files["csv"]).name,
                   "md": Path(files["md"]).name, "duration": round(float(result.duration), 3),
                   "chapters": len(result.chapters), "created_at": int(time.time())}
