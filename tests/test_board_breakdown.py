@@ -83,6 +83,10 @@ def test_scene_lines_markdown_title_and_marks():
         ("Scene 2", "the red ball keeps rolling right", "continue"),
         ("Scene 3", "a white square grows on the sand", "t2v")]
     assert shots[1].duration == 4.25  # 17 frames of the image-to-video model at 4 fps
+    # list items under a heading are beats of their own
+    listed = split_script("## Beach\n- a red ball rolls left\n- a blue square falls down\n  onto the sand")
+    assert [(s.title, s.text) for s in listed] == [("Beach", "a red ball rolls left"),
+                                                   ("Beach (2)", "a blue square falls down onto the sand")]
 
 
 def test_first_shot_cannot_continue_and_chinese_scene_headings():

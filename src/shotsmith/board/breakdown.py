@@ -151,8 +151,11 @@ def _is_dialogue(paragraph: list[str]) -> bool:
 
 
 def _paragraphs(lines: list[str]) -> list[list[str]]:
+    """Blank-line paragraphs; each list item ("- ...", "1. ...") is a paragraph of its own."""
     out: list[list[str]] = [[]]
     for line in lines:
+        if _LIST_MARK.match(line) and out[-1]:
+            out.append([])
         if line.strip():
             out[-1].append(line)
         elif out[-1]:
