@@ -111,6 +111,10 @@ def test_create_get_list_update_and_delete_a_board(make_client):
     updated = client.patch(f"/api/v1/boards/{board['id']}", json={"name": "renamed", "fps": 12}, headers=A).json()
     assert (updated["name"], updated["fps"], updated["width"]) == ("renamed", 12, 192)
     assert client.get(f"/api/v1/boards/{board['id']}", headers=A).json()["name"] == "renamed"
+    modelled = client.patch(f"/api/v1/boards/{board['id']}", json={"model": "cogvideox-shapes"}, headers=A).json()
+    assert modelled["model"] == "cogvideox-shapes" and [s["duration"] for s in modelled["shots"]] == [2.25] * 3
+    assert error(client.patch(f"/api/v1/boards/{board['id']}", json={"width": 0}, headers=A), 400)["param"] == "width"
+    assert error(client.patch(f"/api/v1/boards/{board['id']}", json={"shots": []}, headers=A), 400)["param"] == "shots"
 
     gone = client.delete(f"/api/v1/boards/{board['id']}", headers=A).json()
     assert gone == {"id": board["id"], "object": "board", "deleted": True}

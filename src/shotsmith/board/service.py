@@ -130,7 +130,15 @@ class BoardService:
             raise FieldError(unknown[0], f"is not a board field that can be changed (fields: {', '.join(allowed)})")
         current = {name: getattr(board, name) for name in allowed}
         checked = self._board_values({**current, **values})
+        snapped = {}  # another model renders other lengths: the shots snap to its (checked before any write)
+        if checked["model"] != board.model:
+            for shot in board.shots:
+                duration = self._snap(checked, shot.mode, shot.duration, f"shots[{shot.position}].duration")
+                if duration != shot.duration:
+                    snapped[shot.id] = duration
         self.store.update(owner, board_id, {k: checked[k] for k in values})
+        for shot_id, duration in snapped.items():
+            self.store.update_shot(owner, board.id, shot_id, {"duration": duration})
         return self.get(owner, board_id, root=root)
 
     def delete(self, owner: str, board_id: str) -> dict:
