@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import base64
 import http.client
-import io
 import time
 
 import pytest
-
 from api_server import KEY_A, KEY_B, start_server, wait_for
+from clips import clip_bytes
 
 openai = pytest.importorskip("openai")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -74,30 +73,6 @@ def forget(server, video_id: str) -> None:
     """Delete a queued job whose render is not this test's subject (its folder goes with it)."""
     with server.client(KEY_A) as http:
         assert http.delete(f"/api/v1/jobs/{video_id}").status_code == 200
-
-
-def clip_bytes(frames: int = 12, size=(96, 64), fmt: str = "mp4", tag: dict | None = None) -> bytes:
-    """A small clip made elsewhere (PyAV), not by shotsmith; `tag`: a JSON `comment` tag, where
-    shotsmith keeps a clip's metadata."""
-    import json
-
-    import av
-    import numpy as np
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format=fmt) as container:
-        if tag is not None:
-            container.metadata["comment"] = json.dumps(tag)
-        stream = container.add_stream("libx264" if fmt == "mp4" else "libvpx-vp9", rate=12)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        for i in range(frames):
-            image = np.zeros((size[1], size[0], 3), np.uint8)
-            image[:, : (i * 8) % size[0] + 8] = (200, 40, 40)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buf.getvalue()
 
 
 # Answers ------------------------------------------------------------------------------------

@@ -5,15 +5,14 @@ to a running server inline, or falling back in one line when the server will not
 from __future__ import annotations
 
 import base64
-import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from api_server import KEY_A, start_server
+from clips import write_clip
+from typer.testing import CliRunner
 
 from shotsmith import client
 from shotsmith.cli import app
@@ -22,34 +21,6 @@ from shotsmith.spec import build_spec
 
 runner = CliRunner()
 SERVER_CAP = 60_000  # SHOTSMITH_MAX_VIDEO_BYTES of the test server: the noisy clip below is over it
-
-
-def write_clip(path: Path, frames: int = 12, size=(96, 64), fps: int = 12, noise: bool = False,
-               tag: dict | None = None) -> Path:
-    """A small clip made elsewhere (PyAV, not shotsmith): a red bar that grows, or noise; `tag`
-    is written as the JSON `comment` tag shotsmith reads its own clips' metadata from."""
-    import json
-
-    import av
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    with av.open(str(path), "w") as container:
-        if tag is not None:
-            container.metadata["comment"] = json.dumps(tag)
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        for i in range(frames):
-            if noise:
-                image = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-            else:
-                image = np.zeros((size[1], size[0], 3), np.uint8)
-                image[:, : (i * 8) % size[0] + 8] = (200, 40, 40)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 @pytest.fixture(scope="module")

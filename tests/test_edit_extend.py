@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clips import encode, moving_box
 
 from shotsmith.engine import Cancelled
 from shotsmith.post import probe_video, read_clip_metadata
@@ -22,31 +23,6 @@ OUT = dict(width=192, height=128, fps=8, interpolation="none")  # small, fast ou
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
-def write_plain_mp4(path: Path, frames: np.ndarray, fps: int) -> Path:
-    """An MP4 made with PyAV, not by shotsmith: no shotsmith metadata, its own size and rate."""
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
-def moving_box(frames: int, width: int, height: int) -> np.ndarray:
-    """A red box crossing a green field (a clip of any size and length)."""
-    video = np.zeros((frames, height, width, 3), np.uint8)
-    video[..., 1] = 150
-    for t in range(frames):
-        x = int((width - width // 4) * t / max(frames - 1, 1))
-        video[t, height // 3: height // 3 + height // 4, x: x + width // 4] = (210, 30, 30)
-    return video
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +67,7 @@ def test_strength_zero_gives_the_source_back_and_strength_one_does_not(studio, s
 
 
 def test_a_large_odd_length_clip_made_elsewhere_is_resampled_and_said_so(studio, tmp_path):
-    source = write_plain_mp4(tmp_path / "phone.mp4", moving_box(37, 320, 240), fps=30)
+    source = encode(tmp_path / "phone.mp4", moving_box(37, 320, 240), fps=30)
     out = studio.generate(build_spec(prompt="a red ball moves right on green grass", video=str(source),
                                      strength=0.3, seed=1, candidates=2, steps=4, **OUT), tmp_path / "edit.mp4")
     assert [c.frames for c in out.clips] == [50, 50]
@@ -103,7 +79,7 @@ def test_a_large_odd_length_clip_made_elsewhere_is_resampled_and_said_so(studio,
 
 def test_edit_runs_on_a_cogvideox_folder_model_with_progress_and_cancel(studio, tiny_model_dirs, tmp_path):
     """The real-checkpoint path (226-token T5-style limit, its own native size) on a tiny random CogVideoX."""
-    source = write_plain_mp4(tmp_path / "src.mp4", moving_box(12, 64, 48), fps=12)
+    source = encode(tmp_path / "src.mp4", moving_box(12, 64, 48), fps=12)
     spec = build_spec(prompt="a red ball moves right", video=str(source), model=str(tiny_model_dirs["t2v"]),
                       strength=0.5, steps=6, frames=9, seed=2, candidates=2, **OUT)
     seen = []
@@ -162,7 +138,7 @@ def test_extending_twice_lists_every_segment_and_counts_extensions(studio, shots
 
 
 def test_an_mp4_made_elsewhere_is_extended_at_the_output_size_and_rate(studio, tmp_path):
-    source = write_plain_mp4(tmp_path / "phone.mp4", moving_box(37, 320, 240), fps=30)
+    source = encode(tmp_path / "phone.mp4", moving_box(37, 320, 240), fps=30)
     out = studio.generate(build_spec(prompt="a red box moves right", extend_from=str(source), seconds=2, frames=9,
                                      seed=6, candidates=2, **EXT).check_inputs(), tmp_path / "more.mp4")
     assert len(out.clips) == 2 and out.contact_sheet.is_file()
@@ -214,7 +190,12 @@ def test_a_segment_length_the_model_cannot_render_is_refused_before_anything_run
 
 
 def test_seam_corrections_start_on_the_given_frame_and_pull_colour_back():
-    from shotsmith.post.seams import colour_stats, fade_residual, jump_ratio, match_colour
+    from shotsmith.post.seams import (
+        colour_stats,
+        fade_residual,
+        jump_ratio,
+        match_colour,
+    )
 
     clip = moving_box(12, 48, 32)
     drifted = np.clip(clip.astype(int) + np.arange(12)[:, None, None, None] * 4, 0, 255).astype(np.uint8)
