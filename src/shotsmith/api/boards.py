@@ -19,6 +19,7 @@ from shotsmith.api.auth import require_owner
 from shotsmith.api.common import Services, WireModel, base_url, services
 from shotsmith.api.errors import ApiError, openai_responses
 from shotsmith.api.media import image_from_bytes, image_from_reference, read_body
+from shotsmith.api.schema import request_body
 from shotsmith.board.records import BoardConflict, BoardNotFound
 from shotsmith.spec import wire_fields
 
@@ -135,10 +136,10 @@ def _root(request: Request) -> str:
 
 # 2. Routes -------------------------------------------------------------------------------
 
-router = APIRouter(tags=["boards"], responses=openai_responses(400, 401, 404, 413))
+router = APIRouter(tags=["boards"], responses=openai_responses(400, 401, 404, 413, 415))
 
 
-@router.post("/api/v1/boards", status_code=201, responses=openai_responses(415))
+@router.post("/api/v1/boards", status_code=201, responses=openai_responses(415), openapi_extra=request_body(BoardCreate))
 async def create_board(request: Request, owner: str = Depends(require_owner), boards=Depends(board_service)):
     """A new board; with `script` its shots come from the breakdown, with `shots` as given."""
     values = await _body(request, BoardCreate)
@@ -157,7 +158,7 @@ async def get_board(board_id: str, request: Request, owner: str = Depends(requir
     return await _call(boards.get, owner, board_id, _root(request))
 
 
-@router.patch("/api/v1/boards/{board_id}")
+@router.patch("/api/v1/boards/{board_id}", openapi_extra=request_body(BoardUpdate))
 async def update_board(board_id: str, request: Request, owner: str = Depends(require_owner),
                        boards=Depends(board_service)):
     values = await _body(request, BoardUpdate)
@@ -170,14 +171,15 @@ async def delete_board(board_id: str, owner: str = Depends(require_owner), board
     return await _call(boards.delete, owner, board_id)
 
 
-@router.post("/api/v1/boards/{board_id}/breakdown")
+@router.post("/api/v1/boards/{board_id}/breakdown", openapi_extra=request_body(BreakdownRequest))
 async def breakdown(board_id: str, request: Request, owner: str = Depends(require_owner),
                     boards=Depends(board_service)):
     values = await _body(request, BreakdownRequest)
     return await _call(boards.breakdown, owner, board_id, root=_root(request), **values)
 
 
-@router.post("/api/v1/boards/{board_id}/shots", status_code=201, responses=openai_responses(415))
+@router.post("/api/v1/boards/{board_id}/shots", status_code=201, responses=openai_responses(415),
+             openapi_extra=request_body(ShotCreate, IMAGE_FIELDS))
 async def add_shot(board_id: str, request: Request, owner: str = Depends(require_owner),
                    boards=Depends(board_service)):
     """One shot at the end; JSON (image as a data URL) or multipart with an `image` file."""
@@ -187,7 +189,7 @@ async def add_shot(board_id: str, request: Request, owner: str = Depends(require
     return JSONResponse(board, status_code=201)
 
 
-@router.patch("/api/v1/boards/{board_id}/shots/{shot_id}")
+@router.patch("/api/v1/boards/{board_id}/shots/{shot_id}", openapi_extra=request_body(ShotUpdate, IMAGE_FIELDS))
 async def update_shot(board_id: str, shot_id: str, request: Request, owner: str = Depends(require_owner),
                       boards=Depends(board_service)):
     values = await _body(request, ShotUpdate, files=True)
@@ -202,14 +204,15 @@ async def delete_shot(board_id: str, shot_id: str, request: Request, owner: str 
     return await _call(boards.delete_shot, owner, board_id, shot_id, _root(request))
 
 
-@router.put("/api/v1/boards/{board_id}/order")
+@router.put("/api/v1/boards/{board_id}/order", openapi_extra=request_body(OrderRequest))
 async def reorder(board_id: str, request: Request, owner: str = Depends(require_owner),
                   boards=Depends(board_service)):
     values = await _body(request, OrderRequest)
     return await _call(boards.reorder, owner, board_id, values["shot_ids"], _root(request))
 
 
-@router.post("/api/v1/boards/{board_id}/render", status_code=202, responses=openai_responses(409, 429))
+@router.post("/api/v1/boards/{board_id}/render", status_code=202, responses=openai_responses(409, 429),
+             openapi_extra=request_body(RenderRequest))
 async def render(board_id: str, request: Request, owner: str = Depends(require_owner),
                  boards=Depends(board_service)):
     """K takes for every listed shot (default: each without a pick and without takes in flight)."""
@@ -218,14 +221,16 @@ async def render(board_id: str, request: Request, owner: str = Depends(require_o
     return JSONResponse(board, status_code=202)
 
 
-@router.post("/api/v1/boards/{board_id}/shots/{shot_id}/pick", responses=openai_responses(409))
+@router.post("/api/v1/boards/{board_id}/shots/{shot_id}/pick", responses=openai_responses(409),
+             openapi_extra=request_body(PickRequest))
 async def pick(board_id: str, shot_id: str, request: Request, owner: str = Depends(require_owner),
                boards=Depends(board_service)):
     values = await _body(request, PickRequest)
     return await _call(boards.pick, owner, board_id, shot_id, values["take_id"], _root(request))
 
 
-@router.post("/api/v1/boards/{board_id}/export", responses=openai_responses(409))
+@router.post("/api/v1/boards/{board_id}/export", responses=openai_responses(409),
+             openapi_extra=request_body(ExportRequest))
 async def export(board_id: str, request: Request, owner: str = Depends(require_owner),
                  boards=Depends(board_service)):
     """The picked takes cut into one MP4 (a chapter per shot) and the shot list (HTML, CSV, Markdown)."""
