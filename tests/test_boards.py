@@ -141,6 +141,10 @@ def test_shots_are_added_edited_reordered_and_deleted(make_client):
     image = client.get(i2v["image_url"], headers=A)
     assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert client.get(i2v["image_url"], headers=B).status_code == 404
+    as_json = client.post(f"{url}/shots", json={"text": "the square falls", "image": data_url(png_bytes(48, 32))},
+                          headers=A)
+    assert as_json.status_code == 201 and as_json.json()["shots"][2]["mode"] == "i2v"
+    client.delete(f"{url}/shots/{as_json.json()['shots'][2]['id']}", headers=A)
 
     r = client.post(f"{url}/shots", json={"text": "it keeps going", "mode": "continue"}, headers=A)
     third = r.json()["shots"][2]

@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import Field, create_model
 
 from shotsmith.api.auth import require_owner
-from shotsmith.api.common import Services, WireModel, base_url, services
+from shotsmith.api.common import Services, WireModel, base_url
 from shotsmith.api.errors import ApiError, openai_responses
 from shotsmith.api.media import image_from_bytes, image_from_reference, read_body
 from shotsmith.api.schema import request_body

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, delete, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shotsmith.jobs.records import Job
+from shotsmith.jobs.records import TERMINAL, ClipOutput, Job, JobError
 from shotsmith.jobs.store import Base, JobRow, _to_job
 from shotsmith.text import readable
 
@@ -156,6 +156,21 @@ class Board:
     shot_count: int = 0
 
 
+@dataclass(frozen=True)
+class JobState:
+    """The part of a take's job a board shows (records.Job has the rest)."""
+
+    id: str
+    status: str
+    progress: int
+    outputs: list[ClipOutput]
+    error: JobError | None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
 BOARD_FIELDS = ("name", "model", "width", "height", "fps", "style", "steps", "interpolation")
 SHOT_FIELDS = ("title", "text", "prompt", "mode", "image", "duration", "style", "seed", "candidates")
 
@@ -220,6 +235,20 @@ class BoardStore:
             rows = session.scalars(select(JobRow).where(JobRow.id.in_(job_ids), JobRow.owner == owner,
                                                         JobRow.deleted.is_(False))).all()
             return {row.id: _to_job(row) for row in rows}
+
+    def job_states(self, owner: str, job_ids: list[str]) -> dict[str, JobState]:
+        """What a board shows of its takes' jobs, reading only those columns: a board is read on
+        every poll of the studio, and whole job records (their specs) are most of that read's cost."""
+        if not job_ids:
+            return {}
+        columns = (JobRow.id, JobRow.status, JobRow.progress, JobRow.outputs, JobRow.error_code,
+                   JobRow.error_message)
+        with Session(self.engine) as session:
+            rows = session.execute(select(*columns).where(JobRow.id.in_(job_ids), JobRow.owner == owner,
+                                                          JobRow.deleted.is_(False))).all()
+        return {job_id: JobState(job_id, status, progress, [ClipOutput(**clip) for clip in outputs or []],
+                                 JobError(code, readable(message or "")) if code else None)
+                for job_id, status, progress, outputs, code, message in rows}
 
     # Writes ------------------------------------------------------------------
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Callable
 
 from shotsmith.board import limits
-from shotsmith.board.records import (Board, BoardConflict, BoardNotFound, BoardStore, Shot, Take, is_id, new_id)
+from shotsmith.board.records import (Board, BoardConflict, BoardNotFound, BoardStore, JobState, Shot, Take, is_id,
+                                     new_id)
 from shotsmith.errors import FieldError
 from shotsmith.jobs.records import Job, JobNotFound
 from shotsmith.spec import MAX_SEED, GenerationSpec, build_spec
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SIZE = (480, 320)  # a board's output size unless it says otherwise (3:2, like the models' native)
 DEFAULT_FPS = 24
 DEFAULT_DURATION = 6.25  # seconds: the embedded models' native clip
-EXPORT_FILES = ("cut.mp4", "shotlist.html", "shotlist.csv", "shotlist.md")
+AnyJob = Job | JobState  # a take's job: its state (what boards show) or its whole record (export)
 ACTIVE = ("queued", "in_progress")
 
 
@@ -280,7 +281,7 @@ class BoardService:
     def export(self, owner: str, board_id: str, *, crossfade=0.0, root: str = "") -> dict:
         """The picked takes cut into one MP4 with a chapter per shot, and the shot list."""
         crossfade = limits.check_crossfade(0.0 if crossfade is None else crossfade)
-        board, jobs = self._load(owner, board_id)
+        board, jobs = self._load(owner, board_id, whole_jobs=True)
         if not board.shots:
             raise BoardConflict("shots", "the board has no shots to export; add or break down some first")
         picked = []
@@ -349,7 +350,7 @@ class BoardService:
 
     # The board as the contract shows it --------------------------------------------
 
-    def view(self, board: Board, jobs: dict[str, Job], root: str = "") -> dict:
+    def view(self, board: Board, jobs: dict[str, AnyJob], root: str = "") -> dict:
         files = f"{root}/api/v1/boards/{board.id}/files"
         shots = [self._shot_view(board, shot, jobs, root, files) for shot in board.shots]
         takes = [t for s in shots for t in s["takes"]]
@@ -379,7 +380,7 @@ class BoardService:
             "shots": shots, "export": export,
         }
 
-    def _shot_view(self, board: Board, shot: Shot, jobs: dict[str, Job], root: str, files: str) -> dict:
+    def _shot_view(self, board: Board, shot: Shot, jobs: dict[str, AnyJob], root: str, files: str) -> dict:
         takes = [self._take_view(take, jobs.get(take.job_id), root) for take in shot.takes]
         active = [t for t in takes if t["status"] in ACTIVE]
         if active:
@@ -404,7 +405,7 @@ class BoardService:
         }
 
     @staticmethod
-    def _take_view(take: Take, job: Job | None, root: str) -> dict:
+    def _take_view(take: Take, job: AnyJob | None, root: str) -> dict:
         clip = job.outputs[0] if job is not None and job.outputs else None
         files = f"{root}/api/v1/jobs/{take.job_id}/files"
         if job is None:
@@ -420,10 +421,11 @@ class BoardService:
 
     # Helpers ------------------------------------------------------------------------
 
-    def _load(self, owner: str, board_id: str) -> tuple[Board, dict[str, Job]]:
+    def _load(self, owner: str, board_id: str, *, whole_jobs: bool = False) -> tuple[Board, dict]:
+        """The board and its takes' jobs: their states (JobState), or with whole_jobs the records."""
         board = self.store.get(owner, board_id)
-        jobs = self.store.jobs(owner, [t.job_id for s in board.shots for t in s.takes])
-        return board, jobs
+        ids = [t.job_id for s in board.shots for t in s.takes]
+        return board, self.store.jobs(owner, ids) if whole_jobs else self.store.job_states(owner, ids)
 
     def _board_values(self, values: dict) -> dict:
         from shotsmith.api.common import model_name
@@ -582,7 +584,7 @@ class BoardService:
             made.append(self.store.add_take(board.id, shot.id, job.id, take_seed))
         return made
 
-    def _advance(self, owner: str, board: Board, jobs: dict[str, Job]) -> bool:
+    def _advance(self, owner: str, board: Board, jobs: dict[str, AnyJob]) -> bool:
         """Submit every waiting continue shot whose predecessor has a picked, finished take,
         from that take's last frame. True when something was submitted."""
         submitted = False
@@ -613,8 +615,7 @@ class BoardService:
         take = next((t for t in shot.takes if t.id == take_id), None)
         if take is None:
             raise BoardNotFound(f"take of {self._name(shot)} ({shot.id})", take_id, "take_id")
-        jobs = self.store.jobs(owner, [take.job_id])
-        job = jobs.get(take.job_id)
+        job = self.store.job_states(owner, [take.job_id]).get(take.job_id)
         if job is None or job.status != "completed":
             state = job.status if job else "deleted"
             raise BoardConflict("take_id", f"take '{take_id}' is {state}; only a finished take can be picked")
@@ -649,7 +650,7 @@ class BoardService:
         path = self.folder(board.id) / shot.image
         return path if path.is_file() else None
 
-    def _take_video(self, job: Job) -> Path:
+    def _take_video(self, job: AnyJob) -> Path:
         return self.backend.job_dir(job.id) / job.outputs[0].video
 
     @staticmethod
@@ -665,7 +666,7 @@ class BoardService:
         return next((t for t in shot.takes if t.id == shot.picked_take_id), None) if shot.picked_take_id else None
 
     @staticmethod
-    def _active(jobs: dict[str, Job], take: Take) -> bool:
+    def _active(jobs: dict[str, AnyJob], take: Take) -> bool:
         job = jobs.get(take.job_id)
         return job is not None and job.status in ACTIVE
 
