@@ -210,3 +210,46 @@ def test_board_routes_hold_up_to_generated_requests(tmp_path):
         assert "Traceback" not in srv.log()
     finally:
         srv.stop()
+
+
+def test_the_cli_renders_picks_and_exports_a_board_in_process(tmp_path):
+    """`shotsmith board` end to end with no server: render waits on a worker in its own process,
+    a pick starts the continue shot, the next render runs it, export prints the cut's path."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from api_server import REPO
+
+    env = {**os.environ, "SHOTSMITH_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(REPO / "src")}
+    env.pop("SHOTSMITH_API_KEY", None)
+
+    def board(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "shotsmith", "board", *args], capture_output=True, text=True,
+                              env=env, timeout=600)
+
+    script = tmp_path / "script.md"
+    script.write_text("## Meadow (2 s)\n\nA red ball rolls right on green grass.\n\n"
+                      "## Meadow, later (continues) (2 s)\n\nThe red ball keeps rolling right.\n")
+    made = board("new", "cli", "--script", str(script), "--size", "192x128", "--steps", "2",
+                 "--interpolation", "none", "--json")
+    assert made.returncode == 0, made.stderr
+    board_id = json.loads(made.stdout)["id"]
+    first = board("render", board_id, "--json")
+    assert first.returncode == 0, first.stderr
+    shots = json.loads(first.stdout)["shots"]
+    assert [s["status"] for s in shots] == ["done", "waiting"]
+    assert board("pick", board_id, "1", "1").returncode == 0
+    second = board("render", board_id, "--json")
+    assert second.returncode == 0, second.stderr
+    assert [s["status"] for s in json.loads(second.stdout)["shots"]] == ["done", "done"]
+    assert board("pick", board_id, "2", "1").returncode == 0
+    exported = board("export", board_id)
+    assert exported.returncode == 0, exported.stderr
+    paths = [Path(p) for p in exported.stdout.split()]
+    assert [p.name for p in paths] == ["cut.mp4", "shotlist.html", "shotlist.csv", "shotlist.md"]
+    assert all(p.is_file() for p in paths)
+    with av.open(str(paths[0])) as container:
+        assert len(container.chapters()) == 2
