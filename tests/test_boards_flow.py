@@ -253,3 +253,50 @@ def test_the_cli_renders_picks_and_exports_a_board_in_process(tmp_path):
     assert all(p.is_file() for p in paths)
     with av.open(str(paths[0])) as container:
         assert len(container.chapters()) == 2
+
+
+def test_a_board_renders_on_queue_workers(tmp_path, postgres):
+    """`serve --queue` with PostgreSQL: a board's takes are ordinary queue jobs, run by a
+    `shotsmith worker` process; the continue shot goes on the queue once its predecessor is picked."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from api_server import REPO
+    from services import start_redis
+
+    postgres.query("DROP TABLE IF EXISTS board_takes, board_shots, boards, jobs, alembic_version")
+    redis = start_redis()
+    home = tmp_path / "home"
+    server = start_server(home, env={"SHOTSMITH_QUEUE": redis.url, "SHOTSMITH_DB": postgres.url})
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    worker = subprocess.Popen([sys.executable, "-m", "shotsmith", "worker", "--queue", redis.url, "--db", postgres.url,
+                               "--home", str(home)], stdout=open(tmp_path / "worker.log", "wb"),
+                              stderr=subprocess.STDOUT, env=env)
+    try:
+        client = server.client(KEY_A)
+        board = client.post("/api/v1/boards", json={
+            "name": "queue", "width": 192, "height": 128, "steps": 2, "interpolation": "none",
+            "shots": [{"text": "a red ball rolls on green grass", "duration": 2.25},
+                      {"text": "the red ball keeps rolling", "mode": "continue", "duration": 2.25}]}).json()
+        url = f"/api/v1/boards/{board['id']}"
+        assert client.post(f"{url}/render").status_code == 202
+        board = wait_board(client, url, lambda b: b["shots"][0]["status"] in ("done", "failed"))
+        assert board["shots"][0]["status"] == "done", board
+        take = board["shots"][0]["takes"][0]
+        client.post(f"{url}/shots/{board['shots'][0]['id']}/pick", json={"take_id": take["id"]})
+        board = wait_board(client, url, lambda b: b["shots"][1]["status"] in ("done", "failed"))
+        assert board["shots"][1]["status"] == "done", board
+        worker_log = (tmp_path / "worker.log").read_text(errors="replace")
+        for shot in board["shots"]:
+            assert shot["takes"][0]["job_id"] in worker_log  # run by the queue worker, not the server
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        server.stop()
+        redis.stop()
+        postgres.query("DROP TABLE IF EXISTS board_takes, board_shots, boards, jobs, alembic_version")
