@@ -242,6 +242,23 @@ def test_keys_isolate_boards_and_takes(make_client):
     assert client.get(f"/api/v1/jobs/{take['job_id']}", headers=A).status_code == 404
 
 
+def test_a_waiting_shot_stops_waiting_when_it_no_longer_continues(make_client):
+    client = make_client()  # no worker: the first shot's take stays queued, so the second waits
+    board = new_board(client, shots=[{"text": "a red ball rolls"}, {"text": "it keeps rolling", "mode": "continue"}])
+    url = f"/api/v1/boards/{board['id']}"
+    first, second = (s["id"] for s in board["shots"])
+    assert [s["status"] for s in client.post(f"{url}/render", headers=A).json()["shots"]] == ["queued", "waiting"]
+    again = client.post(f"{url}/render", headers=A).json()  # nothing new: the first has a take in flight
+    assert [len(s["takes"]) for s in again["shots"]] == [1, 0]
+    changed = client.patch(f"{url}/shots/{second}", json={"mode": "t2v"}, headers=A).json()
+    assert changed["shots"][1]["status"] == "draft" and changed["shots"][1]["takes"] == []
+    client.patch(f"{url}/shots/{second}", json={"mode": "continue"}, headers=A)
+    waiting = client.post(f"{url}/render", json={"shot_ids": [second]}, headers=A).json()
+    assert waiting["shots"][1]["status"] == "waiting"
+    moved = client.put(f"{url}/order", json={"shot_ids": [second, first]}, headers=A).json()
+    assert [s["status"] for s in moved["shots"]] == ["draft", "queued"] and moved["status"] == "rendering"
+
+
 def test_render_pick_continue_from_the_last_frame_and_export(make_client):
     """Two shots, the second continuing the first: it waits for the first's pick, then starts
     from the picked take's last frame (its job's input image is that frame); both picked, the

@@ -221,6 +221,8 @@ class BoardService:
                              "missing")
         if regenerate:
             update["prompt"] = changed["prompt"]
+        if shot.pending and update.get("mode", "continue") != "continue":
+            update["pending"] = False  # no longer waits for the shot before it: render it again
         if update:
             self.store.update_shot(owner, board.id, shot.id, update)
         return self.get(owner, board_id, root=root)
@@ -589,6 +591,10 @@ class BoardService:
         from that take's last frame. True when something was submitted."""
         submitted = False
         with self._advancing:
+            for shot in board.shots[:1]:
+                if shot.pending:  # moved to the front while waiting: nothing before it to wait for
+                    self.store.take_pending(shot.id)
+                    submitted = True
             for before, shot in zip(board.shots, board.shots[1:]):
                 if not shot.pending:
                     continue
