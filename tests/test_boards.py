@@ -237,6 +237,13 @@ def test_keys_isolate_boards_and_takes(make_client):
     # a take still in the queue cannot be picked yet
     assert error(client.post(pick_url, json={"take_id": take["id"]}, headers=A), 409)["param"] == "take_id"
 
+    # a render that does not fit the key's limit of active jobs queues nothing (429)
+    crowded = client.post("/api/v1/boards", json={"name": "crowded", "shots": shots(13, candidates=4)},
+                          headers=A).json()
+    full = client.post(f"/api/v1/boards/{crowded['id']}/render", headers=A)
+    assert full.status_code == 429 and "52 jobs" in full.json()["error"]["message"], full.text
+    assert all(s["takes"] == [] for s in client.get(f"/api/v1/boards/{crowded['id']}", headers=A).json()["shots"])
+
     # deleting the board deletes its takes' jobs
     client.delete(url, headers=A)
     assert client.get(f"/api/v1/jobs/{take['job_id']}", headers=A).status_code == 404

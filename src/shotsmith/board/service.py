@@ -28,7 +28,7 @@ from shotsmith.board import limits
 from shotsmith.board.records import (Board, BoardConflict, BoardNotFound, BoardStore, JobState, Shot, Take, is_id,
                                      new_id)
 from shotsmith.errors import FieldError
-from shotsmith.jobs.records import Job, JobNotFound
+from shotsmith.jobs.records import Job, JobNotFound, QueueFull
 from shotsmith.spec import MAX_SEED, GenerationSpec, build_spec
 
 log = logging.getLogger(__name__)
@@ -263,6 +263,7 @@ class BoardService:
                 raise FieldError(f"shots[{shot.position}].mode", f"{self._name(shot)} is the first shot: there is "
                                  "no shot before it to continue from (use t2v or i2v)")
             specs[shot.id] = self._check_render(board, shot)
+        self._check_room(owner, sum(s.candidates for s in targets if s.mode != "continue"))
         for shot in targets:
             if shot.mode == "continue":
                 self.store.set_pending(board.id, [shot.id], True)
@@ -566,6 +567,17 @@ class BoardService:
                              f"server's limit of {limit:g}; lower the board's size or steps", "too_costly")
         return spec
 
+    def _check_room(self, owner: str, jobs: int) -> None:
+        """All of a render's takes fit the key's limit of active jobs, or none is queued."""
+        limit = getattr(self.backend, "max_active_per_owner", None)
+        if not limit or not jobs:
+            return
+        active = self.backend.store.active_count(owner)
+        if active + jobs > limit:
+            raise QueueFull(f"this render needs {jobs} jobs (shots x candidates) and this key has {active} "
+                            f"queued or running of at most {limit}; render fewer shots at a time (shot_ids) or "
+                            "wait for some to finish")
+
     def _submit_takes(self, owner: str, board: Board, shot: Shot, image: Path | object | None) -> list[str]:
         """K jobs for the shot, seeds seed+n.. (n = takes it already has); fixes the shot's seed."""
         from shotsmith.api.common import request_spec, submit_job
@@ -606,8 +618,11 @@ class BoardService:
                     continue  # another request (or process) submitted it
                 try:
                     frame = self._last_frame(self._take_video(job))
+                    self._check_room(owner, shot.candidates)
                     self._submit_takes(owner, board, shot, frame)
                     submitted = True
+                except QueueFull:  # the key's queue is full: it keeps waiting, and a later read tries again
+                    self.store.set_pending(board.id, [shot.id], True)
                 except Exception as exc:  # the shot goes back to draft; the board stays readable
                     log.warning("board %s: could not start %s from %s: %s", board.id, shot.id, take.id, exc)
         return submitted
