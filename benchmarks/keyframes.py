@@ -92,7 +92,7 @@ def render(engine: Engine, pipe, entry, pair: dict, design: str, steps: int, see
         kwargs["latents"] = last_lock(latents, t, i) if last_lock is not None else latents
         return kwargs
 
-    embeds = engine.text_embeddings(pipe, entry, pair["prompt"])
+    embeds = engine.text_embeddings(pipe, entry, pair["prompt"])["prompt_embeds"]
     with last_frame_condition(pipe, latent if cond else None):
         return _denoise(pipe, entry, first, embeds, h, w, num_frames, steps, seed, on_step)
 

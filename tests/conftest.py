@@ -53,6 +53,14 @@ def tiny_model_dirs(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def tiny_wan_dirs(tmp_path_factory) -> dict[str, Path]:
+    """Random-weight Wan 2.x T2V and I2V pipelines from Wan's own config classes (tests/tiny_families.py)."""
+    from tiny_families import build_wan
+
+    return build_wan(tmp_path_factory.mktemp("tiny-wan"))
+
+
+@pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not present beside the repository")

@@ -26,7 +26,7 @@ def test_folder_entries_read_their_configs(tiny_model_dirs):
     t2v = entry_from_folder(tiny_model_dirs["t2v"])
     i2v = entry_from_folder(tiny_model_dirs["i2v"])
     assert (t2v.task, i2v.task) == ("t2v", "i2v")
-    assert (t2v.width, t2v.height, t2v.family) == (48, 32, "1.0")
+    assert (t2v.width, t2v.height, t2v.family, t2v.frame_step) == (48, 32, "cogvideox", 8)
     assert resolve(str(tiny_model_dirs["t2v"])).path == str(tiny_model_dirs["t2v"])
 
 

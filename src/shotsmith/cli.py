@@ -324,22 +324,26 @@ def extend(
 
 @app.command("models")
 def list_models(json_out: bool = typer.Option(False, "--json")) -> None:
-    """List model entries, whether each is available locally, and where."""
+    """List model entries by family: what each can do, its frame rule, whether it is here, and where."""
     from shotsmith.models.registry import ENTRIES, is_available, local_path
 
     rows = []
     for entry in ENTRIES.values():
         path = local_path(entry)
-        rows.append({"name": entry.name, "task": entry.task, "native": f"{entry.width}x{entry.height}",
-                     "frames": entry.frames, "fps": entry.fps, "available": is_available(entry),
-                     "path": str(path) if path else f"hub:{entry.hub_id}"})
+        rows.append({"name": entry.name, "family": entry.family, "task": entry.task,
+                     "can": entry.capabilities(), "native": f"{entry.width}x{entry.height}",
+                     "frames": entry.frames, "frame_rule": f"{entry.frame_step}k+1, at most {entry.max_frames}",
+                     "size_multiple": entry.size_multiple, "fps": entry.fps,
+                     "memory": {k: v for k, v in entry.memory.items() if v not in (False, "none")},
+                     "available": is_available(entry), "path": str(path) if path else f"hub:{entry.hub_id}"})
     if json_out:
         out.print_json(json.dumps(rows))
         return
-    table = Table("name", "task", "native", "frames", "fps", "available", "path")
+    table = Table("name", "family", "can", "native", "frames", "fps", "available", "path")
     for r in rows:
-        table.add_row(r["name"], r["task"], r["native"], str(r["frames"]), str(r["fps"]),
-                      "yes" if r["available"] else "no", r["path"])
+        table.add_row(r["name"], r["family"], ", ".join(r["can"]), r["native"],
+                      f"{r['frames']} ({r['frame_rule']})", str(r["fps"]), "yes" if r["available"] else "no",
+                      r["path"])
     out.print(table)
 
 

@@ -235,6 +235,9 @@ class GenerationSpec(BaseModel):
         if self.video and entry.task != "t2v":
             raise SpecError("model", f"model {entry.name} is image-to-video; an edit (video) runs on a "
                             "text-to-video model")
+        if self.video and not entry.can_edit:
+            raise SpecError("video", f"{entry.rules.title} model {entry.name} has no video-to-video pipeline; "
+                            "pick a model that can edit")
         if self.extend_from and entry.task != "i2v":
             raise SpecError("model", f"model {entry.name} is text-to-video; an extension runs on an "
                             "image-to-video model")
@@ -254,15 +257,18 @@ class GenerationSpec(BaseModel):
                             f"(at most {entry.max_frames / entry.fps:g} s)")
         frames = self.native_frames()
         if not entry.allowed_frames(frames):
-            rule = "8k+1" if entry.family == "1.0" else "16k+1"
-            raise SpecError("frames", f"CogVideoX {entry.family} models need {rule} frames, at most "
-                            f"{entry.max_frames} (got {frames})")
+            raise SpecError("frames", f"{entry.rules.title} model {entry.name} needs {entry.frame_step}k+1 frames, "
+                            f"at most {entry.max_frames} (got {frames})")
         if self.last_image and frames == 1:
             raise SpecError("last_image", "a one-frame clip has no last frame apart from its first; ask for "
                             f"{1 + entry.frame_step} frames or more")
         w, h = self.native_size()
         if entry.fixed_size and (w, h) != (entry.width, entry.height):
             raise SpecError("native_width", f"{entry.name} only renders {entry.width}x{entry.height}")
+        for name, side in (("native_width", w), ("native_height", h)):
+            if side % entry.size_multiple:
+                raise SpecError(name, f"{entry.rules.title} model {entry.name} renders sizes in multiples of "
+                                f"{entry.size_multiple} (got {side})")
         return self
 
     def check_inputs(self) -> "GenerationSpec":
@@ -328,6 +334,10 @@ class GenerationSpec(BaseModel):
     def cache_choice(self, entry: ModelEntry | None = None) -> str:
         """The step cache this request runs with: its own, else the model's default."""
         return self.cache or (entry or self.entry()).cache
+
+    def negative_text(self, entry: ModelEntry | None = None) -> str:
+        """The negative prompt this request runs with: its own, else its model family's habit."""
+        return self.negative_prompt or (entry or self.entry()).negative_prompt or ""
 
     def model_prompt(self) -> str:
         """The text the model reads: the enhanced prompt when the agent wrote one."""

@@ -1,10 +1,11 @@
 """Edit (video-to-video): a source clip re-rendered with a prompt on a text-to-video model.
 
-diffusers' `CogVideoXVideoToVideoPipeline` is built from the loaded text-to-video pipeline's
-own modules (nothing loads twice), encodes the source frames, noises them to the level that
-`strength` picks and denoises from there: 1 starts from pure noise (text-to-video), small
-strengths keep the source's layout and motion. Seeds, candidates, progress, cancel, step
-cache and LoRA go through the same code as plain renders (`Engine.session`, `_CandidateRun`).
+The family's video-to-video pipeline (CogVideoXVideoToVideoPipeline, WanVideoToVideoPipeline)
+is built from the loaded text-to-video pipeline's own modules (nothing loads twice), encodes
+the source frames, noises them to the level that `strength` picks and denoises from there:
+1 starts from pure noise (text-to-video), small strengths keep the source's layout and
+motion. Seeds, candidates, progress, cancel, step cache and LoRA go through the same code
+as plain renders (`Engine.session`, `_CandidateRun`).
 """
 
 from __future__ import annotations
@@ -34,26 +35,17 @@ def edit_steps(steps: int, strength: float) -> int:
     return min(int(steps * strength), steps)
 
 
-def _edit_pipeline_class():
-    from diffusers import CogVideoXVideoToVideoPipeline
-
-    class EditPipeline(CogVideoXVideoToVideoPipeline):
-        """The video-to-video pipeline, callable with a text-to-video call's arguments: its frame
-        count is the source's own length, so `num_frames` (which the candidate loop passes and
-        reads back for decoding) is not forwarded."""
-
-        def __call__(self, *args, num_frames: int | None = None, **kwargs):
-            return super().__call__(*args, **kwargs)
-
-    return EditPipeline
-
-
-def edit_pipeline(engine: Engine, pipe):
+def edit_pipeline(engine: Engine, pipe, entry=None):
     """The video-to-video pipeline on a loaded text-to-video pipeline's modules, made once per pipeline."""
+    import inspect
+
     cached = getattr(pipe, "_shotsmith_edit_pipeline", None)
     if cached is not None:
         return cached
-    edit = _edit_pipeline_class()(**pipe.components)
+    rules = entry.rules if entry is not None else _rules_of(pipe)
+    cls = rules.pipeline_class("v2v")
+    takes = inspect.signature(cls.__init__).parameters
+    edit = cls(**{name: module for name, module in pipe.components.items() if name in takes})
     edit.set_progress_bar_config(disable=True)
     if getattr(pipe, "_all_hooks", None):
         # Model CPU offload: the copy puts its own hooks on the shared modules, and each
@@ -63,13 +55,26 @@ def edit_pipeline(engine: Engine, pipe):
     return edit
 
 
+def _rules_of(pipe):
+    from shotsmith.models.families import family_for_class
+
+    found = family_for_class(type(pipe).__name__)
+    if found is None:
+        raise ValueError(f"{type(pipe).__name__} belongs to no known model family")
+    return found[0]
+
+
+def _pads(pipe) -> bool:
+    return "patch_size_t" in pipe.transformer.config
+
+
 def source_for_model(pipe, frames: np.ndarray, num_frames: int) -> list:
     """The source frames as the pipeline's input: PIL images, with copies of the first frame in
     front where CogVideoX 1.5 pads latent frames (its video-to-video pipeline does not pad, it
     refuses; `decode` drops the same latent frames again)."""
     from PIL import Image
 
-    pad = padding_frames(pipe, num_frames) * pipe.vae_scale_factor_temporal
+    pad = padding_frames(pipe, num_frames) * pipe.vae_scale_factor_temporal if _pads(pipe) else 0
     images = [Image.fromarray(frame) for frame in frames]
     return [images[0]] * pad + images
 
@@ -105,16 +110,15 @@ def render_edit(engine: Engine, spec: GenerationSpec, source: np.ndarray, on_pro
 
     report(Progress("text", 0, total))
     t = time.perf_counter()
-    prompt_embeds = engine.text_embeddings(pipe, entry, spec.model_prompt())
-    negative_embeds = engine.text_embeddings(pipe, entry, spec.negative_prompt) if guidance > 1.0 else None
+    prompt_call = engine.prompt_arguments(pipe, spec, entry, guidance)
     timings["text"] = time.perf_counter() - t
 
     with engine.session(pipe, spec, entry):
-        edit = edit_pipeline(engine, pipe)
-        call = dict(video=source_for_model(pipe, source, num_frames), strength=strength,
-                    prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=height,
-                    width=width, num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
-                    output_type="latent", use_dynamic_cfg=False, max_sequence_length=entry.text_limit)
-        run = _CandidateRun(edit, call, None, run_steps, total, report, cancelled)
+        edit = edit_pipeline(engine, pipe, entry)
+        call = {**prompt_call, **entry.rules.edit_arguments(
+            entry, edit, video=source_for_model(pipe, source, num_frames), strength=strength, height=height, width=width,
+            frames=num_frames, steps=steps, guidance=guidance)}
+        run = _CandidateRun(edit, call, None, run_steps, total, report, cancelled, entry=entry,
+                            num_frames=num_frames)
         candidates = [run(seed, index) for index, seed in enumerate(seeds)]
     return RenderResult(entry, candidates, run_steps, guidance, width, height, num_frames, timings)

@@ -49,6 +49,8 @@ class Candidate:
     seed: int
     frames: np.ndarray  # uint8 (T, H, W, 3) at native size
     timings: dict[str, float] = field(default_factory=dict)
+    audio: np.ndarray | None = None  # float32 (channels, samples), where the model makes sound
+    sample_rate: int | None = None
 
 
 @dataclass
@@ -122,19 +124,26 @@ class Engine:
             return self._pipes[key]
 
     @torch.inference_mode()
-    def text_embeddings(self, pipe, entry: ModelEntry, text: str) -> torch.Tensor:
-        """One prompt's embeddings, from the cache when this pipeline encoded it recently."""
+    def text_embeddings(self, pipe, entry: ModelEntry, text: str) -> dict:
+        """One prompt's conditioning as the pipeline's keyword arguments (`prompt_embeds`, and a mask
+        where the family uses one), from the cache when this pipeline encoded it recently."""
         key = (self.pipeline_key(entry), text, entry.text_limit)
         cached = self._text_cache.get(key)
         if cached is not None:
             self._text_cache.move_to_end(key)
             return cached
-        embeds, _ = pipe.encode_prompt(text, do_classifier_free_guidance=False, max_sequence_length=entry.text_limit,
-                                       device=pipe._execution_device)
-        self._text_cache[key] = embeds
+        conditioning = entry.rules.encode_text(pipe, text, entry.text_limit)
+        self._text_cache[key] = conditioning
         if len(self._text_cache) > TEXT_CACHE_SIZE:
             self._text_cache.popitem(last=False)
-        return embeds
+        return conditioning
+
+    def prompt_arguments(self, pipe, spec: GenerationSpec, entry: ModelEntry, guidance: float) -> dict:
+        """The prompt's and (with guidance above 1) the negative prompt's conditioning, as call arguments."""
+        call = dict(self.text_embeddings(pipe, entry, spec.model_prompt()))
+        if guidance > 1.0:
+            call.update(entry.rules.as_negative(self.text_embeddings(pipe, entry, spec.negative_text(entry))))
+        return call
 
     @contextmanager
     def session(self, pipe, spec: GenerationSpec, entry: ModelEntry):
@@ -181,24 +190,26 @@ class Engine:
         # 3. Encode the prompt once for every candidate (and the negative once per process)
         report(Progress("text", 0, total))
         t = time.perf_counter()
-        use_cfg = guidance > 1.0
-        prompt_embeds = self.text_embeddings(pipe, entry, spec.model_prompt())
-        negative_embeds = self.text_embeddings(pipe, entry, spec.negative_prompt) if use_cfg else None
+        prompt_call = self.prompt_arguments(pipe, spec, entry, guidance)
         timings["text"] = time.perf_counter() - t
         image = _load_image(spec.image) if spec.image else None
         last_image = _load_image(spec.last_image) if spec.last_image else None
+        rules = entry.rules
 
         with self.session(pipe, spec, entry):
-            # 4. Denoise and decode each candidate (the image's latent is the same for all of them)
+            # 4. Denoise and decode each candidate (the image's latent is the same for all of them).
+            # Where the engine decodes (CogVideoX) it also holds the first and last latent frames;
+            # other families take the last frame as a pipeline argument.
+            locks = rules.engine_decodes
             image_latent = (encode_first_frame(pipe, image, height, width)
-                            if image is not None and entry.first_frame_lock else None)
+                            if locks and image is not None and entry.first_frame_lock else None)
             last_latent = (encode_last_frame(pipe, last_image, height, width, LAST_FRAME_TARGET)
-                           if last_image is not None else None)  # the spec let it through: entry.last_frame
-            call = dict(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=height,
-                        width=width, num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
-                        output_type="latent", use_dynamic_cfg=False, **({"image": image} if image is not None else {}))
+                           if locks and last_image is not None else None)  # the spec let it through: entry.last_frame
+            call = {**prompt_call, **rules.call_arguments(
+                entry, height=height, width=width, frames=num_frames, steps=steps, guidance=guidance, image=image,
+                last_image=None if locks else last_image)}
             run = _CandidateRun(pipe, call, image_latent, steps, total, report, cancelled, last_latent,
-                                entry.last_frame_condition)
+                                entry.last_frame_condition, entry=entry, num_frames=num_frames)
             candidates = [run(seed, index) for index, seed in enumerate(seeds)]
         return RenderResult(entry, candidates, steps, guidance, width, height, num_frames, timings)
 
@@ -209,14 +220,17 @@ class _CandidateRun:
     last-frame locks."""
 
     def __init__(self, pipe, call: dict, image_latent, steps: int, total: int, report: ProgressFn,
-                 cancelled: CancelFn, last_latent=None, last_condition: bool = False):
+                 cancelled: CancelFn, last_latent=None, last_condition: bool = False, *, entry: ModelEntry,
+                 num_frames: int):
         self.pipe, self.call, self.image_latent, self.last_latent = pipe, call, image_latent, last_latent
         self.last_condition = last_condition and last_latent is not None
         self.steps, self.total, self.report, self.cancelled = steps, total, report, cancelled
+        self.rules, self.num_frames = entry.rules, num_frames
 
     def __call__(self, seed: int, index: int) -> Candidate:
-        pipe, num_frames = self.pipe, self.call["num_frames"]
+        pipe, num_frames = self.pipe, self.num_frames
         done_before = index * self.steps
+        denoised_at: list[float] = []  # when the last step ended, where the pipeline decodes itself
         lock = (FirstFrameLock(self.image_latent, pipe.scheduler, seed, padding_frames(pipe, num_frames))
                 if self.image_latent is not None else None)
         last_lock = (LastFrameLock(self.last_latent, pipe.scheduler, seed, self.steps, LAST_FRAME_RELEASE)
@@ -232,6 +246,9 @@ class _CandidateRun:
                 stopped_at.append(done_before + i + 1)
                 return kwargs
             self.report(Progress("denoise", done_before + i + 1, self.total, index))
+            if i + 1 == self.steps and not self.rules.engine_decodes:
+                self.report(Progress("decode", done_before + self.steps, self.total, index))
+                denoised_at.append(time.perf_counter())
             if lock is not None:
                 kwargs["latents"] = lock(kwargs["latents"], t)
             if last_lock is not None:
@@ -241,10 +258,19 @@ class _CandidateRun:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         with last_frame_condition(pipe, self.last_latent if self.last_condition else None):
-            latents = pipe(**self.call, generator=torch.Generator(device="cpu").manual_seed(seed),
-                           callback_on_step_end=on_step).frames
+            result = pipe(**self.call, generator=torch.Generator(device="cpu").manual_seed(seed),
+                          callback_on_step_end=on_step)
         if stopped_at:
             raise Cancelled(f"cancelled at step {stopped_at[0]} of {self.total}")
+        if not self.rules.engine_decodes:
+            # The pipeline decoded: the denoising ended at the last step's callback
+            output = self.rules.output(pipe, result)
+            end = time.perf_counter()
+            timings["denoise"] = (denoised_at[0] if denoised_at else end) - t
+            timings["decode"] = end - (denoised_at[0] if denoised_at else end)
+            return Candidate(seed=seed, frames=output.frames, timings=timings, audio=output.audio,
+                             sample_rate=output.sample_rate)
+        latents = result.frames
         _wait_for_device(latents)
         timings["denoise"] = time.perf_counter() - t
         if self.cancelled():

@@ -95,8 +95,7 @@ def render_chains(engine: Engine, spec: GenerationSpec, start: np.ndarray, refer
     pipe = engine.pipeline(entry)
     report(Progress("text", 0, total))
     t = time.perf_counter()
-    prompt_embeds = engine.text_embeddings(pipe, entry, spec.model_prompt())
-    negative_embeds = engine.text_embeddings(pipe, entry, spec.negative_prompt) if guidance > 1.0 else None
+    prompt_call = engine.prompt_arguments(pipe, spec, entry, guidance)
     text_time = time.perf_counter() - t
     chains = []
     with engine.session(pipe, spec, entry):
@@ -110,11 +109,12 @@ def render_chains(engine: Engine, spec: GenerationSpec, start: np.ndarray, refer
             for j, keep in enumerate(plan):
                 segment_seed = (seed + j * SEGMENT_SEED_STEP) % (MAX_SEED + 1)
                 picture = Image.fromarray(image)
-                latent = encode_first_frame(pipe, picture, height, width) if entry.first_frame_lock else None
-                call = dict(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=height,
-                            width=width, num_frames=frames, num_inference_steps=steps, guidance_scale=guidance,
-                            output_type="latent", use_dynamic_cfg=False, image=picture)
-                run = _CandidateRun(pipe, call, latent, steps, total, candidate_report, cancelled)
+                latent = (encode_first_frame(pipe, picture, height, width)
+                          if entry.first_frame_lock and entry.rules.engine_decodes else None)
+                call = {**prompt_call, **entry.rules.call_arguments(
+                    entry, height=height, width=width, frames=frames, steps=steps, guidance=guidance, image=picture)}
+                run = _CandidateRun(pipe, call, latent, steps, total, candidate_report, cancelled, entry=entry,
+                                    num_frames=frames)
                 rendered = run(segment_seed, c * len(plan) + j)
                 for key in ("denoise", "decode"):
                     timings[key] += rendered.timings.get(key, 0.0)

@@ -1,6 +1,7 @@
-"""Load a diffusers CogVideoX pipeline for a registry entry, with its runtime options.
+"""Load a registry entry's diffusers pipeline (its family's class), with its runtime options.
 
-Load-time options: dtype, CPU offload, VAE slicing/tiling, torch.compile. The step cache
+Load-time options: dtype, CPU offload or group offloading, layerwise fp8 casting, VAE
+slicing/tiling, torch.compile. The step cache
 is switched per request (`set_cache`), because a request may ask for another one and
 diffusers' cache hooks come off and go on in microseconds.
 """
@@ -26,9 +27,7 @@ class ModelUnavailable(RuntimeError):
 
 
 def pipeline_class(entry: ModelEntry):
-    from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
-
-    return CogVideoXImageToVideoPipeline if entry.task == "i2v" else CogVideoXPipeline
+    return entry.rules.pipeline_class(entry.task)
 
 
 def _needs_packaged_text_encoder(folder) -> bool:
@@ -84,11 +83,51 @@ def apply_memory_options(pipe, entry: ModelEntry, device: str | None) -> None:
         pipe.enable_sequential_cpu_offload()
     else:
         pipe.to(device)
-    if memory.get("vae_slicing"):
+    if memory.get("layerwise_fp8"):
+        # Weights stored as float8 and cast to the compute dtype one layer at a time: about
+        # half the transformer's memory of bf16 (diffusers skips norms and embeddings itself).
+        compute = next(pipe.transformer.parameters()).dtype
+        for transformer in denoisers(pipe):
+            transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute)
+    group = memory.get("group_offload", "none") if device != "cpu" else "none"
+    if group != "none":
+        apply_group_offload(pipe, device, group)
+    elif offload == "model":
+        pipe.enable_model_cpu_offload()
+    elif offload == "sequential":
+        pipe.enable_sequential_cpu_offload()
+    else:
+        pipe.to(device)
+    if memory.get("vae_slicing") and hasattr(pipe.vae, "enable_slicing"):
         pipe.vae.enable_slicing()
-    if memory.get("vae_tiling"):
+    if memory.get("vae_tiling") and hasattr(pipe.vae, "enable_tiling"):
         pipe.vae.enable_tiling()
-    log.info("loaded %s on %s (offload=%s)", entry.name, device, offload)
+    log.info("loaded %s on %s (offload=%s, group offload=%s)", entry.name, device, offload, group)
+
+
+def denoisers(pipe) -> list:
+    """The pipeline's transformer(s): Wan 2.2 A14B has a second one for the low-noise steps."""
+    return [m for m in (getattr(pipe, "transformer", None), getattr(pipe, "transformer_2", None)) if m is not None]
+
+
+def apply_group_offload(pipe, device: str, mode: str) -> None:
+    """diffusers group offloading: every model of the pipeline stays in CPU memory and comes onto
+    `device` a group at a time (a transformer block, or a single layer for 'leaf'), with the next
+    group copied on a side stream while the current one runs."""
+    from diffusers.hooks import apply_group_offloading
+
+    kind = "block_level" if mode == "block" else "leaf_level"
+    extra = {"num_blocks_per_group": 1} if kind == "block_level" else {}
+    stream = torch.cuda.is_available() and device.startswith("cuda")
+    for name, component in pipe.components.items():
+        if not isinstance(component, torch.nn.Module):
+            continue
+        if hasattr(component, "enable_group_offload"):  # diffusers models
+            component.enable_group_offload(onload_device=torch.device(device), offload_type=kind,
+                                           use_stream=stream, **extra)
+        else:  # transformers models (text and image encoders)
+            apply_group_offloading(component, onload_device=torch.device(device), offload_type=kind,
+                                   use_stream=stream, **extra)
 
 
 def route_conv3d_to_onednn(module: torch.nn.Module) -> int:

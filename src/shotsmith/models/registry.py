@@ -29,7 +29,13 @@ class OptionError(FieldError):
 
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
 CPU_OFFLOAD_MODES = ("none", "model", "sequential")
-MEMORY_FLAGS = ("vae_slicing", "vae_tiling")
+# diffusers group offloading: weights stay in CPU memory and come onto the GPU a group at a
+# time, per transformer block ("block") or per layer ("leaf", the least VRAM, the slowest)
+GROUP_OFFLOAD_MODES = ("none", "block", "leaf")
+# layerwise_fp8: the transformer's weights stored in float8 (e4m3) and cast up layer by layer
+# as they run (diffusers' enable_layerwise_casting): about half the weights' memory of bf16
+MEMORY_FLAGS = ("vae_slicing", "vae_tiling", "layerwise_fp8")
+MEMORY_OPTIONS = ("cpu_offload", "group_offload", *MEMORY_FLAGS)
 
 # Step caching through diffusers' `transformer.enable_cache`: choice name -> (diffusers config
 # class, the one knob a choice may set after a colon, its default, the knob's rule). All five
@@ -84,12 +90,17 @@ def check_options(memory: dict, dtype: str, cache: str, compile: bool, threads: 
     """Validate an entry's runtime options; OptionError names the first bad field."""
     if dtype not in DTYPE_NAMES:
         raise OptionError("dtype", f"'{dtype}' is not one of {', '.join(DTYPE_NAMES)}")
-    unknown = sorted(set(memory) - {"cpu_offload", *MEMORY_FLAGS})
+    unknown = sorted(set(memory) - set(MEMORY_OPTIONS))
     if unknown:
-        raise OptionError("memory", f"unknown option(s) {', '.join(unknown)} (known: cpu_offload, "
-                          f"{', '.join(MEMORY_FLAGS)})")
+        raise OptionError("memory", f"unknown option(s) {', '.join(unknown)} (known: {', '.join(MEMORY_OPTIONS)})")
     if memory.get("cpu_offload", "none") not in CPU_OFFLOAD_MODES:
         raise OptionError("cpu_offload", f"'{memory['cpu_offload']}' is not one of {', '.join(CPU_OFFLOAD_MODES)}")
+    if memory.get("group_offload", "none") not in GROUP_OFFLOAD_MODES:
+        raise OptionError("group_offload", f"'{memory['group_offload']}' is not one of "
+                          f"{', '.join(GROUP_OFFLOAD_MODES)}")
+    if memory.get("group_offload", "none") != "none" and memory.get("cpu_offload", "none") != "none":
+        raise OptionError("group_offload", "group offloading and cpu_offload both move weights on and off the "
+                          "GPU; pick one (set cpu_offload to none)")
     for flag in MEMORY_FLAGS:
         if not isinstance(memory.get(flag, False), bool):
             raise OptionError(flag, f"must be true or false (got {memory[flag]!r})")
@@ -105,7 +116,7 @@ def check_options(memory: dict, dtype: str, cache: str, compile: bool, threads: 
 class ModelEntry:
     name: str
     task: Literal["t2v", "i2v"]
-    family: Literal["1.0", "1.5"]  # CogVideoX 1.0: 8k+1 frames; 1.5: 16k+1 frames
+    family: str  # a FAMILIES key (models/families/): the architecture's rules and pipeline calls
     width: int  # native size
     height: int
     frames: int
@@ -119,7 +130,12 @@ class ModelEntry:
     steps: int = 50
     guidance: float = 6.0
     embedded: bool = False
-    memory: dict = field(default_factory=dict)  # cpu_offload: none|model|sequential, vae_slicing, vae_tiling
+    # cpu_offload: none|model|sequential, group_offload: none|block|leaf, vae_slicing, vae_tiling, layerwise_fp8
+    memory: dict = field(default_factory=dict)
+    # The family's rules, where a checkpoint differs from its family: 0 / None take the family's
+    frame_step: int = 0  # frames are frame_step * k + 1 (CogVideoX 1.5: 16)
+    size_multiple: int = 0  # native width and height are multiples of this (Wan 2.2 TI2V-5B: 32)
+    negative_prompt: str | None = None  # used when a request gives none
     description: str = ""
     # Runtime options (validated in __post_init__; see docs/performance.md for the measured defaults)
     cache: str = "none"  # step cache, a CACHE_CHOICES name, optionally ':value'; a request may override it
@@ -138,14 +154,47 @@ class ModelEntry:
     last_frame_condition: bool = False
 
     def __post_init__(self) -> None:
+        from shotsmith.models.families import FAMILIES
+
+        if self.family not in FAMILIES:
+            raise UnknownModel("model", f"{self.name}: unknown model family '{self.family}' "
+                               f"(known: {', '.join(FAMILIES)})")
+        family = FAMILIES[self.family]
+        if not self.frame_step:
+            object.__setattr__(self, "frame_step", family.frame_step)
+        if not self.size_multiple:
+            object.__setattr__(self, "size_multiple", family.size_multiple)
+        if self.negative_prompt is None:
+            object.__setattr__(self, "negative_prompt", family.negative_prompt)
         check_options(self.memory, self.dtype, self.cache, self.compile, self.threads)
         for flag in ("first_frame_lock", "last_frame", "last_frame_condition"):
             if not isinstance(getattr(self, flag), bool):
                 raise OptionError(flag, f"must be true or false (got {getattr(self, flag)!r})")
 
     @property
-    def frame_step(self) -> int:
-        return 8 if self.family == "1.0" else 16
+    def rules(self):
+        """The entry's family (models/families/): how its pipeline is called."""
+        from shotsmith.models.families import FAMILIES
+
+        return FAMILIES[self.family]
+
+    @property
+    def can_edit(self) -> bool:
+        """Video-to-video edits run on a text-to-video entry whose family has a v2v pipeline."""
+        return self.task == "t2v" and "v2v" in self.rules.pipelines
+
+    def capabilities(self) -> list[str]:
+        """What a request may ask of this entry: t2v or i2v, last_frame, edit, lora."""
+        out = [self.task]
+        if self.last_frame:
+            out.append("last_frame")
+        if self.can_edit:
+            out.append("edit")
+        if self.task == "i2v":
+            out.append("extend")
+        if self.rules.lora:
+            out.append("lora")
+        return out
 
     def allowed_frames(self, frames: int) -> bool:
         return frames >= 1 and (frames - 1) % self.frame_step == 0 and frames <= self.max_frames
@@ -172,6 +221,10 @@ def models_dir() -> Path:
 
 
 _GPU = {"cpu_offload": "model", "vae_slicing": True, "vae_tiling": True}
+# Wan: VAE tiling bounds the decoder's peak at 720p; a 14B transformer is 28 GB of bf16
+# weights, more than a 24 GB card holds, so its blocks come onto the GPU one group at a time.
+_WAN_SMALL = {"cpu_offload": "model", "vae_tiling": True}
+_WAN_LARGE = {"group_offload": "block", "vae_tiling": True}
 # Measured on held-out captions (benchmarks/RESULTS.md, section 4): ~1.7x faster denoising, no
 # measurable adherence loss, and of the caches that fast the one that moves the clip least
 # (highest PSNR against no cache). Real checkpoints keep "none" until measured on their outputs.
@@ -180,27 +233,56 @@ EMBEDDED_T2V_CACHE = "taylorseer"
 ENTRIES: dict[str, ModelEntry] = {
     e.name: e
     for e in [
-        ModelEntry(emb.T2V_NAME, "t2v", "1.0", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
+        ModelEntry(emb.T2V_NAME, "t2v", "cogvideox", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
                    emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.T2V_NAME), max_frames=49,
                    steps=20, guidance=1.5, embedded=True, cache=EMBEDDED_T2V_CACHE,
                    text_limit=emb.folder_text_limit(emb.WEIGHTS_DIR / emb.T2V_NAME),
                    description="Embedded shapes-world text-to-video model (ships with shotsmith)"),
-        ModelEntry(emb.I2V_NAME, "i2v", "1.0", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
+        ModelEntry(emb.I2V_NAME, "i2v", "cogvideox", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
                    emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.I2V_NAME), max_frames=49,
                    steps=20, guidance=1.0, embedded=True, first_frame_lock=True, last_frame=True,
                    text_limit=emb.folder_text_limit(emb.WEIGHTS_DIR / emb.I2V_NAME),
                    last_frame_condition=emb.folder_last_frame_condition(emb.WEIGHTS_DIR / emb.I2V_NAME),
                    description="Embedded shapes-world image-to-video model (first-frame conditioned)"),
-        ModelEntry("cogvideox-2b", "t2v", "1.0", 720, 480, 49, 8, dtype="float16", hub_id="THUDM/CogVideoX-2b",
+        ModelEntry("cogvideox-2b", "t2v", "cogvideox", 720, 480, 49, 8, dtype="float16", hub_id="THUDM/CogVideoX-2b",
                    memory=_GPU, description="CogVideoX-2B text-to-video"),
-        ModelEntry("cogvideox-5b", "t2v", "1.0", 720, 480, 49, 8, hub_id="THUDM/CogVideoX-5b",
+        ModelEntry("cogvideox-5b", "t2v", "cogvideox", 720, 480, 49, 8, hub_id="THUDM/CogVideoX-5b",
                    memory=_GPU, description="CogVideoX-5B text-to-video"),
-        ModelEntry("cogvideox-5b-i2v", "i2v", "1.0", 720, 480, 49, 8, hub_id="THUDM/CogVideoX-5b-I2V",
+        ModelEntry("cogvideox-5b-i2v", "i2v", "cogvideox", 720, 480, 49, 8, hub_id="THUDM/CogVideoX-5b-I2V",
                    fixed_size=True, memory=_GPU, description="CogVideoX-5B image-to-video (720x480 only)"),
-        ModelEntry("cogvideox1.5-5b", "t2v", "1.5", 1360, 768, 81, 16, hub_id="THUDM/CogVideoX1.5-5B",
-                   max_frames=161, memory=_GPU, description="CogVideoX1.5-5B text-to-video"),
-        ModelEntry("cogvideox1.5-5b-i2v", "i2v", "1.5", 1360, 768, 81, 16, hub_id="THUDM/CogVideoX1.5-5B-I2V",
-                   max_frames=161, memory=_GPU, description="CogVideoX1.5-5B image-to-video"),
+        ModelEntry("cogvideox1.5-5b", "t2v", "cogvideox", 1360, 768, 81, 16, hub_id="THUDM/CogVideoX1.5-5B",
+                   max_frames=161, frame_step=16, memory=_GPU, description="CogVideoX1.5-5B text-to-video"),
+        ModelEntry("cogvideox1.5-5b-i2v", "i2v", "cogvideox", 1360, 768, 81, 16,
+                   hub_id="THUDM/CogVideoX1.5-5B-I2V", max_frames=161, frame_step=16, memory=_GPU,
+                   description="CogVideoX1.5-5B image-to-video"),
+        # Wan 2.x: hub ids of the diffusers-format repositories; sizes, frames, fps, steps and
+        # guidance as the model cards and diffusers' examples give them. max_frames: what the
+        # checkpoints were trained to (longer clips run but loop or fall apart).
+        ModelEntry("wan2.1-t2v-1.3b", "t2v", "wan", 832, 480, 81, 16, hub_id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+                   max_frames=81, text_limit=512, guidance=5.0, memory=_WAN_SMALL,
+                   description="Wan 2.1 T2V 1.3B text-to-video, 480p"),
+        ModelEntry("wan2.1-t2v-14b", "t2v", "wan", 1280, 720, 81, 16, hub_id="Wan-AI/Wan2.1-T2V-14B-Diffusers",
+                   max_frames=81, text_limit=512, guidance=5.0, memory=_WAN_LARGE,
+                   description="Wan 2.1 T2V 14B text-to-video (480p or 720p)"),
+        ModelEntry("wan2.1-i2v-14b-480p", "i2v", "wan", 832, 480, 81, 16,
+                   hub_id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", max_frames=81, text_limit=512, guidance=5.0,
+                   memory=_WAN_LARGE, description="Wan 2.1 I2V 14B image-to-video, 480p"),
+        ModelEntry("wan2.1-i2v-14b-720p", "i2v", "wan", 1280, 720, 81, 16,
+                   hub_id="Wan-AI/Wan2.1-I2V-14B-720P-Diffusers", max_frames=81, text_limit=512, guidance=5.0,
+                   memory=_WAN_LARGE, description="Wan 2.1 I2V 14B image-to-video, 720p"),
+        ModelEntry("wan2.1-flf2v-14b", "i2v", "wan", 1280, 720, 81, 16,
+                   hub_id="Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers", max_frames=81, text_limit=512, guidance=5.0,
+                   last_frame=True, memory=_WAN_LARGE,
+                   description="Wan 2.1 FLF2V 14B: a clip from a first and a last frame, 720p"),
+        ModelEntry("wan2.2-ti2v-5b", "t2v", "wan", 1280, 704, 121, 24, hub_id="Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+                   max_frames=121, text_limit=512, guidance=5.0, size_multiple=32, memory=_WAN_SMALL,
+                   description="Wan 2.2 TI2V 5B text-to-video, 720p at 24 fps (high-compression VAE)"),
+        ModelEntry("wan2.2-t2v-a14b", "t2v", "wan", 1280, 720, 81, 16, hub_id="Wan-AI/Wan2.2-T2V-A14B-Diffusers",
+                   max_frames=81, text_limit=512, steps=40, guidance=4.0, memory=_WAN_LARGE,
+                   description="Wan 2.2 T2V A14B text-to-video (two 14B experts: high and low noise)"),
+        ModelEntry("wan2.2-i2v-a14b", "i2v", "wan", 1280, 720, 81, 16, hub_id="Wan-AI/Wan2.2-I2V-A14B-Diffusers",
+                   max_frames=81, text_limit=512, steps=40, guidance=3.5, memory=_WAN_LARGE,
+                   description="Wan 2.2 I2V A14B image-to-video (two 14B experts: high and low noise)"),
     ]
 }
 DEFAULT_MODEL = emb.T2V_NAME
@@ -228,32 +310,68 @@ def is_available(entry: ModelEntry) -> bool:
 
 
 def entry_from_folder(folder: Path) -> ModelEntry:
-    """Build an entry for a local diffusers CogVideoX folder from its own configs."""
+    """Build an entry for a local diffusers folder from its own configs: model_index.json's
+    `_class_name` names the pipeline, hence the family and the task."""
+    from shotsmith.models.families import FAMILIES, family_for_class
+
     index_file = folder / "model_index.json"
     if not index_file.exists():
         raise UnknownModel("model", f"{folder} is not a diffusers folder (no model_index.json)")
-    index = json.loads(index_file.read_text())
-    pipeline = index.get("_class_name", "")
-    if "CogVideoX" not in pipeline:
-        raise UnknownModel("model", f"{folder} holds a {pipeline or 'unknown'} pipeline, not CogVideoX")
-    task = "i2v" if "ImageToVideo" in pipeline else "t2v"
-    tcfg = json.loads((folder / "transformer" / "config.json").read_text())
-    vcfg = json.loads((folder / "vae" / "config.json").read_text())
+    try:
+        index = json.loads(index_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise UnknownModel("model", f"{folder}/model_index.json is not readable JSON ({exc.__class__.__name__})") \
+            from None
+    pipeline = index.get("_class_name", "") if isinstance(index, dict) else ""
+    found = family_for_class(pipeline)
+    if found is None:
+        known = ", ".join(name for family in FAMILIES.values() for name in family.pipelines.values())
+        raise UnknownModel("model", f"{folder} holds a {pipeline or 'unknown'} pipeline, which shotsmith does not "
+                           f"run (known: {known})")
+    family, task = found
+    task = "t2v" if task == "v2v" else task  # edits run on a text-to-video entry
+    if family.name == "cogvideox":
+        return _cogvideox_folder_entry(folder, pipeline, task)
+    return _folder_entry(folder, family, pipeline, task, index)
+
+
+def _read_config(folder: Path, part: str) -> dict:
+    try:
+        return json.loads((folder / part / "config.json").read_text())
+    except (OSError, ValueError):
+        raise UnknownModel("model", f"{folder} has no readable {part}/config.json") from None
+
+
+def _cogvideox_folder_entry(folder: Path, pipeline: str, task: str) -> ModelEntry:
+    tcfg = _read_config(folder, "transformer")
+    vcfg = _read_config(folder, "vae")
     spatial = 2 ** (len(vcfg.get("block_out_channels", [0] * 4)) - 1)
-    family = "1.0" if tcfg.get("patch_size_t") is None else "1.5"
+    is_15 = tcfg.get("patch_size_t") is not None  # CogVideoX 1.5: 16k+1 frames
     frames = tcfg.get("sample_frames", 49)
     recipe = folder / "shotsmith_recipe.json"
-    fps = json.loads(recipe.read_text())["native"]["fps"] if recipe.exists() else (8 if family == "1.0" else 16)
+    fps = json.loads(recipe.read_text())["native"]["fps"] if recipe.exists() else (16 if is_15 else 8)
     return ModelEntry(
-        name=str(folder), task=task, family=family, width=tcfg.get("sample_width", 90) * spatial,
+        name=str(folder), task=task, family="cogvideox", width=tcfg.get("sample_width", 90) * spatial,
         height=tcfg.get("sample_height", 60) * spatial, frames=frames, fps=fps, dtype="float32",
-        path=str(folder), max_frames=max(frames, 49 if family == "1.0" else 161),
-        fixed_size=task == "i2v" and family == "1.0" and tcfg.get("use_learned_positional_embeddings", False),
+        path=str(folder), max_frames=max(frames, 161 if is_15 else 49), frame_step=16 if is_15 else 8,
+        fixed_size=task == "i2v" and not is_15 and tcfg.get("use_learned_positional_embeddings", False),
         text_limit=emb.folder_text_limit(folder),
         # an I2V folder that learned the last frame as a condition can take `last_image`
         last_frame=task == "i2v" and emb.folder_last_frame_condition(folder),
         last_frame_condition=task == "i2v" and emb.folder_last_frame_condition(folder),
         description=f"local folder ({pipeline})",
+    )
+
+
+def _folder_entry(folder: Path, family, pipeline: str, task: str, index: dict) -> ModelEntry:
+    """A folder of another family: the family's native clip, its rules read from the VAE and
+    transformer configs where a checkpoint may differ (spatial and temporal compression, patch)."""
+    from shotsmith.models.families import folder_rules
+
+    rules = folder_rules(family, folder, index)
+    return ModelEntry(
+        name=str(folder), task=task, family=family.name, path=str(folder), dtype="float32",
+        description=f"local folder ({pipeline})", **rules,
     )
 
 
@@ -278,14 +396,15 @@ def with_memory(entry: ModelEntry, **memory) -> ModelEntry:
 
 
 def with_options(entry: ModelEntry, **options) -> ModelEntry:
-    """A copy of entry with runtime options changed (dtype, cache, compile, threads, cpu_offload,
-    vae_slicing, vae_tiling, first_frame_lock, last_frame, last_frame_condition); None leaves an option as it is. Bad values raise
-    OptionError."""
-    known = {"dtype", "cache", "compile", "threads", "cpu_offload", "first_frame_lock", "last_frame",
-             "last_frame_condition", *MEMORY_FLAGS}
+    """A copy of entry with runtime options changed (dtype, cache, compile, threads, the memory
+    options cpu_offload, group_offload, vae_slicing, vae_tiling, layerwise_fp8, and
+    first_frame_lock, last_frame, last_frame_condition); None leaves an option as it is. Bad
+    values raise OptionError."""
+    known = {"dtype", "cache", "compile", "threads", "first_frame_lock", "last_frame", "last_frame_condition",
+             *MEMORY_OPTIONS}
     unknown = sorted(set(options) - known)
     if unknown:
         raise OptionError(unknown[0], f"not a model option (known: {', '.join(sorted(known))})")
-    memory = {k: options.pop(k) for k in ("cpu_offload", *MEMORY_FLAGS) if k in options}
+    memory = {k: options.pop(k) for k in MEMORY_OPTIONS if k in options}
     top = {k: v for k, v in options.items() if v is not None}
     return replace(with_memory(entry, **memory), **top)

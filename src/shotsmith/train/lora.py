@@ -1,4 +1,4 @@
-"""LoRA fine-tuning of a CogVideoX transformer (`shotsmith train lora`).
+"""LoRA fine-tuning of a video transformer (`shotsmith train lora`): CogVideoX, and Wan text-to-video.
 
 Steps, all resumable:
   1. Data: the training folder is scanned (`shotsmith.train.clips`); each usable clip
@@ -8,11 +8,12 @@ Steps, all resumable:
      one, does not decode or encode anything again. Bad clips are reported by name
      and skipped.
   2. Training: peft LoRA adapters on the transformer's attention projections
-     (to_q, to_k, to_v, to_out.0), everything else frozen. v-prediction under the
+     (to_q, to_k, to_v, to_out.0), everything else frozen. CogVideoX: v-prediction under the
      model's own CogVideoX DDIM scheduler, as the embedded model was trained
      (`shotsmith.train.shapes`), 10% empty captions so classifier-free guidance
      keeps working, and optionally the object-weighted loss of the shapes recipe.
-     AdamW on the adapter weights only.
+     Wan (flow matching): the velocity noise - x0 at a uniform sigma, on latents normalised
+     as Wan's pipelines normalise them. AdamW on the adapter weights only.
   3. Every `checkpoint_every` steps (and on Ctrl-C) OUT/checkpoints/step-N.pt holds
      the adapter, the optimiser, the step and the random state; a new run with the
      same OUT continues from the newest one. Every `validate_every` steps a clip of
@@ -123,6 +124,17 @@ def load_for_training(model: str | None):
     return entry, pipe
 
 
+def _check_trainable(model: str | None) -> None:
+    from shotsmith.models.registry import resolve
+
+    entry = resolve(model)
+    if not entry.rules.lora:
+        raise TrainingError(f"model: diffusers loads no LoRA into {entry.rules.title} models")
+    if _flow(entry) and entry.task != "t2v":
+        raise TrainingError(f"model: LoRA training on {entry.rules.title} runs on a text-to-video model "
+                            f"({entry.name} is image-to-video)")
+
+
 def add_lora(transformer, rank: int, alpha: float | None) -> list[torch.nn.Parameter]:
     """Freeze the transformer, add the adapter, return its (float32) trainable weights."""
     from peft import LoraConfig
@@ -171,16 +183,42 @@ def _encode_text(pipe, entry, texts: list[str], device: str) -> torch.Tensor:
     import torch
 
     with torch.no_grad():
-        embeds, _ = pipe.encode_prompt(texts, do_classifier_free_guidance=False,
-                                       max_sequence_length=entry.text_limit, device=device)
+        if _flow(entry):  # the family's own encoding, as the engine's (families/)
+            embeds = torch.cat([entry.rules.encode_text(pipe, text, entry.text_limit)["prompt_embeds"]
+                                for text in texts])
+        else:
+            embeds, _ = pipe.encode_prompt(texts, do_classifier_free_guidance=False,
+                                           max_sequence_length=entry.text_limit, device=device)
     return embeds.to("cpu", torch.float16)
 
 
-def _encode_video(pipe, frames: np.ndarray, device: str, i2v: bool) -> dict:
+def _flow(entry) -> bool:
+    """Flow-matching families (Wan) train on velocity under a rectified-flow path; CogVideoX on
+    v-prediction under its DDIM schedule."""
+    return entry.family != "cogvideox"
+
+
+def _encode_video(pipe, frames: np.ndarray, device: str, i2v: bool, entry=None) -> dict:
     import torch
 
     with torch.no_grad():
+        if entry is not None and _flow(entry):
+            return _encode_video_wan(pipe, frames, device)
         return _encode_video_no_grad(pipe, frames, device, i2v)
+
+
+def _encode_video_wan(pipe, frames: np.ndarray, device: str) -> dict:
+    """Wan's latents as its pipelines use them: (C, F, h, w), normalised by the VAE's per-channel
+    mean and standard deviation (the pipeline undoes the same before decoding)."""
+    import torch
+
+    vae = pipe.vae
+    x = torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)[None].to(device, vae.dtype)
+    latents = vae.encode(x).latent_dist.mean.float()
+    shape = (1, vae.config.z_dim, 1, 1, 1)
+    mean = torch.tensor(vae.config.latents_mean, device=latents.device).view(shape)
+    std = torch.tensor(vae.config.latents_std, device=latents.device).view(shape)
+    return {"latents": ((latents - mean) / std)[0].to("cpu", torch.float16)}
 
 
 def _encode_video_no_grad(pipe, frames: np.ndarray, device: str, i2v: bool) -> dict:
@@ -237,7 +275,7 @@ def build_cache(pipe, entry, data_dir: Path, out: Path, validation_prompt: str |
                 training.problems.append(f"{source.name}: {exc}")
                 on_problem(f"{source.name}: {exc}")
                 continue
-            record = _encode_video(pipe, clip, device, i2v)
+            record = _encode_video(pipe, clip, device, i2v, entry)
             record["embeds"] = _encode_text(pipe, entry, [source.caption], device)[0]
             record["name"], record["caption"] = source.name, source.caption
             torch.save(record, cache_dir / f"{key}.pt")
@@ -354,6 +392,14 @@ def _render_validation(pipe, entry, data: dict, seed: int, path: Path) -> Path:
     text_encoder = pipe.text_encoder
     pipe.text_encoder = None  # not needed (embeddings are cached); keeps _execution_device on the GPU
     try:
+        if _flow(entry):  # the pipeline decodes: frames out
+            from shotsmith.models.families import to_uint8
+
+            video = pipe(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative, height=entry.height,
+                         width=entry.width, num_frames=entry.frames, num_inference_steps=entry.steps,
+                         guidance_scale=entry.guidance, output_type="np",
+                         generator=torch.Generator(device="cpu").manual_seed(seed)).frames[0]
+            return write_clip(to_uint8(video), path, entry.fps)
         call = dict(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative, height=entry.height,
                     width=entry.width, num_frames=entry.frames, num_inference_steps=entry.steps,
                     guidance_scale=entry.guidance, use_dynamic_cfg=False, output_type="latent",
@@ -398,6 +444,7 @@ def train_lora(data_dir: Path, out: Path, model: str | None = None, recipe: Lora
             path.unlink()
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    _check_trainable(model)  # before loading a multi-GB model
     entry, pipe = load_for_training(model)
     data = build_cache(pipe, entry, Path(data_dir), out, recipe.validation_prompt, log, on_problem)
     n_clips = len(data["names"])
@@ -434,11 +481,16 @@ def train_lora(data_dir: Path, out: Path, model: str | None = None, recipe: Lora
         step, elapsed = state["step"], state["elapsed"]
         log(f"resumed from checkpoint at step {step}")
 
-    sched = CogVideoXDDIMScheduler.from_config(pipe.scheduler.config)
-    latents_all = _pad_for_patch_t(data["latents"], transformer.config.patch_size_t)
-    draw = _BatchDrawer(latents_all, n_clips, data, sched, batch, recipe.empty_caption_rate, device, gen)
+    flow = _flow(entry)
+    if flow:
+        latents_all = data["latents"]
+        draw = _FlowBatchDrawer(latents_all, n_clips, data, batch, recipe.empty_caption_rate, device, gen)
+    else:
+        sched = CogVideoXDDIMScheduler.from_config(pipe.scheduler.config)
+        latents_all = _pad_for_patch_t(data["latents"], transformer.config.patch_size_t)
+        draw = _BatchDrawer(latents_all, n_clips, data, sched, batch, recipe.empty_caption_rate, device, gen)
     rotary = None
-    if transformer.config.use_rotary_positional_embeddings:
+    if not flow and transformer.config.use_rotary_positional_embeddings:
         rotary = pipe._prepare_rotary_positional_embeddings(entry.height, entry.width, latents_all.shape[1],
                                                             torch.device(device))
     ofs = None
@@ -471,9 +523,13 @@ def train_lora(data_dir: Path, out: Path, model: str | None = None, recipe: Lora
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step)
                 x0, model_input, text, t, target = draw()
-                pred = transformer(hidden_states=model_input.to(dtype), encoder_hidden_states=text.to(device, dtype),
-                                   timestep=t.to(device), image_rotary_emb=rotary, ofs=ofs,
-                                   return_dict=False)[0].float()
+                if flow:
+                    pred = transformer(hidden_states=model_input.to(dtype), timestep=t.to(device),
+                                       encoder_hidden_states=text.to(device, dtype), return_dict=False)[0].float()
+                else:
+                    pred = transformer(hidden_states=model_input.to(dtype),
+                                       encoder_hidden_states=text.to(device, dtype), timestep=t.to(device),
+                                       image_rotary_emb=rotary, ofs=ofs, return_dict=False)[0].float()
                 loss = _weighted_loss(pred, target, x0, object_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -546,6 +602,32 @@ class _BatchDrawer:
             cond = torch.cat([first, torch.zeros_like(x0[:, first.shape[1]:])], dim=1)
             model_input = torch.cat([noisy, cond], dim=2)
         return x0, model_input, text, t, target
+
+
+class _FlowBatchDrawer(_BatchDrawer):
+    """A batch for a flow-matching family (Wan): the clean latent and noise mixed at a uniform
+    sigma, x_s = (1 - s) x0 + s noise, the transformer asked for the velocity noise - x0 at
+    timestep 1000 s, as the flow-matching schedulers of these pipelines step it."""
+
+    def __init__(self, latents, clips: int, data: dict, batch: int, empty_rate: float, device, gen):
+        self.latents, self.clips, self.embeds, self.empty = latents, clips, data["embeds"], data["empty"]
+        self.image_latents = None
+        self.batch, self.empty_rate, self.device, self.gen = batch, empty_rate, device, gen
+
+    def __call__(self):
+        import torch
+
+        gen, device = self.gen, self.device
+        idx = torch.randint(0, self.clips, (self.batch,), generator=gen)
+        x0 = self.latents[idx].to(device, torch.float32)
+        text = self.embeds[idx].float()
+        drop = torch.rand(self.batch, generator=gen) < self.empty_rate
+        text[drop] = self.empty.float()
+        sigma = torch.rand(self.batch, generator=gen)
+        noise = torch.randn(x0.shape, generator=gen).to(device)
+        s = sigma.view(-1, 1, 1, 1, 1).to(device)
+        noisy = (1 - s) * x0 + s * noise
+        return x0, noisy, text, sigma * 1000, noise - x0
 
 
 def _weighted_loss(pred, target, x0, object_weight: float):

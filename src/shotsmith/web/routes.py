@@ -63,6 +63,11 @@ class ModelDefaults(BaseModel):
     embedded: bool
     available: bool = Field(..., description="Weights are on this server (or in its hub cache)")
     last_frame: bool = Field(False, description="Can end the clip on a given last frame (`last_image`)")
+    family: str = Field("cogvideox", description="Model family (models/families/): its frame and size rules")
+    can: list[str] = Field(default_factory=list, description="What a request may ask of it: t2v or i2v, "
+                           "last_frame, edit (video and strength), extend, lora, audio")
+    frame_step: int = Field(8, description="Native frame counts are frame_step * k + 1")
+    size_multiple: int = Field(16, description="Native width and height are multiples of this")
 
 
 class StudioConfig(BaseModel):
@@ -128,7 +133,8 @@ def studio_config(settings) -> StudioConfig:
     models = [ModelDefaults(name=e.name, task=e.task, description=e.description, native_size=f"{e.width}x{e.height}",
                             fps=e.fps, native_seconds=round(e.frames / e.fps, 3), max_seconds=round(e.max_seconds, 3),
                             steps=e.steps, guidance=e.guidance, fixed_size=e.fixed_size, embedded=e.embedded,
-                            available=is_available(e), last_frame=e.last_frame)
+                            available=is_available(e), last_frame=e.last_frame, family=e.family,
+                            can=e.capabilities(), frame_step=e.frame_step, size_multiple=e.size_multiple)
               for e in ENTRIES.values()]
     fields = GenerationSpec.model_fields
     defaults = {"model": DEFAULT_MODEL, "i2v_model": DEFAULT_I2V_MODEL,

@@ -151,7 +151,7 @@ export class CreateForm {
       const kind = entry.task === 'i2v' ? t('image to video') : t('text to video');
       const label = entry.available ? entry.name : t`${entry.name} (not downloaded)`;
       model.append(h('option', { value: entry.name, title: `${entry.description} (${kind})`,
-        dataset: { task: entry.task } }, label));
+        dataset: { task: entry.task, can: (entry.can || []).join(' ') } }, label));
     }
     const size = $('#size');
     for (const value of config.sizes) size.append(h('option', { value }, value.replace('x', ' × ')));
@@ -195,7 +195,11 @@ export class CreateForm {
     show($('#video-field'), this.mode === 'v2v');
     show($('#idea-optional'), i2v);
     const select = $('#model');
-    for (const option of select.options) option.disabled = option.dataset.task !== this.task;
+    // only the models that can do what the mode asks: an edit needs a video-to-video pipeline
+    const needs = this.mode === 'v2v' ? 'edit' : this.task;
+    for (const option of select.options) {
+      option.disabled = option.dataset.task !== this.task || !option.dataset.can.split(' ').includes(needs);
+    }
     const current = select.selectedOptions[0];
     if (this.config && (!current || current.disabled)) {
       select.value = i2v ? this.config.defaults.i2v_model : this.config.defaults.model;
