@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shotsmith.api.app import create_app
+from shotsmith.jobs import owner_of
 from shotsmith.settings import Settings
 from shotsmith.web.pages import static_dir
 
@@ -85,3 +86,101 @@ def test_the_storyboard_styles_the_strip_for_a_phone():
     phone = css[css.index("@media (max-width: 480px)"):]
     assert ".shot { flex-basis:" in phone and ".takes-grid" in phone
     assert "touch-action: none" in css  # a drag on the handle is not a page scroll on a touch screen
+
+
+# Signed links to a board's files -------------------------------------------------------------
+
+
+KEY_B = "sk-studio-boards-other"
+
+
+def auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture()
+def two_keys(tmp_path):
+    app = create_app(Settings(home=tmp_path / "home", worker=False, preload="", api_keys=(KEY, KEY_B)))
+    with TestClient(app) as http:
+        yield http
+
+
+def png_data_url(colour=(200, 30, 30)) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), colour).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def board_with_image(http: TestClient) -> tuple[dict, str]:
+    """A board with one image-to-video shot: its image is a file of the board's folder."""
+    made = http.post("/api/v1/boards", json={"name": "links"}, headers=auth(KEY))
+    assert made.status_code == 201, made.text
+    board = made.json()
+    added = http.post(f"/api/v1/boards/{board['id']}/shots", headers=auth(KEY),
+                      json={"text": "a red ball rolls to the right", "mode": "i2v", "image": png_data_url()})
+    assert added.status_code == 201, added.text
+    board = added.json()
+    return board, board["shots"][0]["image_url"].split("/files/", 1)[1]
+
+
+def test_a_board_file_opens_by_its_signed_folder_link_without_a_header(two_keys):
+    board, name = board_with_image(two_keys)
+    links = two_keys.get(f"/api/v1/studio/boards/{board['id']}/links", headers=auth(KEY))
+    assert links.status_code == 200
+    folder = links.json()["files"]
+    assert folder.startswith("/studio/board-files/") and folder.endswith(f"/{board['id']}/")
+    served = two_keys.get(folder + name)  # no Authorization header: what an <img> or <a> sends
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+    assert served.content == two_keys.get(board["shots"][0]["image_url"], headers=auth(KEY)).content
+    assert "sandbox" in served.headers["content-security-policy"]
+    download = two_keys.get(folder + name, params={"download": 1})
+    assert download.headers["content-disposition"].startswith("attachment")
+
+
+def test_the_shot_list_page_runs_sandboxed_away_from_the_studios_key(two_keys):
+    board, _ = board_with_image(two_keys)
+    page = two_keys.app.state.services.settings.home / "boards" / board["id"] / "shotlist.html"
+    page.write_text("<!doctype html><title>shots</title><p>Shot 1</p>")  # as the export leaves it
+    folder = two_keys.get(f"/api/v1/studio/boards/{board['id']}/links", headers=auth(KEY)).json()["files"]
+    served = two_keys.get(folder + "shotlist.html")
+    assert served.status_code == 200 and served.headers["content-type"].startswith("text/html")
+    policy = served.headers["content-security-policy"]
+    assert policy.startswith("sandbox") and "allow-same-origin" not in policy  # an origin of its own
+
+
+def test_board_links_are_per_key_and_cannot_be_forged(two_keys):
+    board, name = board_with_image(two_keys)
+    other = two_keys.get(f"/api/v1/studio/boards/{board['id']}/links", headers=auth(KEY_B))
+    assert other.status_code == 404 and other.json()["error"]["param"] == "board_id"
+    assert two_keys.get(f"/api/v1/studio/boards/{board['id']}/links").status_code == 401
+    folder = two_keys.get(f"/api/v1/studio/boards/{board['id']}/links", headers=auth(KEY)).json()["files"]
+    owner_id, expires, sig, board_id = folder.strip("/").split("/")[2:]
+    base = "/studio/board-files"
+    forged = two_keys.get(f"{base}/{owner_id}/{expires}/{sig[:-2]}xx/{board_id}/{name}")
+    assert forged.status_code == 401 and "invalid or has expired" in forged.json()["error"]["message"]
+    stretched = two_keys.get(f"{base}/{owner_id}/{int(expires) + 3600}/{sig}/{board_id}/{name}")
+    assert stretched.status_code == 401
+    signer = two_keys.app.state.studio_signer
+    b_owner = signer.owner_id(owner_of(KEY_B))
+    assert two_keys.get(f"{base}/{b_owner}/{expires}/{sig}/{board_id}/{name}").status_code == 401
+    missing = two_keys.get(folder + "nope.png")
+    assert missing.status_code == 404 and missing.json()["error"]["param"] == "name"
+    assert two_keys.get(folder + ".%2e/.%2e/studio.key").status_code == 404  # nothing outside the folder
+
+
+def test_the_access_log_drops_board_link_signatures():
+    import logging
+
+    from shotsmith.web.links import RedactLinkSignatures
+
+    path = "/studio/board-files/OwNeR/1700000000/SiG-9_z/board_ab12/shotlist.html"
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5", "GET", path, "1.1", 200), None)
+    assert RedactLinkSignatures().filter(record)
+    line = record.getMessage()
+    assert "SiG-9_z" not in line and "/OwNeR/1700000000/.../board_ab12/shotlist.html" in line

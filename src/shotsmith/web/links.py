@@ -6,6 +6,12 @@ owner and one job, valid for a limited time:
 
     /studio/media/{job_id}/{name}?o=<owner id>&e=<expiry>&s=<signature>
 
+A storyboard's files (its cut, its shot list and what the list shows beside it, its
+shots' images) get one link for the whole board folder, signed in the path, so that
+the shot list's own relative links (`takes/...mp4`) resolve under the same signature:
+
+    /studio/board-files/<owner id>/<expiry>/<signature>/{board_id}/{name}
+
 - `s` is an HMAC-SHA256 (itsdangerous `Signer`, as datasette signs its tokens) of
   owner id, job and expiry under the server secret.
 - `o` is an opaque owner id: an HMAC of the stored owner under the same secret (with
@@ -43,6 +49,8 @@ KEY_FILE = "studio.key"
 SECRET_BYTES = 32
 OWNER_ID_CHARS = 22  # 132 bits of the owner HMAC, URL-safe base64
 _SIGNATURE_PARAM = re.compile(r"([?&]s=)[^&\s]*")
+BOARD_FILES_PREFIX = "/studio/board-files"
+_BOARD_SIGNATURE = re.compile(r"(/studio/board-files/[^/\s]+/\d+/)[^/\s]+")
 _LINK_SALT = "shotsmith.studio.media-link"
 _OWNER_SALT = "shotsmith.studio.owner-id"
 
@@ -80,6 +88,11 @@ class LinkSigner:
         owner_id = self.owner_id(owner)
         sig = self.signature(owner_id, job_id, expires)
         return f"/studio/media/{job_id}/{quote(name)}?o={owner_id}&e={expires}&s={sig}"
+
+    def board_files_url(self, owner: str, board_id: str, expires: int) -> str:
+        """The folder link of a board's files: append a file name (board and job ids never collide)."""
+        owner_id = self.owner_id(owner)
+        return f"{BOARD_FILES_PREFIX}/{owner_id}/{expires}/{self.signature(owner_id, board_id, expires)}/{board_id}/"
 
     def valid(self, owner_id: str, job_id: str, expires: int, sig: str) -> bool:
         if expires < self.clock():
@@ -133,14 +146,23 @@ def _keep_private(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
+def redact(text: str) -> str:
+    """A logged request line with any link signature in it replaced by `...`."""
+    if "/studio/media/" in text:
+        text = _SIGNATURE_PARAM.sub(r"\1...", text)
+    if BOARD_FILES_PREFIX in text:
+        text = _BOARD_SIGNATURE.sub(r"\1...", text)
+    return text
+
+
 class RedactLinkSignatures(logging.Filter):
-    """For uvicorn's access log: `/studio/media/...?...&s=<signature>` is logged as `s=...`."""
+    """For uvicorn's access log: `/studio/media/...?...&s=<signature>` is logged as `s=...`, and a
+    board link's signature (in its path) as `...`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and any(isinstance(a, str) and "/studio/media/" in a for a in args):
-            record.args = tuple(_SIGNATURE_PARAM.sub(r"\1...", a) if isinstance(a, str) and "/studio/media/" in a
-                                else a for a in args)
+        if isinstance(args, tuple) and any(isinstance(a, str) for a in args):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in args)
         return True
 
 

@@ -8,6 +8,9 @@ Only what the page needs and the API does not offer:
     GET /api/v1/studio/jobs/{id}       one job, with signed media links
     GET /studio/media/{id}/{name}      a job's file (or one of its inputs: first or last frame,
                                        source clip) by signed link
+    GET /api/v1/studio/boards/{id}/links   a signed folder link for a storyboard's files
+    GET /studio/board-files/{o}/{e}/{s}/{id}/{name}   a storyboard's file (cut, shot list and
+                                       what it shows, a shot's image) by that link
 
 Everything else (enhance, create, cancel, delete, progress stream) the page does
 through the public API, exactly as an SDK would. Protocol, serving and routes, in
@@ -111,6 +114,14 @@ class StudioJob(JobObject):
     input_video_url: str | None = Field(None, description="Signed link to the source clip of an edit or extension")
     contact_sheet_link: str | None = None
     links_expire_at: int
+
+
+class BoardLinks(BaseModel):
+    """Where a browser finds a board's files without a header."""
+
+    files: str = Field(..., description="Signed folder link: append a file name of the board (cut.mp4, "
+                                        "shotlist.html, a shot's image)")
+    expires_at: int
 
 
 class StudioJobList(BaseModel):
@@ -224,6 +235,32 @@ def known_owners(settings) -> set[str]:
     return {owner_of(key) for key in settings.api_keys}
 
 
+def board_service(request: Request):
+    """The app's BoardService (made once per app by the boards API)."""
+    from shotsmith.api.boards import board_service as service
+
+    return service(request)
+
+
+def board_call(fn, *args):
+    """A BoardService lookup; another key's board (or no such file) is the API's 404."""
+    from shotsmith.board.records import BoardNotFound
+
+    try:
+        return fn(*args)
+    except BoardNotFound as exc:
+        raise ApiError("not_found", f"{exc} for this API key", exc.field) from None
+
+
+# The shot list is HTML written from people's words: it runs sandboxed (an origin of its own),
+# so nothing in it can reach the studio's storage, where the API key is kept.
+BOARD_FILE_HEADERS = {"Cache-Control": "private, max-age=3600", "Referrer-Policy": "no-referrer",
+                      "X-Content-Type-Options": "nosniff",
+                      "Content-Security-Policy": "sandbox allow-scripts allow-popups allow-downloads"}
+TEXT_TYPES = {".md": "text/markdown; charset=utf-8", ".csv": "text/csv; charset=utf-8",
+              ".html": "text/html; charset=utf-8"}
+
+
 # 3. Routes --------------------------------------------------------------------
 
 router = APIRouter(tags=["studio"], responses=openai_responses(400, 401, 404))
@@ -282,3 +319,28 @@ def media(job_id: str, name: str, o: str = Query(..., max_length=64), e: int = Q
     filename = f"shotsmith-{job_id.removeprefix('video_')[:8]}-{name}" if download else None
     headers = {"Cache-Control": "private, max-age=3600", "Referrer-Policy": "no-referrer"}
     return FileResponse(path, filename=filename, headers=headers)
+
+
+@router.get("/api/v1/studio/boards/{board_id}/links", response_model=BoardLinks)
+def board_links(board_id: str, owner: str = Depends(require_owner), boards=Depends(board_service),
+                links: LinkSigner = Depends(signer)) -> BoardLinks:
+    """A signed link to the board's folder, for its cut, shot list and images (12 hours)."""
+    board_call(boards.store.get, owner, board_id)  # the key's board, or a 404 naming board_id
+    expires = links.expiry()
+    return BoardLinks(files=links.board_files_url(owner, board_id, expires), expires_at=expires)
+
+
+@router.get("/studio/board-files/{o}/{e}/{s}/{board_id}/{name:path}", response_class=FileResponse, responses={
+    200: {"content": {"video/mp4": {}, "text/html": {}, "text/csv": {}, "text/markdown": {}, "image/png": {},
+                      "image/jpeg": {}}, "description": "A file of the board"}})
+def board_file(o: str, e: int, s: str, board_id: str, name: str, download: bool = Query(False),
+               svc: Services = Depends(services), boards=Depends(board_service),
+               links: LinkSigner = Depends(signer)) -> FileResponse:
+    """A board's file by its signed folder link (no Authorization header needed)."""
+    owner = links.owner(o[:64], board_id, e, s[:64], known_owners(svc.settings))
+    if owner is None:
+        raise ApiError("invalid_key", "this board link is invalid or has expired; reload the studio page")
+    path = board_call(boards.file_path, owner, board_id, name)
+    filename = path.name if download else None
+    return FileResponse(path, media_type=TEXT_TYPES.get(path.suffix), filename=filename,
+                        headers=BOARD_FILE_HEADERS)

@@ -99,20 +99,8 @@ export const api = {
   render: (id, body = {}) => send('POST', `${boardPath(id)}/render`, body),
   pick: (id, shotId, takeId) => send('POST', `${shotPath(id, shotId)}/pick`, { take_id: takeId }),
   exportBoard: (id, body) => send('POST', `${boardPath(id)}/export`, body),
+  boardLinks: (id) => send('GET', `/api/v1/studio/boards/${encodeURIComponent(id)}/links`),
 };
-
-// A file behind the API key (a board's image or export) as a Blob: a plain link
-// cannot carry the Authorization header.
-export async function fetchFile(path) {
-  let response;
-  try {
-    response = await fetch(path, { headers: auth.key ? { Authorization: `Bearer ${auth.key}` } : {} });
-  } catch {
-    throw new ApiError(t('Cannot reach the shotsmith server. Is it running?'), { status: 0 });
-  }
-  if (!response.ok) throw await errorFrom(response);
-  return response.blob();
-}
 
 // The job's server-sent events, read with fetch (EventSource cannot send a header).
 // Calls onEvent(name, data) per event; resolves with the `done` job, or null when

@@ -5,7 +5,7 @@
 // answer is the whole board, and the view redraws from it. While anything renders,
 // the board is polled.
 
-import { api, fetchFile } from './api.js';
+import { api } from './api.js';
 import { $, $$, fmtSeconds, fmtWhen, h, show } from './dom.js';
 import { fmtNumber, t } from './i18n.js';
 import { ShotStrip } from './strip.js';
@@ -23,7 +23,9 @@ const NEW_BOARD_FIELD = {
   interpolation: 'board-interpolation',
 };
 
-const isBusy = (board) => board.status === 'rendering' || board.shots.some((shot) => BUSY.has(shot.status));
+// Takes in flight (a shot waiting for the pick before it renders nothing yet)
+const isRendering = (board) => board.shots.some((shot) => shot.status === 'queued' || shot.status === 'rendering');
+const isWaiting = (board) => board.shots.some((shot) => shot.status === 'waiting');
 
 function parseSize(text) {
   const m = /^\s*(\d{2,5})\s*[x×*]\s*(\d{2,5})\s*$/i.exec(text);
@@ -47,9 +49,10 @@ export class BoardsView {
     this.board = null;
     this.selected = null; // the shot whose takes are shown
     this.pollTimer = null;
+    this.lost = false; // the last poll found no server
     this.visible = false;
     this.jobs = new Map(); // job id -> finished studio job (signed links), fetched once
-    this.files = new Map(); // API file path -> object URL (images behind the key)
+    this.links = null; // {board, files, expires_at}: the signed folder link of the board's files
     this.takesOf = null; // `${shot id}:${take ids}` on screen, so a poll does not restart the players
     this.strip = new ShotStrip($('#shot-strip'), {
       onEdit: (shot, patch) => this.editShot(shot, patch),
@@ -57,7 +60,7 @@ export class BoardsView {
       onSelect: (shot) => this.select(shot.id),
       onDelete: (shot) => this.deleteShot(shot),
       resolveThumb: (shot, take, done) => this.takeLink(take).then((link) => done(link && link.cover)),
-      resolveImage: (url, done) => this.fileUrl(url).then(done, () => done(null)),
+      resolveImage: (url, done) => this.signedFile(url).then(done, () => done(null)),
     });
     this.bind();
   }
@@ -137,7 +140,8 @@ export class BoardsView {
       show($('#boards-empty'), boards.length === 0);
       $('#boards-list').replaceChildren(...boards.map((board) => h('li', { class: 'board-item', dataset: { id: board.id } },
         h('a', { href: `#/boards/${encodeURIComponent(board.id)}`, class: 'board-link' }, board.name),
-        h('span', { class: `chip status-${board.status}` }, BOARD_STATUS[board.status] || board.status),
+        board.status ? h('span', { class: `chip status-${board.status}` }, BOARD_STATUS[board.status] || board.status)
+          : null,
         h('span', { class: 'hint' }, t`${board.shot_count ?? 0} shots · ${board.width} × ${board.height} · ${
           fmtWhen(board.updated_at)}`))));
     } catch (err) {
@@ -211,8 +215,19 @@ export class BoardsView {
   async refresh(boardId = this.board && this.board.id) {
     if (!boardId) return;
     try {
-      this.draw(await api.board(boardId));
+      const board = await api.board(boardId);
+      if (this.lost) { // the server is back (a restart): its board, takes and queue carry on
+        this.lost = false;
+        $('#board-error').textContent = '';
+      }
+      this.draw(board);
     } catch (err) {
+      if ((err.status === 0 || err.status >= 500) && this.visible && this.board && this.board.id === boardId) {
+        this.lost = true; // unreachable or restarting: say so and keep asking
+        $('#board-error').textContent = err.message;
+        this.poll(POLL_MS * 2);
+        return;
+      }
       if (err.status === 404) {
         this.toast(t('That board is not there (deleted, or made with another key).'), { error: true });
         window.location.hash = '#/boards';
@@ -241,14 +256,14 @@ export class BoardsView {
     $('#board').dataset.progress = String(progress.percent);
     $('#board-progress-text').textContent = t`${progress.rendered} of ${progress.shots} shots rendered · ${
       progress.picked} picked · ${progress.percent}%`;
-    const busy = isBusy(board);
+    const busy = isRendering(board);
     $('#board-render').disabled = busy || board.shots.length === 0;
     $('#board-render').textContent = busy ? t('Rendering…') : t('Render all');
     if (!board.shots.some((shot) => shot.id === this.selected)) this.selected = this.firstToPick(board);
     this.strip.render(board.shots, this.selected);
     this.drawTakes();
     this.drawExport();
-    if (busy) this.poll();
+    if (busy || isWaiting(board)) this.poll(busy ? POLL_MS : POLL_MS * 3); // a pick elsewhere can start a shot
     else this.stopPolling();
   }
 
@@ -258,12 +273,12 @@ export class BoardsView {
     return (waiting || board.shots[0] || { id: null }).id;
   }
 
-  poll() {
+  poll(delay) {
     if (this.pollTimer) return;
     this.pollTimer = setTimeout(() => {
       this.pollTimer = null;
       if (this.visible && this.board) this.refresh();
-    }, document.hidden ? POLL_MS * 4 : POLL_MS);
+    }, document.hidden ? delay * 4 : delay);
   }
 
   stopPolling() {
@@ -370,10 +385,16 @@ export class BoardsView {
     return job.links.find((link) => link.seed === take.seed) || job.links[0] || null;
   }
 
-  // A file of the board (an uploaded first frame) as a URL an <img> can load.
-  async fileUrl(path) {
-    if (!this.files.has(path)) this.files.set(path, fetchFile(path).then((blob) => URL.createObjectURL(blob)));
-    return this.files.get(path);
+  // A board file's API path (…/files/<name>) as a link a browser can open without the key:
+  // the board's signed folder link (fetched once, renewed before it expires) + the name.
+  async signedFile(path) {
+    const board = this.board.id;
+    const now = Date.now() / 1000;
+    if (!this.links || this.links.board !== board || this.links.expires_at - now < 600) {
+      const answer = await api.boardLinks(board);
+      this.links = { board, files: answer.files, expires_at: answer.expires_at };
+    }
+    return this.links.files + path.slice(path.indexOf('/files/') + '/files/'.length);
   }
 
   // Actions ------------------------------------------------------------------------------------
@@ -389,7 +410,7 @@ export class BoardsView {
       const named = card ? null : shotNamed(err, this.board);
       const target = card || (named && this.strip.card(named.id));
       if (target) target.showError(err);
-      if (!card) $(line).textContent = err.message;
+      if (!card) $(typeof line === 'function' ? line(err) : line).textContent = err.message;
       if (err.status === 404 || err.status === 409) this.refresh(); // the board moved on: show it as it is
       return null;
     }
@@ -410,6 +431,7 @@ export class BoardsView {
   }
 
   pick(shotId, takeId) {
+    this.strip.clearErrors(); // an export refused for want of this pick is answered by it
     return this.act(() => api.pick(this.board.id, shotId, takeId), { line: '#board-error' });
   }
 
@@ -445,55 +467,46 @@ export class BoardsView {
 
   async exportCut() {
     $('#export-crossfade-error').textContent = '';
+    $('#export-error').textContent = '';
+    this.strip.clearErrors();
     $('#export-note').textContent = t('Cutting the picked takes together…');
     $('#export-run').disabled = true;
     const crossfade = Number($('#export-crossfade').value || 0);
     const board = await this.act(() => api.exportBoard(this.board.id, { crossfade }),
-      { line: '#export-crossfade-error' });
+      { line: (err) => (err.field === 'crossfade' ? '#export-crossfade-error' : '#export-error') });
     $('#export-run').disabled = false;
-    $('#export-note').textContent = '';
-    if (board) this.toast(t('Exported: download the cut or open the shot list.'));
+    if (!board) $('#export-note').textContent = '';
+    else this.toast(t('Exported: download the cut or open the shot list.'));
   }
 
-  drawExport() {
+  async drawExport() {
     const done = this.board.export;
     show($('#board-export'), !$('#board-export').hidden || Boolean(done));
     const list = $('#export-links');
+    if (done) {
+      const seconds = t`${fmtNumber(done.duration, { maximumFractionDigits: 2 })} s`;
+      $('#export-note').textContent = t`The cut: ${seconds}, ${done.chapters} chapters, made ${fmtWhen(done.created_at)}.`;
+    }
+    const key = done ? `${this.board.id}:${done.created_at}:${done.cut_url}` : '';
+    if (list.dataset.key === key) return;
+    list.dataset.key = key;
     if (!done) {
       list.replaceChildren();
       return;
     }
-    $('#export-note').textContent = t`The cut: ${fmtSeconds(done.duration)}, ${done.chapters} chapters, made ${
-      fmtWhen(done.created_at)}.`;
     const base = this.board.name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'board';
-    list.replaceChildren(
-      this.fileLink(done.cut_url, `${base}.mp4`, t('Download the cut (MP4)'), 'export-cut'),
-      this.fileLink(done.html_url, null, t('Open the shot list'), 'export-html'),
-      this.fileLink(done.csv_url, `${base}-shots.csv`, t('Shot list as CSV'), 'export-csv'),
-      this.fileLink(done.md_url, `${base}-shots.md`, t('Shot list as Markdown'), 'export-md'));
-  }
-
-  // A link to an export file; with API keys on, the file is fetched with the key and
-  // handed to the browser as a download (or opened in a new tab).
-  fileLink(url, downloadName, label, id) {
-    const link = h('a', { id, class: 'button ghost small', href: url, download: downloadName || null,
-      target: downloadName ? null : '_blank', rel: 'noopener' }, label);
-    link.addEventListener('click', async (event) => {
-      if (!document.body.dataset.auth || link.dataset.local) return; // no keys: the plain link works
-      event.preventDefault();
-      try {
-        const blob = await fetchFile(url);
-        const local = h('a', { href: URL.createObjectURL(blob), download: downloadName || null,
-          target: downloadName ? null : '_blank', rel: 'noopener', hidden: true });
-        document.body.append(local);
-        local.click();
-        local.remove();
-        setTimeout(() => URL.revokeObjectURL(local.href), 60_000);
-      } catch (err) {
-        this.fail(err, '#export-crossfade-error');
-      }
-    });
-    return h('li', {}, link);
+    try {
+      const [cut, html, csv, md] = await Promise.all([done.cut_url, done.html_url, done.csv_url, done.md_url]
+        .map((url) => this.signedFile(url)));
+      list.replaceChildren(
+        fileLink(cut, `${base}.mp4`, t('Download the cut (MP4)'), 'export-cut'),
+        fileLink(html, null, t('Open the shot list'), 'export-html'),
+        fileLink(csv, `${base}-shots.csv`, t('Shot list as CSV'), 'export-csv'),
+        fileLink(md, `${base}-shots.md`, t('Shot list as Markdown'), 'export-md'));
+    } catch (err) {
+      list.dataset.key = '';
+      this.fail(err, '#export-error');
+    }
   }
 
   fail(err, line = '#board-error') {
@@ -518,4 +531,10 @@ function fieldError(name, err) {
 function clearField(field) {
   field.classList.remove('invalid');
   for (const line of $$('.error', field)) line.textContent = '';
+}
+
+// A link to an export file: a download (with its name) or, for the shot list, a new tab.
+function fileLink(href, downloadName, label, id) {
+  return h('li', {}, h('a', { id, class: 'button ghost small', href, download: downloadName || null,
+    target: downloadName ? null : '_blank', rel: 'noopener' }, label));
 }

@@ -8,7 +8,7 @@ import { h, readAsDataUrl, shorten, show } from './dom.js';
 import { t } from './i18n.js';
 
 export const SHOT_STATUS = {
-  draft: t('Not rendered'), waiting: t('Waits for the pick before it'), queued: t('Queued'),
+  draft: t('Not rendered'), waiting: t('Waiting'), queued: t('Queued'),
   rendering: t('Rendering'), done: t('Rendered'), failed: t('Failed'),
 };
 const MODES = [['t2v', t('Text to video')], ['i2v', t('Image to video')], ['continue', t('Continue the previous shot')]];
@@ -29,10 +29,13 @@ class ShotCard {
       title: t('Drag to reorder') }, '⠿');
     this.title = h('strong', { class: 'shot-title' });
     this.chip = h('span', { class: 'chip' });
+    this.thumbImg = h('img', { alt: '', hidden: true });
+    this.thumbLabel = h('span', { class: 'thumb-label' });
+    this.thumbTake = null; // the take whose cover the thumbnail shows
     this.thumb = h('button', { type: 'button', class: 'shot-thumb', 'aria-label': t('Show the takes of this shot'),
-      onclick: () => this.strip.handlers.onSelect(this.shot) });
+      onclick: () => this.strip.handlers.onSelect(this.shot) }, this.thumbImg, this.thumbLabel);
     this.text = h('p', { class: 'shot-text' });
-    this.prompt = h('textarea', { rows: 4, maxlength: 4000, class: 'shot-prompt', 'aria-label': t('Formula prompt') });
+    this.prompt = h('textarea', { rows: 3, maxlength: 4000, class: 'shot-prompt', 'aria-label': t('Formula prompt') });
     this.mode = h('select', { class: 'shot-mode', 'aria-label': t('Mode') },
       MODES.map(([value, label]) => h('option', { value }, label)));
     this.duration = h('input', { type: 'number', min: 0.5, step: 0.1, inputmode: 'decimal', class: 'shot-duration',
@@ -40,7 +43,7 @@ class ShotCard {
     this.seed = h('input', { inputmode: 'numeric', autocomplete: 'off', class: 'shot-seed', 'aria-label': t('Seed'),
       placeholder: t('random') });
     this.candidates = h('select', { class: 'shot-candidates', 'aria-label': t('Takes per render (K)') },
-      [1, 2, 3, 4].map((k) => h('option', { value: k }, `K=${k}`)));
+      [1, 2, 3, 4].map((k) => h('option', { value: k }, String(k))));
     this.imageInput = h('input', { type: 'file', class: 'visually-hidden', accept: 'image/png,image/jpeg,image/webp' });
     this.imagePreview = h('img', { class: 'shot-image', alt: t('The first-frame image'), hidden: true });
     this.imageButton = h('button', { type: 'button', class: 'ghost small', onclick: () => this.imageInput.click() },
@@ -60,7 +63,7 @@ class ShotCard {
       h('label', { class: 'field' }, h('span', { class: 'label' }, t('Formula prompt')), this.prompt),
       h('div', { class: 'shot-grid' },
         h('label', { class: 'field' }, h('span', { class: 'label' }, t('Mode')), this.mode),
-        h('label', { class: 'field' }, h('span', { class: 'label' }, t('Duration (s)')), this.duration),
+        h('label', { class: 'field' }, h('span', { class: 'label' }, t('Length (s)')), this.duration),
         h('label', { class: 'field' }, h('span', { class: 'label' }, t('Seed')), this.seed),
         h('label', { class: 'field' }, h('span', { class: 'label' }, t('Takes (K)')), this.candidates)),
       this.imageRow, this.progress, this.error,
@@ -95,18 +98,23 @@ class ShotCard {
     this.strip.dragger.bind(this);
   }
 
-  // Show the shot; a control being edited (focused) keeps what the user typed.
+  // Show the shot as the server has it.
   update(shot, index, count, selected) {
     this.shot = shot;
     const editing = document.activeElement;
-    const set = (control, value) => { if (control !== editing) control.value = value; };
+    // a control being edited, or refused with the API's error beside it, keeps what the user wrote
+    const set = (control, value) => {
+      if (control !== editing && !control.classList.contains('invalid')) control.value = value;
+    };
     this.el.dataset.status = shot.status;
+    this.el.dataset.takes = String(shot.takes.length);
     this.el.dataset.index = String(index);
     this.el.classList.toggle('selected', selected);
     this.el.setAttribute('aria-label', t`Shot ${index + 1} of ${count}: ${shot.title}`);
     this.title.textContent = `${index + 1}. ${shot.title}`;
     this.chip.textContent = SHOT_STATUS[shot.status] || shot.status;
     this.chip.className = `chip shot-status status-${shot.status}`;
+    this.chip.title = shot.status === 'waiting' ? t('Waits for the pick before it: it continues from that take.') : '';
     this.text.textContent = shorten(shot.text, 160);
     this.text.title = shot.text;
     set(this.prompt, shot.prompt || '');
@@ -122,19 +130,42 @@ class ShotCard {
     this.imageButton.textContent = shot.image_url ? t('Change the first frame') : t('Choose the first frame');
     this.left.disabled = index === 0;
     this.right.disabled = index === count - 1;
-    const picked = shot.takes.find((take) => take.id === shot.picked_take_id);
-    this.thumb.dataset.picked = picked ? 'true' : 'false';
-    this.thumb.replaceChildren(picked ? t('Picked take') : shot.takes.length ? t`${shot.takes.length} takes: pick one`
-      : t('No takes yet'));
-    this.strip.handlers.resolveThumb(shot, picked, (url) => {
-      if (url && this.shot === shot) this.thumb.replaceChildren(h('img', { src: url, alt: t`Picked take of ${shot.title}` }));
-    });
+    this.updateThumb(shot, busy);
     if (shot.image_url) {
       this.strip.handlers.resolveImage(shot.image_url, (url) => {
         if (url && this.shot === shot) { this.imagePreview.src = url; show(this.imagePreview); }
       });
     } else {
       show(this.imagePreview, false);
+    }
+  }
+
+  // The picked take's cover; before a pick, the first finished take's, dimmed, with a count.
+  updateThumb(shot, busy) {
+    const picked = shot.takes.find((take) => take.id === shot.picked_take_id) || null;
+    const done = shot.takes.filter((take) => take.status === 'completed');
+    const shown = picked || done[0] || null;
+    this.thumb.dataset.picked = picked ? 'true' : 'false';
+    let label = '';
+    if (!picked) {
+      if (done.length) label = t`${done.length} takes: pick one`;
+      else if (busy) label = t('Rendering…');
+      else label = shot.status === 'waiting' ? t('Waiting') : t('No takes yet');
+    }
+    this.thumbLabel.textContent = label;
+    show(this.thumbLabel, Boolean(label));
+    this.thumbImg.alt = picked ? t`Picked take of ${shot.title}` : '';
+    if (!shown) {
+      this.thumbTake = null;
+      this.thumbImg.removeAttribute('src');
+      show(this.thumbImg, false);
+    } else if (this.thumbTake !== shown.id) {
+      this.thumbTake = shown.id;
+      this.strip.handlers.resolveThumb(shot, shown, (url) => {
+        if (!url || this.thumbTake !== shown.id) return;
+        this.thumbImg.src = url;
+        show(this.thumbImg);
+      });
     }
   }
 

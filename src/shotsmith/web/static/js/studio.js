@@ -399,7 +399,6 @@ async function boot() {
   form.populate(state.config);
   extendPanel.populate(state.config);
   boards.populate(state.config);
-  if (health.auth) document.body.dataset.auth = 'true';
   window.addEventListener('hashchange', route);
   route();
   document.body.dataset.ready = 'true';
