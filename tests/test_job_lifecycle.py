@@ -29,7 +29,7 @@ def store_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "jobs.sqlite3")
     pg = request.getfixturevalue("postgres")
-    pg.query("DROP TABLE IF EXISTS jobs, alembic_version")
+    pg.query("DROP TABLE IF EXISTS board_takes, board_shots, boards, jobs, alembic_version")
     return pg.url
 
 
@@ -257,6 +257,8 @@ def test_search_columns_are_filled_for_a_database_from_an_older_release(tmp_path
     JobStore(db).close()
     con = sqlite3.connect(db)  # as release 0002 left it: a job without the search columns
     con.execute("UPDATE alembic_version SET version_num = '0002_worker_leases'")
+    for table in ("board_takes", "board_shots", "boards"):  # release 0002 had no boards (0004)
+        con.execute(f"DROP TABLE {table}")
     con.execute("ALTER TABLE jobs DROP COLUMN search_text")
     con.execute("ALTER TABLE jobs DROP COLUMN search_keys")
     con.execute("""INSERT INTO jobs (id, owner, source, status, progress, step, total_steps, stage, spec, seeds,

@@ -37,7 +37,7 @@ def store(request, tmp_path):
         url = str(tmp_path / "jobs.sqlite3")
     else:
         pg = request.getfixturevalue("postgres")
-        pg.query("DROP TABLE IF EXISTS jobs, alembic_version")
+        pg.query("DROP TABLE IF EXISTS board_takes, board_shots, boards, jobs, alembic_version")
         url = pg.url
     s = JobStore(url)
     yield s
@@ -134,7 +134,7 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path):
     assert store.claim("video_" + "0" * 32, "w", lease_s=5).worker == "w"
     store.close()
     versions = sqlite3.connect(db).execute("SELECT version_num FROM alembic_version").fetchall()
-    assert versions == [("0003_search",)]
+    assert versions == [("0004_boards",)]
 
 
 def test_bad_queue_and_database_urls_are_refused_with_the_field_named(tmp_path):
@@ -198,7 +198,7 @@ def wait_until(check, timeout: float, what: str):
 
 @pytest.mark.slow
 def test_two_workers_one_sigkilled_every_job_completes_exactly_once(tmp_path, postgres):
-    postgres.query("DROP TABLE IF EXISTS jobs, alembic_version")
+    postgres.query("DROP TABLE IF EXISTS board_takes, board_shots, boards, jobs, alembic_version")
     redis = start_redis()
     home = tmp_path / "home"
     env = {"SHOTSMITH_QUEUE": redis.url, "SHOTSMITH_DB": postgres.url, "SHOTSMITH_LEASE_S": "6"}
