@@ -201,9 +201,8 @@ class BoardService:
             if name not in editable:
                 raise FieldError(name, f"is not a shot field that can be changed (fields: {', '.join(editable)})")
         values = dict(values)
-        if "picked_take_id" in values:  # the same rules as pick (null unpicks)
-            take_id = values.pop("picked_take_id")
-            self._pick(owner, board, shot, take_id)
+        picking = "picked_take_id" in values
+        take_id = values.pop("picked_take_id", None)
         if "image" in values and image is None:
             if values.pop("image") is not None:
                 raise FieldError("image", "send the image as a data: URL or a file")
@@ -214,7 +213,6 @@ class BoardService:
         if image is not None:
             if changed.get("mode", shot.mode) != "i2v":
                 raise FieldError("image", "only an image-to-video shot (mode i2v) takes an image")
-            update["image"] = self._save_image(board.id, shot.id, image)
             update["mode"] = "i2v"
         elif changed and changed["mode"] == "i2v" and not shot.image:
             raise FieldError("image", "an image-to-video shot (mode i2v) needs its first frame: send image",
@@ -223,6 +221,10 @@ class BoardService:
             update["prompt"] = changed["prompt"]
         if shot.pending and update.get("mode", "continue") != "continue":
             update["pending"] = False  # no longer waits for the shot before it: render it again
+        if picking:  # the same rules as pick (null unpicks); after every check of the other fields
+            self._pick(owner, board, shot, take_id)
+        if image is not None:
+            update["image"] = self._save_image(board.id, shot.id, image)
         if update:
             self.store.update_shot(owner, board.id, shot.id, update)
         return self.get(owner, board_id, root=root)
