@@ -65,6 +65,7 @@ def open_studio(browser, server, **context_options) -> tuple[Page, list[str]]:
     expect(page.locator("body[data-ready=true]")).to_be_attached()
     page.click("#tab-boards")
     expect(page.locator("#board-index")).to_be_visible()
+    expect(page.locator("#boards-list[data-loaded=true]")).to_be_attached()
     assert page.evaluate("location.hash") == "#/boards"
     return page, errors
 
@@ -335,6 +336,32 @@ def test_phone_storyboard(live, browser):
     export_and_download(page, server, board_id, "phone", after)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "phone-exported")
+
+    # a shot added by hand, made image to video: its first frame is asked for, sent, and shown
+    page.click("#board-add-open")
+    page.fill("#shot-add-text", "a yellow triangle slides down the sand")
+    with page.expect_response(lambda r: r.url.endswith("/shots") and r.request.method == "POST") as answer:
+        page.click("#shot-add button[type=submit]")
+    assert answer.value.status == 201
+    expect(cards(page)).to_have_count(SHOTS + 1)
+    added = cards(page).nth(SHOTS)
+    added.locator(".shot-mode").select_option("i2v")
+    expect(added.locator(".error")).to_contain_text("first frame")
+    frame = ARTIFACTS / "first-frame.png"
+    from PIL import Image
+
+    Image.new("RGB", (WIDTH, HEIGHT), (230, 200, 60)).save(frame)
+    with page.expect_response(lambda r: "/shots/" in r.url and r.request.method == "PATCH") as answer:
+        added.locator("input[type=file]").set_input_files(str(frame))
+    assert answer.value.status == 200
+    expect(added.locator(".shot-mode")).to_have_value("i2v")
+    page.wait_for_function("() => { const img = document.querySelectorAll('#shot-strip li.shot')[5]"
+                           ".querySelector('.shot-image'); return img && !img.hidden && img.naturalWidth === "
+                           f"{WIDTH}; }}")  # loaded by the board's signed link, no header
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_response(lambda r: "/shots/" in r.url and r.request.method == "DELETE"):
+        added.locator(".shot-delete").click()
+    expect(cards(page)).to_have_count(SHOTS)
 
     # deleting the board removes it from the list (and its files from the server)
     page.once("dialog", lambda dialog: dialog.accept())

@@ -138,6 +138,7 @@ export class BoardsView {
       const page = await api.boards();
       const boards = page.data;
       show($('#boards-empty'), boards.length === 0);
+      $('#boards-list').dataset.loaded = 'true';
       $('#boards-list').replaceChildren(...boards.map((board) => h('li', { class: 'board-item', dataset: { id: board.id } },
         h('a', { href: `#/boards/${encodeURIComponent(board.id)}`, class: 'board-link' }, board.name),
         board.status ? h('span', { class: `chip status-${board.status}` }, BOARD_STATUS[board.status] || board.status)
@@ -286,12 +287,13 @@ export class BoardsView {
     this.pollTimer = null;
   }
 
-  select(shotId) {
+  // Show a shot's takes; from a tap on a phone, scroll down to them (they are below the strip).
+  select(shotId, { toTakes = true } = {}) {
     this.selected = shotId;
     if (!this.board) return;
     this.strip.render(this.board.shots, this.selected);
     this.drawTakes();
-    if (window.matchMedia('(max-width: 899px)').matches) {
+    if (toTakes && window.matchMedia('(max-width: 899px)').matches) {
       $('#takes').scrollIntoView({ behavior: 'smooth', block: 'nearest' });
     }
   }
@@ -416,8 +418,11 @@ export class BoardsView {
     }
   }
 
-  editShot(shot, patch) {
-    return this.act(() => api.updateShot(this.board.id, shot.id, patch), { card: this.strip.card(shot.id) });
+  async editShot(shot, patch) {
+    const card = this.strip.card(shot.id);
+    const board = await this.act(() => api.updateShot(this.board.id, shot.id, patch), { card });
+    if (board && card) card.clearError(); // saved: whatever the card said before is answered
+    return board;
   }
 
   reorder(ids) {
@@ -451,7 +456,9 @@ export class BoardsView {
     if (board) {
       $('#shot-add').reset();
       show($('#shot-add'), false);
-      this.select(board.shots[board.shots.length - 1].id);
+      const added = board.shots[board.shots.length - 1].id;
+      this.select(added, { toTakes: false });
+      this.strip.card(added).el.scrollIntoView({ block: 'nearest', inline: 'nearest' }); // the new card, to edit
     }
   }
 
