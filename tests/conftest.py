@@ -61,6 +61,30 @@ def tiny_wan_dirs(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def tiny_ltx_dirs(tmp_path_factory) -> dict[str, Path]:
+    """A random-weight LTX-Video pipeline from LTX's own config classes (tests/tiny_families.py)."""
+    from tiny_families import build_ltx
+
+    return build_ltx(tmp_path_factory.mktemp("tiny-ltx"))
+
+
+@pytest.fixture(scope="session")
+def tiny_ltx2_dirs(tmp_path_factory) -> dict[str, Path]:
+    """A random-weight LTX-2 pipeline (picture and sound) from LTX-2's own config classes."""
+    from tiny_families import build_ltx2
+
+    return build_ltx2(tmp_path_factory.mktemp("tiny-ltx2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_hunyuan_dirs(tmp_path_factory) -> dict[str, Path]:
+    """A random-weight HunyuanVideo 1.5 text-to-video pipeline from its own config classes."""
+    from tiny_families import build_hunyuan
+
+    return build_hunyuan(tmp_path_factory.mktemp("tiny-hunyuan"))
+
+
+@pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not present beside the repository")

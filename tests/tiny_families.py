@@ -80,3 +80,181 @@ def build_wan(root: Path) -> dict[str, Path]:
         _recipe(dirs[task], *WAN_NATIVE)
     return dirs
 
+
+LTX_NATIVE = (64, 64, 9, 24)  # width, height, frames (8k+1), fps
+
+
+def build_ltx(root: Path) -> dict[str, Path]:
+    """LTX-Video: one folder with LTXConditionPipeline's modules (the class the 0.9.5+ checkpoints
+    name). The VAE has the real checkpoints' compression (patch 4 and three scaling stages: 32x in
+    space, 8x in time), with few channels."""
+    import torch
+    from diffusers import (AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXConditionPipeline,
+                           LTXVideoTransformer3DModel)
+    from transformers import T5Config, T5EncoderModel
+
+    tokenizer = t5_tokenizer()
+    torch.manual_seed(0)
+    text_encoder = T5EncoderModel(T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=32, num_layers=1,
+                                           num_heads=4, relative_attention_num_buckets=8,
+                                           pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                           decoder_start_token_id=0))
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False), decoder_inject_noise=(False,) * 5,
+        upsample_residual=(False,) * 4, upsample_factor=(1,) * 4, timestep_conditioning=False, patch_size=4,
+        patch_size_t=1, encoder_causal=True, decoder_causal=False)
+    torch.manual_seed(1)
+    transformer = LTXVideoTransformer3DModel(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1,
+                                             num_attention_heads=4, attention_head_dim=8, cross_attention_dim=32,
+                                             num_layers=2, caption_channels=32)
+    pipe = LTXConditionPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                                scheduler=FlowMatchEulerDiscreteScheduler())
+    folder = root / "tiny-ltx"
+    pipe.save_pretrained(folder)
+    _recipe(folder, *LTX_NATIVE)
+    return {"t2v": folder}
+
+
+LTX2_NATIVE = (64, 64, 9, 24)  # width, height, frames (8k+1), fps
+
+
+def gemma_tokenizer(vocab_size: int = 150):
+    """A byte-pair tokenizer with Gemma's special tokens, wrapped as transformers' GemmaTokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GemmaTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_image>", "<end_of_image>", "<image_soft_token>"]
+    tok.train_from_iterator(CORPUS * 4, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                                            show_progress=False))
+    return GemmaTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
+                              unk_token="<unk>")
+
+
+def build_ltx2(root: Path) -> dict[str, Path]:
+    """LTX-2 with sound: a Gemma 3 text encoder (text and vision towers, both tiny), the text
+    connectors, the audio-video transformer, the video VAE (32x in space, 8x in time, like the
+    real one), the audio VAE and a vocoder whose upsampling equals the mel hop, so the sound
+    lasts as long as the clip, as with the real checkpoint."""
+    import torch
+    from diffusers import (AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, FlowMatchEulerDiscreteScheduler,
+                           LTX2Pipeline, LTX2VideoTransformer3DModel)
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+    from transformers.models.gemma3 import Gemma3TextConfig
+    from transformers.models.siglip import SiglipVisionConfig
+
+    tokenizer = gemma_tokenizer()
+    torch.manual_seed(0)
+    text = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=32, num_hidden_layers=2,
+                            num_attention_heads=4, num_key_value_heads=1, head_dim=8, max_position_embeddings=2048,
+                            sliding_window=64, pad_token_id=tokenizer.pad_token_id,
+                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    vision = SiglipVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                image_size=28, patch_size=14)
+    ids = tokenizer.convert_tokens_to_ids
+    text_encoder = Gemma3ForConditionalGeneration(Gemma3Config(
+        text_config=text, vision_config=vision, mm_tokens_per_image=4, boi_token_index=ids("<start_of_image>"),
+        eoi_token_index=ids("<end_of_image>"), image_token_index=ids("<image_soft_token>")))
+    torch.manual_seed(1)
+    transformer = LTX2VideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=2, attention_head_dim=8,
+        cross_attention_dim=16, audio_in_channels=4, audio_out_channels=4, audio_num_attention_heads=2,
+        audio_attention_head_dim=4, audio_cross_attention_dim=8, num_layers=2, qk_norm="rms_norm_across_heads",
+        caption_channels=text.hidden_size, rope_double_precision=False, rope_type="split")
+    connectors = LTX2TextConnectors(
+        caption_channels=text.hidden_size, text_proj_in_factor=text.num_hidden_layers + 1,
+        video_connector_num_attention_heads=4, video_connector_attention_head_dim=8, video_connector_num_layers=1,
+        video_connector_num_learnable_registers=None, audio_connector_num_attention_heads=4,
+        audio_connector_attention_head_dim=8, audio_connector_num_layers=1,
+        audio_connector_num_learnable_registers=None, connector_rope_base_seq_len=32, rope_theta=10000.0,
+        rope_double_precision=False, causal_temporal_positioning=False, rope_type="split")
+    vae = AutoencoderKLLTX2Video(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8), layers_per_block=(1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True), decoder_spatio_temporal_scaling=(True, True, True),
+        decoder_inject_noise=(False,) * 4, downsample_type=("spatiotemporal",) * 3, upsample_residual=(False,) * 3,
+        upsample_factor=(1,) * 3, timestep_conditioning=False, patch_size=4, patch_size_t=1, encoder_causal=True,
+        decoder_causal=False)
+    audio_vae = AutoencoderKLLTX2Audio(
+        base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1, attn_resolutions=None, in_channels=2,
+        resolution=32, latent_channels=2, norm_type="pixel", causality_axis="height", dropout=0.0,
+        mid_block_add_attention=False, sample_rate=16000, mel_hop_length=16, is_causal=True, mel_bins=8)
+    vocoder = LTX2Vocoder(in_channels=2 * 8, hidden_channels=32, out_channels=2, upsample_kernel_sizes=[8, 8],
+                          upsample_factors=[4, 4], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]],
+                          leaky_relu_negative_slope=0.1, output_sampling_rate=16000)
+    pipe = LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, audio_vae=audio_vae,
+                        text_encoder=text_encoder, tokenizer=tokenizer, connectors=connectors,
+                        transformer=transformer, vocoder=vocoder)
+    folder = root / "tiny-ltx2"
+    pipe.save_pretrained(folder)
+    _recipe(folder, *LTX2_NATIVE)
+    return {"t2v": folder}
+
+
+HUNYUAN_NATIVE = (64, 48, 9, 24)  # width, height, frames (4k+1), fps
+QWEN_CHAT = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+             "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+             "{% for part in message['content'] %}{{ part['text'] }}{% endfor %}{% endif %}<|im_end|>\n"
+             "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def qwen_tokenizer(vocab_size: int = 200):
+    """A byte-level BPE tokenizer with Qwen's chat markers and a chat template, as Qwen2TokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import Qwen2TokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok.train_from_iterator(CORPUS * 4, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                            show_progress=False))
+    tokenizer = Qwen2TokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   unk_token=None, bos_token=None)
+    tokenizer.chat_template = QWEN_CHAT
+    return tokenizer
+
+
+def build_hunyuan(root: Path) -> dict[str, Path]:
+    """HunyuanVideo 1.5 text-to-video: a Qwen2.5-VL text model and a ByT5 glyph encoder (both tiny),
+    the transformer, and a VAE with the real checkpoints' compression (16x in space, 4x in time)."""
+    import torch
+    from diffusers import (AutoencoderKLHunyuanVideo15, FlowMatchEulerDiscreteScheduler, HunyuanVideo15Pipeline,
+                           HunyuanVideo15Transformer3DModel)
+    from diffusers.guiders import ClassifierFreeGuidance
+    from transformers import ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel, T5Config, T5EncoderModel
+
+    tokenizer = qwen_tokenizer()
+    torch.manual_seed(0)
+    text_encoder = Qwen2_5_VLTextModel(Qwen2_5_VLTextConfig(
+        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=16, num_hidden_layers=3, num_attention_heads=2,
+        num_key_value_heads=2, rope_scaling={"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+        rope_theta=1000000.0, pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id))
+    tokenizer_2 = ByT5Tokenizer()
+    text_encoder_2 = T5EncoderModel(T5Config(vocab_size=len(tokenizer_2), d_model=32, d_kv=8, d_ff=32, num_layers=1,
+                                             num_heads=4, relative_attention_num_buckets=8, decoder_start_token_id=0))
+    torch.manual_seed(1)
+    transformer = HunyuanVideo15Transformer3DModel(
+        in_channels=9, out_channels=4, num_attention_heads=2, attention_head_dim=8, num_layers=2,
+        num_refiner_layers=1, mlp_ratio=2.0, patch_size=1, patch_size_t=1, text_embed_dim=16, text_embed_2_dim=32,
+        image_embed_dim=12, rope_axes_dim=(2, 2, 4), target_size=16, task_type="t2v")
+    vae = AutoencoderKLHunyuanVideo15(in_channels=3, out_channels=3, latent_channels=4,
+                                      block_out_channels=(8, 8, 8, 8, 8), layers_per_block=1,
+                                      spatial_compression_ratio=16, temporal_compression_ratio=4,
+                                      downsample_match_channel=False, upsample_match_channel=False)
+    pipe = HunyuanVideo15Pipeline(text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer, vae=vae,
+                                  scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=text_encoder_2,
+                                  tokenizer_2=tokenizer_2, guider=ClassifierFreeGuidance(guidance_scale=1.0))
+    folder = root / "tiny-hunyuan"
+    pipe.save_pretrained(folder)
+    _recipe(folder, *HUNYUAN_NATIVE)
+    return {"t2v": folder}

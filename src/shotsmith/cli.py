@@ -119,6 +119,7 @@ def generate(
     lora: Optional[str] = spec_option("lora"),
     lora_scale: float = spec_option("lora_scale"),
     cache: Optional[str] = spec_option("cache"),
+    audio: Optional[bool] = spec_option("audio", "--audio/--no-audio"),
     server_url: Optional[str] = SERVER_OPTION,
     local: bool = LOCAL_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON"),
@@ -138,7 +139,7 @@ def generate(
             candidates=candidates, steps=steps, guidance=guidance, width=width, height=height, seconds=seconds,
             fps=fps, frames=frames, native_width=nw, native_height=nh, interpolation=interpolation, style=style,
             enhance=enhance, lora=lora, lora_scale=lora_scale, cache=cache, video=str(video) if video else None,
-            strength=strength,
+            strength=strength, audio=audio,
         ).check_inputs()
     except SpecError as exc:
         fail(option_message(exc, {"video": "--video", "strength": "--strength", "out": "--out"}))

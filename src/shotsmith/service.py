@@ -118,7 +118,9 @@ class Studio:
                 meta["notes"] = notes
             if enhancement:
                 meta["enhancement"] = {"slots": enhancement.get("slots"), "backend": enhancement.get("backend_used")}
-            clips.append(finish_clip(candidate.frames, render.entry.fps, path, post_settings(spec), meta, timings))
+            sound = candidate.audio if spec.with_sound(render.entry) else None
+            clips.append(finish_clip(candidate.frames, render.entry.fps, path, post_settings(spec), meta, timings,
+                                     audio=sound, sample_rate=candidate.sample_rate if sound is not None else None))
         sheet = None
         if len(render.candidates) > 1:
             sheet = contact_sheet_path(out)

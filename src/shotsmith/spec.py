@@ -100,6 +100,12 @@ def source_output_defaults(info: dict) -> dict:
     return out
 
 
+def audio_models() -> list[str]:
+    from shotsmith.models.registry import ENTRIES
+
+    return [name for name, entry in ENTRIES.items() if entry.audio]
+
+
 def last_frame_models() -> list[str]:
     from shotsmith.models.registry import ENTRIES
 
@@ -148,6 +154,8 @@ class GenerationSpec(BaseModel):
                              "path to one (`shotsmith train lora --out`)")
     lora_scale: float = Field(1.0, ge=-4.0, le=4.0, allow_inf_nan=False,
                               description="LoRA strength, -4 to 4 (0 = the base model)")
+    audio: bool | None = Field(None, description="A sound track made with the picture, in the MP4 (AAC): only "
+                               "models that make sound (default: on for them, off for the rest)")
     cache: str | None = Field(None, max_length=64, description="Step cache for denoising: "
                               f"{cache_choices_text()} (default per model)")
 
@@ -232,6 +240,12 @@ class GenerationSpec(BaseModel):
             kind = "is text-to-video and " if entry.task == "t2v" else ""
             raise SpecError("last_image", f"model {entry.name} {kind}cannot hold a last frame (models that can: "
                             f"{', '.join(last_frame_models()) or 'none'})")
+        if self.lora and not entry.rules.lora:
+            raise SpecError("lora", f"{entry.rules.title} model {entry.name} takes no LoRA (diffusers has no LoRA "
+                            "loader for its pipeline)")
+        if self.audio and not entry.audio:
+            raise SpecError("audio", f"model {entry.name} makes silent clips (models with sound: "
+                            f"{', '.join(audio_models()) or 'none'}); send false or leave it out")
         if self.video and entry.task != "t2v":
             raise SpecError("model", f"model {entry.name} is image-to-video; an edit (video) runs on a "
                             "text-to-video model")
@@ -334,6 +348,11 @@ class GenerationSpec(BaseModel):
     def cache_choice(self, entry: ModelEntry | None = None) -> str:
         """The step cache this request runs with: its own, else the model's default."""
         return self.cache or (entry or self.entry()).cache
+
+    def with_sound(self, entry: ModelEntry | None = None) -> bool:
+        """Whether the clip carries the model's sound track: the request's choice, else yes where there is one."""
+        entry = entry or self.entry()
+        return entry.audio and self.audio is not False
 
     def negative_text(self, entry: ModelEntry | None = None) -> str:
         """The negative prompt this request runs with: its own, else its model family's habit."""

@@ -10,4 +10,4 @@ UPLOADED_CLIP = "the uploaded clip"
 
 JOB_FIELDS = ("prompt", "negative_prompt", "model", "seed", "candidates", "steps", "guidance", "seconds", "fps",
               "frames", "interpolation", "style", "enhance", "enhanced_prompt", "lora", "lora_scale", "cache",
-              "strength")
+              "strength", "audio")

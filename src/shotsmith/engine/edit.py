@@ -64,17 +64,13 @@ def _rules_of(pipe):
     return found[0]
 
 
-def _pads(pipe) -> bool:
-    return "patch_size_t" in pipe.transformer.config
-
-
-def source_for_model(pipe, frames: np.ndarray, num_frames: int) -> list:
+def source_for_model(pipe, frames: np.ndarray, num_frames: int, pads: bool = True) -> list:
     """The source frames as the pipeline's input: PIL images, with copies of the first frame in
     front where CogVideoX 1.5 pads latent frames (its video-to-video pipeline does not pad, it
-    refuses; `decode` drops the same latent frames again)."""
+    refuses; `decode` drops the same latent frames again). pads=False for the other families."""
     from PIL import Image
 
-    pad = padding_frames(pipe, num_frames) * pipe.vae_scale_factor_temporal if _pads(pipe) else 0
+    pad = padding_frames(pipe, num_frames) * pipe.vae_scale_factor_temporal if pads else 0
     images = [Image.fromarray(frame) for frame in frames]
     return [images[0]] * pad + images
 
@@ -116,8 +112,8 @@ def render_edit(engine: Engine, spec: GenerationSpec, source: np.ndarray, on_pro
     with engine.session(pipe, spec, entry):
         edit = edit_pipeline(engine, pipe, entry)
         call = {**prompt_call, **entry.rules.edit_arguments(
-            entry, edit, video=source_for_model(pipe, source, num_frames), strength=strength, height=height, width=width,
-            frames=num_frames, steps=steps, guidance=guidance)}
+            entry, edit, video=source_for_model(pipe, source, num_frames, entry.rules.engine_decodes),
+            strength=strength, height=height, width=width, frames=num_frames, steps=steps, guidance=guidance)}
         run = _CandidateRun(edit, call, None, run_steps, total, report, cancelled, entry=entry,
                             num_frames=num_frames)
         candidates = [run(seed, index) for index, seed in enumerate(seeds)]

@@ -207,7 +207,7 @@ class Engine:
                            if locks and last_image is not None else None)  # the spec let it through: entry.last_frame
             call = {**prompt_call, **rules.call_arguments(
                 entry, height=height, width=width, frames=num_frames, steps=steps, guidance=guidance, image=image,
-                last_image=None if locks else last_image)}
+                last_image=None if locks else last_image, pipe=pipe)}
             run = _CandidateRun(pipe, call, image_latent, steps, total, report, cancelled, last_latent,
                                 entry.last_frame_condition, entry=entry, num_frames=num_frames)
             candidates = [run(seed, index) for index, seed in enumerate(seeds)]
@@ -257,9 +257,13 @@ class _CandidateRun:
 
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        with last_frame_condition(pipe, self.last_latent if self.last_condition else None):
-            result = pipe(**self.call, generator=torch.Generator(device="cpu").manual_seed(seed),
-                          callback_on_step_end=on_step)
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        if self.rules.stepwise:  # no step callback in this pipeline: the scheduler's steps are counted
+            with counted_steps(pipe, on_step):
+                result = pipe(**self.call, generator=generator)
+        else:
+            with last_frame_condition(pipe, self.last_latent if self.last_condition else None):
+                result = pipe(**self.call, generator=generator, callback_on_step_end=on_step)
         if stopped_at:
             raise Cancelled(f"cancelled at step {stopped_at[0]} of {self.total}")
         if not self.rules.engine_decodes:
@@ -338,6 +342,28 @@ class LastFrameLock:
         latents = latents.clone()
         latents[:, -1:] = last.to(latents.dtype)
         return latents
+
+
+@contextmanager
+def counted_steps(pipe, on_step):
+    """For a pipeline without `callback_on_step_end`: `on_step(pipe, i, t, {})` after each of its
+    scheduler's steps, so progress and cancel (the pipeline's interrupt flag, which its loop
+    reads) work the same. Wraps this scheduler object's `step` for the call and restores it."""
+    scheduler = pipe.scheduler
+    step = scheduler.step
+    done = [0]
+
+    def counted(model_output, timestep, *args, **kwargs):
+        out = step(model_output, timestep, *args, **kwargs)
+        on_step(pipe, done[0], timestep, {})
+        done[0] += 1
+        return out
+
+    scheduler.step = counted
+    try:
+        yield
+    finally:
+        del scheduler.step  # the class's own method again
 
 
 @contextmanager

@@ -112,7 +112,8 @@ def render_chains(engine: Engine, spec: GenerationSpec, start: np.ndarray, refer
                 latent = (encode_first_frame(pipe, picture, height, width)
                           if entry.first_frame_lock and entry.rules.engine_decodes else None)
                 call = {**prompt_call, **entry.rules.call_arguments(
-                    entry, height=height, width=width, frames=frames, steps=steps, guidance=guidance, image=picture)}
+                    entry, height=height, width=width, frames=frames, steps=steps, guidance=guidance, image=picture,
+                    pipe=pipe)}
                 run = _CandidateRun(pipe, call, latent, steps, total, candidate_report, cancelled, entry=entry,
                                     num_frames=frames)
                 rendered = run(segment_seed, c * len(plan) + j)

@@ -136,6 +136,9 @@ class ModelEntry:
     frame_step: int = 0  # frames are frame_step * k + 1 (CogVideoX 1.5: 16)
     size_multiple: int = 0  # native width and height are multiples of this (Wan 2.2 TI2V-5B: 32)
     negative_prompt: str | None = None  # used when a request gives none
+    # LTX-Video: the hub id of the checkpoint's spatial latent upsampler (recorded for users who
+    # run the two-stage recipe; shotsmith renders one stage and upscales frames after)
+    upsampler: str | None = None
     description: str = ""
     # Runtime options (validated in __post_init__; see docs/performance.md for the measured defaults)
     cache: str = "none"  # step cache, a CACHE_CHOICES name, optionally ':value'; a request may override it
@@ -179,12 +182,17 @@ class ModelEntry:
         return FAMILIES[self.family]
 
     @property
+    def audio(self) -> bool:
+        """The model makes a sound track with the picture (LTX-2)."""
+        return self.rules.audio
+
+    @property
     def can_edit(self) -> bool:
         """Video-to-video edits run on a text-to-video entry whose family has a v2v pipeline."""
         return self.task == "t2v" and "v2v" in self.rules.pipelines
 
     def capabilities(self) -> list[str]:
-        """What a request may ask of this entry: t2v or i2v, last_frame, edit, lora."""
+        """What a request may ask of this entry: t2v or i2v, last_frame, edit, extend, lora, audio."""
         out = [self.task]
         if self.last_frame:
             out.append("last_frame")
@@ -194,6 +202,8 @@ class ModelEntry:
             out.append("extend")
         if self.rules.lora:
             out.append("lora")
+        if self.audio:
+            out.append("audio")
         return out
 
     def allowed_frames(self, frames: int) -> bool:
@@ -225,6 +235,9 @@ _GPU = {"cpu_offload": "model", "vae_slicing": True, "vae_tiling": True}
 # weights, more than a 24 GB card holds, so its blocks come onto the GPU one group at a time.
 _WAN_SMALL = {"cpu_offload": "model", "vae_tiling": True}
 _WAN_LARGE = {"group_offload": "block", "vae_tiling": True}
+_LTX = {"cpu_offload": "model", "vae_tiling": True}
+_HUNYUAN = {"cpu_offload": "model", "vae_tiling": True}
+LTX_UPSAMPLER = "Lightricks/ltxv-spatial-upscaler-0.9.7"
 # Measured on held-out captions (benchmarks/RESULTS.md, section 4): ~1.7x faster denoising, no
 # measurable adherence loss, and of the caches that fast the one that moves the clip least
 # (highest PSNR against no cache). Real checkpoints keep "none" until measured on their outputs.
@@ -283,6 +296,36 @@ ENTRIES: dict[str, ModelEntry] = {
         ModelEntry("wan2.2-i2v-a14b", "i2v", "wan", 1280, 720, 81, 16, hub_id="Wan-AI/Wan2.2-I2V-A14B-Diffusers",
                    max_frames=81, text_limit=512, steps=40, guidance=3.5, memory=_WAN_LARGE,
                    description="Wan 2.2 I2V A14B image-to-video (two 14B experts: high and low noise)"),
+        # LTX-Video 0.9.7 distilled: one checkpoint, two entries (a text-to-video one that can
+        # edit, an image-to-video one that takes a first and a last frame); 8 steps, guidance 1.
+        ModelEntry("ltx-video-0.9.7-distilled", "t2v", "ltx", 768, 512, 121, 24,
+                   hub_id="Lightricks/LTX-Video-0.9.7-distilled", max_frames=257, text_limit=128, steps=8,
+                   guidance=1.0, memory=_LTX, upsampler=LTX_UPSAMPLER,
+                   description="LTX-Video 0.9.7 distilled 13B text-to-video (a few steps)"),
+        ModelEntry("ltx-video-0.9.7-distilled-i2v", "i2v", "ltx", 768, 512, 121, 24,
+                   hub_id="Lightricks/LTX-Video-0.9.7-distilled", max_frames=257, text_limit=128, steps=8,
+                   guidance=1.0, last_frame=True, memory=_LTX, upsampler=LTX_UPSAMPLER,
+                   description="LTX-Video 0.9.7 distilled 13B image-to-video, first and last frame"),
+        # HunyuanVideo 1.5: the community's diffusers conversions, 480p and 720p
+        ModelEntry("hunyuanvideo1.5-480p", "t2v", "hunyuanvideo15", 848, 480, 121, 24,
+                   hub_id="hunyuanvideo-community/HunyuanVideo-1.5-480p_t2v", max_frames=121, text_limit=1000,
+                   steps=50, guidance=6.0, memory=_HUNYUAN, description="HunyuanVideo 1.5 text-to-video, 480p"),
+        ModelEntry("hunyuanvideo1.5-480p-i2v", "i2v", "hunyuanvideo15", 848, 480, 121, 24,
+                   hub_id="hunyuanvideo-community/HunyuanVideo-1.5-480p_i2v", max_frames=121, text_limit=1000,
+                   steps=50, guidance=6.0, memory=_HUNYUAN, description="HunyuanVideo 1.5 image-to-video, 480p"),
+        ModelEntry("hunyuanvideo1.5-720p", "t2v", "hunyuanvideo15", 1280, 720, 121, 24,
+                   hub_id="hunyuanvideo-community/HunyuanVideo-1.5-720p_t2v", max_frames=121, text_limit=1000,
+                   steps=50, guidance=6.0, memory=_HUNYUAN, description="HunyuanVideo 1.5 text-to-video, 720p"),
+        ModelEntry("hunyuanvideo1.5-720p-i2v", "i2v", "hunyuanvideo15", 1280, 720, 121, 24,
+                   hub_id="hunyuanvideo-community/HunyuanVideo-1.5-720p_i2v", max_frames=121, text_limit=1000,
+                   steps=50, guidance=6.0, memory=_HUNYUAN, description="HunyuanVideo 1.5 image-to-video, 720p"),
+        # LTX-2: picture and sound in one pass; the pipeline's published sampling settings
+        ModelEntry("ltx-2", "t2v", "ltx2", 768, 512, 121, 24, hub_id="Lightricks/LTX-2", max_frames=257,
+                   text_limit=1024, steps=40, guidance=4.0, memory=_LTX,
+                   description="LTX-2 text-to-video with sound (AAC in the MP4)"),
+        ModelEntry("ltx-2-i2v", "i2v", "ltx2", 768, 512, 121, 24, hub_id="Lightricks/LTX-2", max_frames=257,
+                   text_limit=1024, steps=40, guidance=4.0, memory=_LTX,
+                   description="LTX-2 image-to-video with sound (AAC in the MP4)"),
     ]
 }
 DEFAULT_MODEL = emb.T2V_NAME

@@ -113,6 +113,28 @@ def encode_video(
     run_ffmpeg(args, "encode video", stdin_frames=frames)
 
 
+def add_audio(video: Path, audio: np.ndarray, sample_rate: int, seconds: float, out_path: Path) -> None:
+    """`video` (an MP4 with no sound) with `audio` (float (channels, samples) in [-1, 1]) muxed in
+    as AAC, written to out_path. The picture is copied as it is, the global metadata too; the
+    sound is padded with silence or cut so that it lasts exactly `seconds`, the clip's length."""
+    import wave
+
+    samples = np.asarray(audio, dtype=np.float32)
+    if samples.ndim == 1:
+        samples = samples[None]
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).round().astype("<i2").T  # (samples, channels), interleaved
+    with tempfile.NamedTemporaryFile(suffix=".wav", dir=out_path.parent, prefix=f".{out_path.stem}.") as wav:
+        with wave.open(wav.name, "wb") as writer:
+            writer.setnchannels(pcm.shape[1])
+            writer.setsampwidth(2)
+            writer.setframerate(int(sample_rate))
+            writer.writeframes(np.ascontiguousarray(pcm).tobytes())
+        args = ["-i", str(video), "-i", wav.name, "-map", "0:v:0", "-map", "1:a:0", "-map_metadata", "0",
+                "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-af", "apad", "-t", f"{seconds:.6f}",
+                "-movflags", "+faststart", "-f", "mp4", str(out_path)]
+        run_ffmpeg(args, "add the sound track")
+
+
 def _metadata_args(metadata: dict) -> list[str]:
     # The full record goes in `comment` as JSON (what read_clip_metadata returns);
     # title/description carry the prompt for players and file browsers that show them.

@@ -39,12 +39,16 @@ def finish_clip(
     settings: PostSettings,
     metadata: dict,
     timings: dict | None = None,
+    audio: np.ndarray | None = None,
+    sample_rate: int | None = None,
 ) -> ClipFiles:
     """Upscale, interpolate and encode frames; write MP4, GIF, cover, sprite and sidecar.
 
     frames: uint8 (T, H, W, 3) RGB at the model's native size and native_fps. Writes
     out_path (.mp4), <stem>.gif (if settings.gif), <stem>.jpg, <stem>.sprite.jpg and
     <stem>.json next to it. The clip lasts T / native_fps seconds at settings.fps.
+    audio: the model's sound track (float (channels, samples) at sample_rate), muxed into the
+    MP4 as AAC lasting as long as the clip; the GIF and the images have none; the sidecar says.
     """
     # 1. Check inputs
     out_path = Path(out_path)
@@ -52,18 +56,35 @@ def finish_clip(
     native = {"frames": int(frames.shape[0]), "width": int(frames.shape[2]),
               "height": int(frames.shape[1]), "fps": float(native_fps)}
 
+    if audio is not None and not (isinstance(sample_rate, int) and sample_rate > 0):
+        raise PostError(f"sample_rate must be a positive whole number with audio, got {sample_rate!r}")
+    seconds = len(frames) / float(native_fps)
+
     def encode(video: Path, own: dict) -> None:
         # 2. Frame source: native frames for lanczos, model-upscaled frames for SR
         source, in_size = _frame_source(frames, settings, own)
-        # 3. Upscale + interpolate + encode in one ffmpeg process
-        with _timed(own, "post_encode_s"):
-            ffmpeg.encode_video(source, in_size, float(native_fps), len(frames), settings, metadata, video)
+        # 3. Upscale + interpolate + encode in one ffmpeg process (then the sound, where there is one)
+        silent = temp_path(out_path, "silent") if audio is not None else video
+        try:
+            with _timed(own, "post_encode_s"):
+                ffmpeg.encode_video(source, in_size, float(native_fps), len(frames), settings, metadata, silent)
+            if audio is not None:
+                with _timed(own, "post_audio_s"):
+                    ffmpeg.add_audio(silent, audio, sample_rate, seconds, video)
+        finally:
+            if silent != video:
+                silent.unlink(missing_ok=True)
 
-    return finish_encoded(encode, out_path, settings, metadata, native, timings)
+    sound = None
+    if audio is not None:
+        channels = 1 if np.ndim(audio) == 1 else int(np.shape(audio)[0])
+        sound = {"codec": "aac", "sample_rate": sample_rate, "channels": channels, "seconds": round(seconds, 3),
+                 "in": ["video"]}
+    return finish_encoded(encode, out_path, settings, metadata, native, timings, sound)
 
 
 def finish_encoded(encode: Callable[[Path, dict], None], out_path: Path, settings: PostSettings, metadata: dict,
-                   native: dict, timings: dict | None = None) -> ClipFiles:
+                   native: dict, timings: dict | None = None, audio: dict | None = None) -> ClipFiles:
     """The finishing steps every clip shares, around an `encode(temp_mp4, own_timings)` that writes
     the MP4: measure it, GIF, cover, sprite, sidecar (`native` describes the model's frames), commit."""
     started = time.perf_counter()
@@ -89,7 +110,7 @@ def finish_encoded(encode: Callable[[Path, dict], None], out_path: Path, setting
         own["post_total_s"] = round(time.perf_counter() - started, 3)
         # 7. Sidecar: everything needed to re-make the clip
         all_timings = {**(timings or {}), **own}
-        sidecar = _sidecar(native, settings, metadata, clip, all_timings, final)
+        sidecar = _sidecar(native, settings, metadata, clip, all_timings, final, audio)
         temps["sidecar"].write_text(json.dumps(sidecar, indent=2, default=str) + "\n")
         # 8. Commit: sidecar last, so its presence means the whole set is in place
         _commit(temps, final, settings.gif)
@@ -180,7 +201,7 @@ def _gif_size(settings: PostSettings) -> tuple[int, int]:
     return settings.gif_width, max(2, height)
 
 
-def _sidecar(native, settings, metadata, clip, timings, final) -> dict:
+def _sidecar(native, settings, metadata, clip, timings, final, audio=None) -> dict:
     from .. import __version__
 
     names = {kind: path.name for kind, path in final.items()}
@@ -191,6 +212,8 @@ def _sidecar(native, settings, metadata, clip, timings, final) -> dict:
         "metadata": metadata,
         "post": settings.to_dict(),
         "clip": {**clip, "native": native},
+        # the sound track: None for a silent clip; where there is one, only the MP4 has it
+        "audio": audio,
         "timings": timings,
         "files": names,
     }

@@ -46,6 +46,7 @@ LORA_FILE = "pytorch_lora_weights.safetensors"
 INFO_FILE = "lora.json"
 TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
 KEEP_CHECKPOINTS = 2
+TRAINABLE_FAMILIES = ("cogvideox", "wan")  # the families whose training step this module knows
 
 
 class TrainingError(ValueError):
@@ -130,6 +131,9 @@ def _check_trainable(model: str | None) -> None:
     entry = resolve(model)
     if not entry.rules.lora:
         raise TrainingError(f"model: diffusers loads no LoRA into {entry.rules.title} models")
+    if entry.family not in TRAINABLE_FAMILIES:
+        raise TrainingError(f"model: `train lora` trains CogVideoX and Wan models, not {entry.rules.title} "
+                            f"({entry.name}); a {entry.rules.title} LoRA in diffusers' format still loads with --lora")
     if _flow(entry) and entry.task != "t2v":
         raise TrainingError(f"model: LoRA training on {entry.rules.title} runs on a text-to-video model "
                             f"({entry.name} is image-to-video)")

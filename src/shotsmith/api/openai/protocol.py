@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 Variant = Literal["video", "thumbnail", "spritesheet"]
 # The spec fields this contract exposes under their own names, marked "(shotsmith)".
 EXTENSIONS = ("negative_prompt", "seed", "candidates", "steps", "guidance", "fps", "interpolation", "style",
-              "enhance", "lora", "lora_scale", "cache")
+              "enhance", "lora", "lora_scale", "cache", "audio")
 _unknown_seen: set[str] = set()
 MAX_UNKNOWN_REMEMBERED = 64  # names logged once each; past this, nothing more is kept or logged
 

@@ -22,7 +22,7 @@ EXTENSIONS = ("fps", "negative_prompt", "seed", "candidates", "steps", "guidance
               "enhance", "lora", "lora_scale", "cache")
 # spec field -> this contract's name, for error messages ("last_image" before "image": the
 # messages are rewritten in this order, and "last_image: " ends with "image: ")
-RENAMES = {"seconds": "duration", "last_image": "image_url", "image": "image_url"}
+RENAMES = {"seconds": "duration", "last_image": "image_url", "image": "image_url", "audio": "with_audio"}
 
 
 class _VideoGenerationFields(WireModel):
@@ -38,7 +38,8 @@ class _VideoGenerationFields(WireModel):
     quality: Literal["speed", "quality"] | None = Field(
         None, description="'quality' (default): the model's steps; 'speed': half the steps and blend "
                           "interpolation")
-    with_audio: bool | None = Field(None, description="Only false: shotsmith makes silent clips")
+    with_audio: bool | None = Field(None, description="A sound track in the MP4: only models that make sound "
+                                                      "(e.g. ltx-2); default: on for them, off for the rest")
     size: str | None = Field(None, description="Output size 'WIDTHxHEIGHT' (multiples of 16)")
     duration: float | None = Field(None, allow_inf_nan=False, description="Clip length in seconds (upstream 5 "
                                                                           "or 10)")
@@ -56,9 +57,6 @@ class _VideoGenerationFields(WireModel):
             raise ApiError("missing", "model: is required (e.g. cogvideox-shapes)", "model")
         if not (self.prompt or "").strip() and not self.image_url:
             raise ApiError("missing", "prompt: prompt and image_url may not both be empty", "prompt")
-        if self.with_audio:
-            raise ApiError("invalid", "with_audio: shotsmith makes silent clips; send false or leave it out",
-                           "with_audio")
         if self.watermark_enabled:
             raise ApiError("invalid", "watermark_enabled: shotsmith adds no watermark; send false or leave it out",
                            "watermark_enabled")
@@ -80,7 +78,7 @@ class _VideoGenerationFields(WireModel):
         registry name the server resolved `self.model` to (quality=speed halves its steps)."""
         width, height = output_size(self.size)
         values = {**self.model_dump(include=set(EXTENSIONS)), "prompt": self.prompt or "", "model": model,
-                  "width": width, "height": height, "seconds": self.duration}
+                  "width": width, "height": height, "seconds": self.duration, "audio": self.with_audio}
         if self.quality == "speed":
             values["steps"] = values["steps"] or max(1, ENTRIES[model].steps // 2)
             values["interpolation"] = values["interpolation"] or "blend"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from shotsmith.models.families.base import TASKS, Family, Output, to_uint8
 from shotsmith.models.families.cogvideox import COGVIDEOX
+from shotsmith.models.families.hunyuan import HUNYUAN_VIDEO_15
+from shotsmith.models.families.ltx import LTX
+from shotsmith.models.families.ltx2 import LTX2
 from shotsmith.models.families.wan import WAN
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (COGVIDEOX, WAN)}
+FAMILIES: dict[str, Family] = {f.name: f for f in (COGVIDEOX, WAN, LTX, HUNYUAN_VIDEO_15, LTX2)}
 
 
 def get_family(name: str) -> Family:

@@ -49,6 +49,8 @@ class Family:
     # True: the engine asks for latents and decodes them itself (CogVideoX, whose first- and
     # last-frame locks work on latents); False: the pipeline decodes, the engine takes frames.
     engine_decodes: bool = False
+    # True: the pipeline has no step callback; the engine counts steps on the scheduler instead
+    stepwise: bool = False
 
     def frame_rule(self) -> str:
         return f"{self.frame_step}k+1"
@@ -108,8 +110,9 @@ class Family:
         return {f"negative_{key}": value for key, value in conditioning.items()}
 
     def call_arguments(self, entry, *, height: int, width: int, frames: int, steps: int, guidance: float,
-                       image=None, last_image=None) -> dict[str, Any]:
-        """The keyword arguments of one render besides the prompt's, the seed and the callback."""
+                       image=None, last_image=None, pipe=None) -> dict[str, Any]:
+        """The keyword arguments of one render besides the prompt's, the seed and the callback
+        (`pipe`: the loaded pipeline, for settings that depend on the checkpoint)."""
         call = dict(height=height, width=width, num_frames=frames, num_inference_steps=steps,
                     guidance_scale=guidance, output_type="np")
         if image is not None:

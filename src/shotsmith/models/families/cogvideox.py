@@ -13,7 +13,8 @@ from shotsmith.models.families.base import Family
 
 
 class CogVideoXFamily(Family):
-    def call_arguments(self, entry, *, height, width, frames, steps, guidance, image=None, last_image=None):
+    def call_arguments(self, entry, *, height, width, frames, steps, guidance, image=None, last_image=None,
+                       pipe=None):
         # last_image never reaches the pipeline: the engine holds the last latent frame itself
         call = dict(height=height, width=width, num_frames=frames, num_inference_steps=steps,
                     guidance_scale=guidance, output_type="latent", use_dynamic_cfg=False)
@@ -31,5 +32,6 @@ COGVIDEOX = CogVideoXFamily(
     name="cogvideox", title="CogVideoX",
     pipelines={"t2v": "CogVideoXPipeline", "i2v": "CogVideoXImageToVideoPipeline",
                "v2v": "CogVideoXVideoToVideoPipeline"},
-    frame_step=8, size_multiple=16, fps=8, text_limit=226, native=(720, 480, 49), max_frames=49, steps=50, guidance=6.0, engine_decodes=True,
+    frame_step=8, size_multiple=16, fps=8, text_limit=226, native=(720, 480, 49), max_frames=49, steps=50,
+    guidance=6.0, engine_decodes=True,
 )

@@ -9,7 +9,7 @@ import { fmtNumber, t } from './i18n.js';
 
 // The API's error.param -> the field whose error line (#<name>-error) shows it.
 const FIELD_OF = {
-  image: 'image', input_reference: 'image', last_image: 'last-image', video: 'video', strength: 'strength',
+  image: 'image', input_reference: 'image', last_image: 'last-image', video: 'video', strength: 'strength', audio: 'audio',
   prompt: 'prompt', enhanced_prompt: 'prompt', text: 'idea',
   scene: 'idea', content: 'idea', negative_prompt: 'negative', seed: 'seed', model: 'model', size: 'size',
   width: 'size', height: 'size', native_width: 'size', native_height: 'size', seconds: 'seconds',
@@ -234,6 +234,8 @@ export class CreateForm {
     $('#seconds').placeholder = String(entry.native_seconds);
     $('#seconds').max = String(entry.max_seconds);
     this.applyLastFrame();
+    // the sound switch only for a model that makes sound
+    show($('#audio-field'), (entry.can || []).includes('audio'));
   }
 
   // The last-frame input is offered where the model can end on a given frame. One already
@@ -513,6 +515,7 @@ export class CreateForm {
     }
     const negative = $('#negative').value.trim();
     if (negative) body.negative_prompt = negative;
+    if (!$('#audio-field').hidden) body.audio = $('#audio').checked;
     if ($('#lora').value) {
       body.lora = $('#lora').value;
       const scale = $('#lora-scale').value.trim();

@@ -69,6 +69,7 @@ export default {
   "none (repeat)": "none (repeat)",
   "LoRA": "LoRA",
   "none": "none",
+  "Sound: the model makes a sound track with the picture": "Sound: the model makes a sound track with the picture",
   "LoRA strength": "LoRA strength",
   "Enhance my words on the server when I did not press Enhance": "Enhance my words on the server when I did not press Enhance",
   "Generate": "Generate",

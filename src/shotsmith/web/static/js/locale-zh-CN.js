@@ -69,6 +69,7 @@ export default {
   "none (repeat)": "无（重复帧）",
   "LoRA": "LoRA",
   "none": "无",
+  "Sound: the model makes a sound track with the picture": "声音：模型随画面一起生成音轨",
   "LoRA strength": "LoRA 强度",
   "Enhance my words on the server when I did not press Enhance": "未点“润色”时，由服务器润色我的文字",
   "Generate": "生成",
