@@ -253,6 +253,54 @@ def test_recover_requeues_interrupted_jobs_and_gives_up_after_max_attempts(tmp_p
     store.close()
 
 
+def test_servers_sharing_a_database_keep_each_others_running_jobs(tmp_path):
+    """Two servers on one database (PostgreSQL with --db; one SQLite file here): a restart
+    takes back its own interrupted job at once, leaves the job the other live server runs
+    alone, and takes that one over only after its holder has been silent for the lease."""
+    db = str(tmp_path / "shared.sqlite3")
+    other = LocalBackend(tmp_path / "other-home", db=db, run_worker=False)
+    other.start()
+    mine_before = LocalBackend(tmp_path / "home", db=db, run_worker=False)
+    mine_before.start()
+    theirs = other.submit(ALICE, spec())
+    assert other.store.claim_next(other.worker_name).id == theirs.id  # the other server runs it
+    alive = threading.Event()
+    alive.set()
+
+    def beat():  # the other server's heartbeat, until it "dies"
+        while alive.is_set():
+            other.store.heartbeat(theirs.id, other.worker_name)
+            time.sleep(0.2)
+
+    beating = threading.Thread(target=beat, daemon=True)
+    beating.start()
+    ours = mine_before.submit(ALICE, spec())
+    assert mine_before.store.claim_next(mine_before.worker_name).id == ours.id
+    mine_before.stop()  # this server dies mid-job and restarts
+
+    studio = FakeStudio()
+    restarted = LocalBackend(tmp_path / "home", db=db, studio_factory=lambda: studio, lease_s=3)
+    assert restarted.worker_name == mine_before.worker_name != other.worker_name
+    restarted.start()
+    try:
+        deadline = time.monotonic() + 180  # the worker thread's first imports, on a busy machine
+        while not restarted.health()["worker"]["ready"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert wait_status(restarted, ALICE, ours.id, timeout=60).status == "completed"
+        time.sleep(3.5)  # more than a lease: the heartbeat keeps the job the other server's
+        assert restarted.get(ALICE, theirs.id).status == "in_progress"
+        assert theirs.id not in studio.runs
+        alive.clear()  # the other server goes silent: after the lease this one takes it over
+        beating.join()
+        done = wait_status(restarted, ALICE, theirs.id, timeout=60)
+        assert done.status == "completed" and done.attempts == 2 and theirs.id in studio.runs
+        assert not other.store.heartbeat(theirs.id, other.worker_name)  # it no longer holds it
+    finally:
+        alive.clear()
+        restarted.stop()
+        other.stop()
+
+
 def test_store_is_safe_under_concurrent_writers(tmp_path):
     store = JobStore(tmp_path / "jobs.sqlite3")
     errors = []

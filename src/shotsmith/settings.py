@@ -91,8 +91,8 @@ class Settings(BaseModel):
                                  "to `shotsmith worker` processes instead of the local worker", default=None)
     db_url: str | None = _env("SHOTSMITH_DB", "Job records database: postgresql://USER:PASS@HOST/DB, or an "
                               "SQLite path (default HOME/jobs.sqlite3)", default=None)
-    lease_s: float = _env("SHOTSMITH_LEASE_S", "Seconds without a heartbeat after which a queue worker's job "
-                          "is given to another worker", default=60.0, ge=2)
+    lease_s: float = _env("SHOTSMITH_LEASE_S", "Seconds without a heartbeat after which a job is given to another worker "
+                          "(a queue worker, or another server on the same database)", default=60.0, ge=2)
     model_aliases: dict[str, str] = _env("SHOTSMITH_MODEL_ALIASES", "Extra model names, e.g. "
                                          "'sora-2=cogvideox-shapes,cogvideox-3=cogvideox-shapes'",
                                          default_factory=dict)

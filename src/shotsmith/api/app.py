@@ -29,7 +29,7 @@ shotsmith's HTTP API: the OpenAI Videos API (`/v1/videos`), Zhipu BigModel's vid
 def local_backend(settings: Settings) -> LocalBackend:
     return LocalBackend(settings.home, run_worker=settings.worker, preload=settings.preload or None,
                         max_active_per_owner=settings.max_active_jobs_per_key, max_attempts=settings.max_attempts,
-                        db=settings.db_url)
+                        db=settings.db_url, lease_s=settings.lease_s)
 
 
 def default_backend(settings: Settings) -> JobBackend:

@@ -10,7 +10,6 @@ leases: a job whose worker stopped heart-beating is put back on the queue.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from shotsmith.jobs.backend import StoreBackend
 from shotsmith.jobs.queue import DEFAULT_VISIBILITY_TIMEOUT_S, make_celery, publish, queue_for
 from shotsmith.jobs.records import Job, JobFilter, JobPage, QueueUnavailable
 from shotsmith.jobs.store import JobStore, redact
-from shotsmith.jobs.worker import remove_partial_files
+from shotsmith.jobs.worker import take_back_stale
 from shotsmith.spec import GenerationSpec
 
 log = logging.getLogger(__name__)
@@ -31,28 +30,9 @@ NO_WORKER_STAGE = "waiting_for_worker"
 
 def release_stale_jobs(store: JobStore, celery, lease_s: float, max_attempts: int,
                        jobs_root: Path) -> dict[str, list[str]]:
-    """Take back every job whose worker went silent; put requeued ones on the queue again.
-
-    Safe to run from any number of processes at once: `release_stale` succeeds for
-    exactly one of them per job, and only that one publishes. A purged job loses its
-    folder; a job that ended (failed, cancelled) loses the dead run's half-written
-    files. A requeued one keeps them until its next run starts: that run clears them
-    itself, and a redelivered message may already be running it here.
-    """
-    report: dict[str, list[str]] = {}
-    for job in store.stale(lease_s):
-        outcome = store.release_stale(job.id, lease_s, max_attempts)
-        if outcome is None:
-            continue
-        report.setdefault(outcome, []).append(job.id)
-        if outcome == "purged":
-            shutil.rmtree(jobs_root / job.id, ignore_errors=True)
-        elif outcome in ("failed", "cancelled"):
-            remove_partial_files(jobs_root / job.id)
-        else:
-            log.warning("job %s: worker %s stopped answering; the job goes back on the queue", job.id, job.worker)
-            publish(celery, job.id, job.model or "")
-    return report
+    """Take back every job whose worker went silent; put requeued ones on the queue again."""
+    return take_back_stale(store, lease_s, max_attempts, jobs_root,
+                           on_requeued=lambda job: publish(celery, job.id, job.model or ""))
 
 
 class QueueBackend(StoreBackend):

@@ -5,11 +5,19 @@ stays loaded between jobs), and claims the next. On start, jobs that a previous
 process left queued or in progress are run again (at-least-once), after the
 half-written files of the dead run are cleared from their folders; the output
 write is idempotent, so a job run twice ends with one valid set of files.
+
+Several servers may share one PostgreSQL database (`--db`). Each names itself in the
+job records by its host and home folder, so a restart takes back its own jobs at once
+and leaves the jobs another live server is running alone; it heart-beats the job it
+runs, and takes over another server's job only when that one has been silent for the
+lease (`SHOTSMITH_LEASE_S`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import socket
 import threading
 import time
 from pathlib import Path
@@ -18,21 +26,31 @@ from typing import Callable
 from shotsmith.jobs.backend import StoreBackend
 from shotsmith.jobs.records import Job
 from shotsmith.jobs.store import JobStore
-from shotsmith.jobs.worker import CancelCheck, Studio, default_studio, remove_partial_files, run_job
+from shotsmith.jobs.worker import (CancelCheck, Studio, default_studio, remove_partial_files, run_job,
+                                   take_back_stale)
 from shotsmith.quiet import quiet_libraries
 from shotsmith.spec import GenerationSpec
 
 log = logging.getLogger(__name__)
 
-WORKER_NAME = "local"  # the holder of the jobs this process runs, in the job records
+DEFAULT_LEASE_S = 60.0
+
+
+def local_worker_name(home: Path) -> str:
+    """The holder name this process writes in the job records: the same after a restart of the
+    same server (host + home folder), different for another server on the same database."""
+    digest = hashlib.sha256(str(Path(home).resolve()).encode()).hexdigest()[:8]
+    return f"local@{socket.gethostname()}:{digest}"
 
 
 class LocalBackend(StoreBackend):
     def __init__(self, home: Path, *, studio_factory: Callable[[], Studio] | None = None, run_worker: bool = True,
                  preload: str | None = None, max_active_per_owner: int = 50, max_attempts: int = 3,
-                 db: str | None = None):
+                 db: str | None = None, lease_s: float = DEFAULT_LEASE_S):
         super().__init__(home, max_active_per_owner=max_active_per_owner, max_attempts=max_attempts)
         self.db = db or str(self.home / "jobs.sqlite3")
+        self.worker_name = local_worker_name(self.home)
+        self.lease_s = lease_s
         self.studio_factory = studio_factory or default_studio
         self.run_worker = run_worker
         self.preload = preload  # model name loaded before the first job, so the first job is not slow
@@ -49,7 +67,7 @@ class LocalBackend(StoreBackend):
     def start(self) -> None:
         self._make_jobs_root()
         self.store = JobStore(self.db)
-        report = self.store.recover(self.max_attempts)
+        report = self.store.recover(self.max_attempts, holder=self.worker_name, lease_s=self.lease_s)
         for job_id in report["purged"]:
             self._remove_dir(job_id)
         for job_id in report["requeued"] + report["failed"] + report["cancelled"]:
@@ -111,8 +129,12 @@ class LocalBackend(StoreBackend):
             self._worker_error = f"{type(exc).__name__}: {exc}"
             return
         self._ready = True
+        next_sweep = 0.0
         while not self._stop.is_set():
-            job = self.store.claim_next(WORKER_NAME)
+            if time.monotonic() >= next_sweep:  # another server's job whose holder went silent
+                next_sweep = time.monotonic() + max(1.0, self.lease_s / 4)
+                self._take_back_stale()
+            job = self.store.claim_next(self.worker_name)
             if job is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
@@ -151,18 +173,39 @@ class LocalBackend(StoreBackend):
         ffmpeg_exe()
         log.info("model %s warmed up in %.1fs", name, time.perf_counter() - started)
 
+    def _take_back_stale(self) -> None:
+        try:
+            take_back_stale(self.store, self.lease_s, self.max_attempts, self.jobs_root)
+        except Exception as exc:  # a database blip: try again at the next sweep
+            log.warning("lease check failed: %s", exc)
+
+    def _heartbeat(self, job_id: str, cancel: CancelCheck, done: threading.Event) -> None:
+        # Progress updates renew the lease too, but one long step or a long encode sends none.
+        while not done.wait(self.lease_s / 4):
+            try:
+                if not self.store.heartbeat(job_id, self.worker_name):
+                    cancel.stop("lost")
+                    return
+            except Exception as exc:
+                log.warning("job %s: heartbeat failed: %s", job_id, exc)
+
     def _run(self, job: Job) -> None:
         log.info("job %s started (attempt %d)", job.id, job.attempts)
         cancel = CancelCheck(self.store, job.id)
         self._running = cancel
         if self._stop.is_set():  # stop() came between the claim and now
             cancel.stop("shutdown")
+        done_beating = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(job.id, cancel, done_beating), daemon=True)
+        beat.start()
         try:
-            done = run_job(self.store, self._studio, job, self.job_dir(job.id), cancel, worker=WORKER_NAME)
+            done = run_job(self.store, self._studio, job, self.job_dir(job.id), cancel, worker=self.worker_name)
             if self.store.is_deleted(job.id):
                 self.store.purge(job.id)
                 self._remove_dir(job.id)
             elif done is not None:
                 log.info("job %s %s", job.id, done.status)
         finally:
+            done_beating.set()
+            beat.join(5)
             self._running = None

@@ -412,15 +412,26 @@ class JobStore:
 
     # The holder is gone: one rule (lifecycle.after_holder_died) for a restart and a lapsed lease
 
-    def recover(self, max_attempts: int) -> dict[str, list[str]]:
-        """At start-up: every job a dead process held in progress is taken back (at-least-once):
-        queued again, or cancelled, purged or failed by `after_holder_died`."""
+    def recover(self, max_attempts: int, *, holder: str | None = None,
+                lease_s: float | None = None) -> dict[str, list[str]]:
+        """At start-up: the jobs a dead process held in progress are taken back (at-least-once):
+        queued again, or cancelled, purged or failed by `after_holder_died`.
+
+        Without `holder`, every job in progress is taken (one process owns this database).
+        With it, only the jobs `holder` held before it restarted, and other holders' jobs whose
+        heartbeat is older than `lease_s`: a server sharing the database (PostgreSQL) keeps
+        the jobs it is running while another one restarts."""
         report: dict[str, list[str]] = {"requeued": [], "cancelled": [], "failed": [], "purged": []}
         with Session(self.engine) as session:
-            ids = session.scalars(select(JobRow.id).where(JobRow.status == "in_progress")
-                                  .order_by(JobRow.seq.asc())).all()
-        for job_id in ids:
-            outcome = self._take_back(job_id, max_attempts, "the server stopped during this job")
+            rows = session.execute(select(JobRow.id, JobRow.worker).where(JobRow.status == "in_progress")
+                                   .order_by(JobRow.seq.asc())).all()
+        stale_before = time.time() - lease_s if lease_s is not None else None
+        for job_id, worker in rows:
+            mine = holder is None or worker == holder
+            if not mine and stale_before is None:
+                continue
+            outcome = self._take_back(job_id, max_attempts, "the server stopped during this job",
+                                      stale_before=None if mine else stale_before)
             if outcome is not None:
                 report[outcome].append(job_id)
         report["purged"] += self._purge_deleted()

@@ -107,6 +107,36 @@ def remove_partial_files(folder: Path) -> list[str]:
     return removed
 
 
+def take_back_stale(store: JobStore, lease_s: float, max_attempts: int, jobs_root: Path,
+                    on_requeued: Callable[[Job], None] | None = None) -> dict[str, list[str]]:
+    """Take back every job whose holder went silent for longer than the lease.
+
+    Safe to run from any number of processes at once: `release_stale` succeeds for exactly
+    one of them per job, and only that one calls `on_requeued` (a queue publishes the job
+    again; the local worker just claims it). A purged job loses its folder; a job that ended
+    (failed, cancelled) loses the dead run's half-written files. A requeued one keeps them
+    until its next run: the dead holder may still be finishing a write, and the next run
+    replaces them anyway.
+    """
+    import shutil
+
+    report: dict[str, list[str]] = {}
+    for job in store.stale(lease_s):
+        outcome = store.release_stale(job.id, lease_s, max_attempts)
+        if outcome is None:
+            continue
+        report.setdefault(outcome, []).append(job.id)
+        if outcome == "purged":
+            shutil.rmtree(jobs_root / job.id, ignore_errors=True)
+        elif outcome in ("failed", "cancelled"):
+            remove_partial_files(jobs_root / job.id)
+        else:
+            log.warning("job %s: its holder %s stopped answering; the job is queued again", job.id, job.worker)
+            if on_requeued is not None:
+                on_requeued(job)
+    return report
+
+
 def progress_percent(stage: str, step: int, total: int, candidate: int, candidates: int) -> int:
     """Map the engine's stage and step onto one 0-100 bar that only moves forward."""
     if stage in ("load", "text", "starting") or not total:
