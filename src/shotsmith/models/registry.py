@@ -256,7 +256,7 @@ ENTRIES: dict[str, ModelEntry] = {
                    steps=20, guidance=1.0, embedded=True, first_frame_lock=True, last_frame=True,
                    text_limit=emb.folder_text_limit(emb.WEIGHTS_DIR / emb.I2V_NAME),
                    last_frame_condition=emb.folder_last_frame_condition(emb.WEIGHTS_DIR / emb.I2V_NAME),
-                   description="Embedded shapes-world image-to-video model (first-frame conditioned)"),
+                   description="Embedded shapes-world image-to-video model (first- and last-frame conditioned)"),
         ModelEntry("cogvideox-2b", "t2v", "cogvideox", 720, 480, 49, 8, dtype="float16", hub_id="THUDM/CogVideoX-2b",
                    memory=_GPU, description="CogVideoX-2B text-to-video"),
         ModelEntry("cogvideox-5b", "t2v", "cogvideox", 720, 480, 49, 8, hub_id="THUDM/CogVideoX-5b",
