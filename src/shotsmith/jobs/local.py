@@ -6,7 +6,7 @@ process left queued or in progress are run again (at-least-once), after the
 half-written files of the dead run are cleared from their folders; the output
 write is idempotent, so a job run twice ends with one valid set of files.
 
-Several servers may share one PostgreSQL database (`--db`). Each names itself in the
+Several servers may share one database named with `--db` (PostgreSQL). Each names itself in the
 job records by its host and home folder, so a restart takes back its own jobs at once
 and leaves the jobs another live server is running alone; it heart-beats the job it
 runs, and takes over another server's job only when that one has been silent for the
@@ -67,7 +67,11 @@ class LocalBackend(StoreBackend):
     def start(self) -> None:
         self._make_jobs_root()
         self.store = JobStore(self.db)
-        report = self.store.recover(self.max_attempts, holder=self.worker_name, lease_s=self.lease_s)
+        # The default database is this server's own file: every job left in progress is ours. A
+        # database named with --db may be shared, so only our own jobs and silent holders' are.
+        shared = self.db != str(self.home / "jobs.sqlite3")
+        report = self.store.recover(self.max_attempts, holder=self.worker_name if shared else None,
+                                    lease_s=self.lease_s)
         for job_id in report["purged"]:
             self._remove_dir(job_id)
         for job_id in report["requeued"] + report["failed"] + report["cancelled"]:
