@@ -159,3 +159,33 @@ def test_the_openai_sdk_and_a_queue_worker_make_an_ltx_clip_from_a_registry_entr
         assert raw.status_code == 400 and raw.json()["error"]["param"] == "seconds", raw.text
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_a_lora_trained_on_ltx_by_train_lora_loads_and_changes_the_clip(engine, tiny_ltx_dirs, tmp_path):
+    import random
+
+    from shotsmith.models.lora import LORA_FILE
+    from shotsmith.train import world
+    from shotsmith.train.clips import write_clip
+    from shotsmith.train.lora import LoraRecipe, train_lora
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(2):
+        scene = world.novel_scene(random.Random(i), colour="red", shape="star")
+        write_clip(world.render(scene, frames=12, width=80, height=80), data / f"star{i}.mp4", fps=24)
+        (data / f"star{i}.txt").write_text(f"a red star moves, take {i}\n")
+    model = str(tiny_ltx_dirs["t2v"])
+    result = train_lora(data, tmp_path / "lora", model, LoraRecipe(rank=4, steps=3, lr=5e-2, batch=1, warmup=1),
+                        log=lambda m: None, show_progress=False)
+    assert (result.path / LORA_FILE).exists() and result.steps == 3 and result.clips == 2
+
+    def render(**extra):
+        return engine.render(_spec(model, seed=8, **extra)).candidates[0].frames
+
+    base = render()
+    tuned = render(lora=str(result.path))
+    assert np.abs(tuned.astype(int) - base.astype(int)).max() > 0  # the adapter is used
+    assert np.array_equal(render(lora=str(result.path), lora_scale=0.0), base)
+    assert np.array_equal(render(), base)  # the shared pipeline is back to the base model

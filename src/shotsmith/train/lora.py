@@ -46,7 +46,7 @@ LORA_FILE = "pytorch_lora_weights.safetensors"
 INFO_FILE = "lora.json"
 TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
 KEEP_CHECKPOINTS = 2
-TRAINABLE_FAMILIES = ("cogvideox", "wan")  # the families whose training step this module knows
+TRAINABLE_FAMILIES = ("cogvideox", "wan", "ltx")  # the families whose training step this module knows
 
 
 class TrainingError(ValueError):
@@ -132,7 +132,7 @@ def _check_trainable(model: str | None) -> None:
     if not entry.rules.lora:
         raise TrainingError(f"model: diffusers loads no LoRA into {entry.rules.title} models")
     if entry.family not in TRAINABLE_FAMILIES:
-        raise TrainingError(f"model: `train lora` trains CogVideoX and Wan models, not {entry.rules.title} "
+        raise TrainingError(f"model: `train lora` trains CogVideoX, Wan and LTX-Video models, not {entry.rules.title} "
                             f"({entry.name}); a {entry.rules.title} LoRA in diffusers' format still loads with --lora")
     if _flow(entry) and entry.task != "t2v":
         raise TrainingError(f"model: LoRA training on {entry.rules.title} runs on a text-to-video model "
@@ -188,12 +188,24 @@ def _encode_text(pipe, entry, texts: list[str], device: str) -> torch.Tensor:
 
     with torch.no_grad():
         if _flow(entry):  # the family's own encoding, as the engine's (families/)
-            embeds = torch.cat([entry.rules.encode_text(pipe, text, entry.text_limit)["prompt_embeds"]
+            embeds = torch.cat([_masked_embeds(entry.rules.encode_text(pipe, text, entry.text_limit))
                                 for text in texts])
         else:
             embeds, _ = pipe.encode_prompt(texts, do_classifier_free_guidance=False,
                                            max_sequence_length=entry.text_limit, device=device)
     return embeds.to("cpu", torch.float16)
+
+
+def _masked_embeds(conditioning: dict) -> torch.Tensor:
+    """Embeddings with the padding positions zeroed where the family gives a mask (LTX): the mask is
+    then read back from the embeddings (`_text_mask`), so the cache keeps one tensor per caption."""
+    embeds, mask = conditioning["prompt_embeds"], conditioning.get("prompt_attention_mask")
+    return embeds if mask is None else embeds * mask[..., None].to(embeds.dtype)
+
+
+def _text_mask(embeds: torch.Tensor) -> torch.Tensor:
+    """The attention mask of embeddings from `_masked_embeds`: the positions that are not all zero."""
+    return (embeds.abs().sum(-1) > 0).long()
 
 
 def _flow(entry) -> bool:
@@ -206,9 +218,23 @@ def _encode_video(pipe, frames: np.ndarray, device: str, i2v: bool, entry=None) 
     import torch
 
     with torch.no_grad():
+        if entry is not None and entry.family == "ltx":
+            return _encode_video_ltx(pipe, frames, device)
         if entry is not None and _flow(entry):
             return _encode_video_wan(pipe, frames, device)
         return _encode_video_no_grad(pipe, frames, device, i2v)
+
+
+def _encode_video_ltx(pipe, frames: np.ndarray, device: str) -> dict:
+    """LTX's latents as its pipelines use them before packing: (C, F, h, w), normalised by the VAE's
+    per-channel statistics (`_normalize_latents`, as the condition pipeline does)."""
+    import torch
+
+    vae = pipe.vae
+    x = torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)[None].to(device, vae.dtype)
+    latents = vae.encode(x).latent_dist.mode().float()
+    latents = pipe._normalize_latents(latents, vae.latents_mean, vae.latents_std)
+    return {"latents": latents[0].to("cpu", torch.float16)}
 
 
 def _encode_video_wan(pipe, frames: np.ndarray, device: str) -> dict:
@@ -399,7 +425,11 @@ def _render_validation(pipe, entry, data: dict, seed: int, path: Path) -> Path:
         if _flow(entry):  # the pipeline decodes: frames out
             from shotsmith.models.families import to_uint8
 
-            video = pipe(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative, height=entry.height,
+            masks = {}
+            if entry.family == "ltx":
+                masks = {"prompt_attention_mask": _text_mask(prompt_embeds),
+                         "negative_prompt_attention_mask": _text_mask(negative)}
+            video = pipe(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative, **masks, height=entry.height,
                          width=entry.width, num_frames=entry.frames, num_inference_steps=entry.steps,
                          guidance_scale=entry.guidance, output_type="np",
                          generator=torch.Generator(device="cpu").manual_seed(seed)).frames[0]
@@ -527,7 +557,10 @@ def train_lora(data_dir: Path, out: Path, model: str | None = None, recipe: Lora
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step)
                 x0, model_input, text, t, target = draw()
-                if flow:
+                if entry.family == "ltx":
+                    pred = _ltx_forward(pipe, transformer, model_input.to(dtype), text.to(device, dtype),
+                                        t.to(device), entry.fps)
+                elif flow:
                     pred = transformer(hidden_states=model_input.to(dtype), timestep=t.to(device),
                                        encoder_hidden_states=text.to(device, dtype), return_dict=False)[0].float()
                 else:
@@ -606,6 +639,20 @@ class _BatchDrawer:
             cond = torch.cat([first, torch.zeros_like(x0[:, first.shape[1]:])], dim=1)
             model_input = torch.cat([noisy, cond], dim=2)
         return x0, model_input, text, t, target
+
+
+def _ltx_forward(pipe, transformer, latents, text, timestep, fps: int):
+    """LTX's transformer on (B, C, F, h, w) latents: packed into tokens, the text's mask from its
+    zeroed padding, rope scaled as the pipeline scales it; the prediction unpacked again."""
+    batch, _, frames, height, width = latents.shape
+    p, p_t = transformer.config.patch_size, transformer.config.patch_size_t
+    scale = (pipe.vae_temporal_compression_ratio / fps, pipe.vae_spatial_compression_ratio,
+             pipe.vae_spatial_compression_ratio)
+    packed = pipe._pack_latents(latents, p, p_t)
+    pred = transformer(hidden_states=packed, encoder_hidden_states=text, timestep=timestep,
+                       encoder_attention_mask=_text_mask(text), num_frames=frames // p_t, height=height // p,
+                       width=width // p, rope_interpolation_scale=scale, return_dict=False)[0]
+    return pipe._unpack_latents(pred, frames // p_t, height // p, width // p, p, p_t).float()
 
 
 class _FlowBatchDrawer(_BatchDrawer):
