@@ -176,6 +176,12 @@ def test_config_needs_a_key_and_lists_styles_models_and_limits(client):
     assert config["defaults"]["strength"] == 0.6
     assert config["limits"]["max_video_bytes"] == 16 * 1024 * 1024
     assert all(m["last_frame"] == ENTRIES[m["name"]].last_frame for m in config["models"])
+    # what each model can do, so the form offers only its controls (last frame, edit, sound)
+    can = {m["name"]: m["can"] for m in config["models"]}
+    assert "audio" in can["ltx-2"] and "audio" not in can["cogvideox-shapes"]
+    assert "edit" in can["wan2.1-t2v-1.3b"] and "edit" not in can["ltx-2"]
+    assert "last_frame" in can["wan2.1-flf2v-14b"] and "last_frame" not in can["wan2.1-i2v-14b-480p"]
+    assert {m["name"]: m["family"] for m in config["models"]}["hunyuanvideo1.5-480p"] == "hunyuanvideo15"
 
 
 def test_with_auth_off_the_studio_needs_no_key(home):
