@@ -619,15 +619,22 @@ class _BatchDrawer:
         self.timesteps = sched.config.num_train_timesteps
         self.batch, self.empty_rate, self.device, self.gen = batch, empty_rate, device, gen
 
+    def _clean(self):
+        """Clips and their captions (some dropped for guidance): (indices, clean latents, text)."""
+        import torch
+
+        idx = torch.randint(0, self.clips, (self.batch,), generator=self.gen)
+        x0 = self.latents[idx].to(self.device, torch.float32)
+        text = self.embeds[idx].float()
+        drop = torch.rand(self.batch, generator=self.gen) < self.empty_rate
+        text[drop] = self.empty.float()
+        return idx, x0, text
+
     def __call__(self):
         import torch
 
         gen, device = self.gen, self.device
-        idx = torch.randint(0, self.clips, (self.batch,), generator=gen)
-        x0 = self.latents[idx].to(device, torch.float32)
-        text = self.embeds[idx].float()
-        drop = torch.rand(self.batch, generator=gen) < self.empty_rate
-        text[drop] = self.empty.float()
+        idx, x0, text = self._clean()
         t = torch.randint(0, self.timesteps, (self.batch,), generator=gen)
         noise = torch.randn(x0.shape, generator=gen).to(device)
         a = self.alphas[t].view(-1, 1, 1, 1, 1).to(device)
@@ -669,11 +676,7 @@ class _FlowBatchDrawer(_BatchDrawer):
         import torch
 
         gen, device = self.gen, self.device
-        idx = torch.randint(0, self.clips, (self.batch,), generator=gen)
-        x0 = self.latents[idx].to(device, torch.float32)
-        text = self.embeds[idx].float()
-        drop = torch.rand(self.batch, generator=gen) < self.empty_rate
-        text[drop] = self.empty.float()
+        _, x0, text = self._clean()
         sigma = torch.rand(self.batch, generator=gen)
         noise = torch.randn(x0.shape, generator=gen).to(device)
         s = sigma.view(-1, 1, 1, 1, 1).to(device)

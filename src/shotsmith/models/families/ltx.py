@@ -24,6 +24,17 @@ DECODE_NOISE = {"decode_timestep": 0.05, "decode_noise_scale": 0.025}
 LTX_NEGATIVE = "worst quality, inconsistent motion, blurry, jittery, distorted"
 
 
+def vae_compression(folder: Path, default_scaling: tuple[bool, ...]) -> tuple[int, int]:
+    """(temporal, spatial) compression of an LTX-style VAE, the spatial one times the transformer's
+    patch: as the VAE computes them when its config leaves them unset, the patch times 2 per
+    scaling stage (LTX-Video and LTX-2 differ only in their default stages)."""
+    vae, transformer = read_config(folder, "vae"), read_config(folder, "transformer")
+    stages = sum(bool(x) for x in vae.get("spatio_temporal_scaling", default_scaling))
+    temporal = int(vae.get("temporal_compression_ratio") or vae.get("patch_size_t", 1) * 2 ** stages)
+    spatial = int(vae.get("spatial_compression_ratio") or vae.get("patch_size", 4) * 2 ** stages)
+    return temporal, spatial * patch_hw(transformer, 1)
+
+
 class LTXFamily(Family):
     def pipeline_class(self, task: str):
         import diffusers
@@ -31,13 +42,7 @@ class LTXFamily(Family):
         return diffusers.LTXConditionPipeline
 
     def compression(self, folder: Path) -> tuple[int, int]:
-        # as AutoencoderKLLTXVideo computes them when its config leaves them unset: the patch
-        # times 2 per scaling stage
-        vae, transformer = read_config(folder, "vae"), read_config(folder, "transformer")
-        stages = sum(bool(x) for x in vae.get("spatio_temporal_scaling", (True, True, True, False)))
-        temporal = int(vae.get("temporal_compression_ratio") or vae.get("patch_size_t", 1) * 2 ** stages)
-        spatial = int(vae.get("spatial_compression_ratio") or vae.get("patch_size", 4) * 2 ** stages)
-        return temporal, spatial * patch_hw(transformer, 1)
+        return vae_compression(folder, default_scaling=(True, True, True, False))
 
     def folder_last_frame(self, index: dict) -> bool:
         # frame conditions at any index came with the condition pipeline (0.9.5 and later)

@@ -14,19 +14,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shotsmith.models.families.base import Family, Output, patch_hw, read_config, to_uint8
-from shotsmith.models.families.ltx import DECODE_NOISE, LTX_NEGATIVE
+from shotsmith.models.families.base import Family, Output, to_uint8
+from shotsmith.models.families.ltx import DECODE_NOISE, LTX_NEGATIVE, vae_compression
 
 STG_BLOCKS = (28,)  # where the pipeline applies spatio-temporal guidance by default
 
 
 class LTX2Family(Family):
     def compression(self, folder: Path) -> tuple[int, int]:
-        vae, transformer = read_config(folder, "vae"), read_config(folder, "transformer")
-        stages = sum(bool(x) for x in vae.get("spatio_temporal_scaling", (True, True, True, True)))
-        temporal = int(vae.get("temporal_compression_ratio") or vae.get("patch_size_t", 1) * 2 ** stages)
-        spatial = int(vae.get("spatial_compression_ratio") or vae.get("patch_size", 4) * 2 ** stages)
-        return temporal, spatial * patch_hw(transformer, 1)
+        return vae_compression(folder, default_scaling=(True, True, True, True))
 
     def encode_text(self, pipe, text: str, limit: int) -> dict:
         embeds, mask, _, _ = pipe.encode_prompt(text, do_classifier_free_guidance=False, max_sequence_length=limit,
