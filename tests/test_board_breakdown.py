@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
-from test_prompt_llm import ChatServer
+from test_prompt_llm import ChatServer, server  # noqa: F401  (server is a fixture: a real OpenAI-compatible chat server)
 
 from shotsmith.board import limits
 from shotsmith.board.breakdown import breakdown, describe_subjects, find_subjects, split_script
@@ -183,16 +182,6 @@ def test_limits_validators_name_the_field():
 
 # --- the LLM backend, against a real OpenAI-compatible HTTP server ---------------------------
 
-@pytest.fixture
-def chat():
-    srv = ChatServer()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
 def _config(srv: ChatServer) -> LLMConfig:
     return LLMConfig(base_url=srv.base_url, model="test-model", timeout=5)
 
@@ -207,16 +196,16 @@ GOOD_BREAKDOWN = {"shots": [
 ]}
 
 
-def test_llm_breakdown_is_used_when_good(chat):
-    chat.script = [{"content": "```json\n" + json.dumps(GOOD_BREAKDOWN) + "\n```"}]
-    result = breakdown(SCRIPT.read_text(), backend="llm", settings=_config(chat))
+def test_llm_breakdown_is_used_when_good(server):
+    server.script = [{"content": "```json\n" + json.dumps(GOOD_BREAKDOWN) + "\n```"}]
+    result = breakdown(SCRIPT.read_text(), backend="llm", settings=_config(server))
     assert result.backend_used == "llm" and result.fallback_reason is None
     assert [s.title for s in result.shots] == ["Meadow", "Beach", "Later"]
     assert [s.mode for s in result.shots] == ["t2v", "t2v", "continue"]
     assert [s.duration for s in result.shots] == [2.25, 2.25, 4.25]
     # the LLM forgot Pip's description in shot 2: the rule puts it back
     assert "Pip, a small red ball, rolls to the left" in result.shots[1].prompt
-    sent = chat.requests[0]["body"]["messages"]
+    sent = server.requests[0]["body"]["messages"]
     assert "<script>" in sent[1]["content"] and "Pip, a small red ball" in sent[1]["content"]
 
 
@@ -227,9 +216,9 @@ def test_llm_breakdown_is_used_when_good(chat):
     ({"status": 500, "content": "boom"}, "HTTP 500"),
     ({"content": json.dumps(GOOD_BREAKDOWN), "finish_reason": "length"}, "cut off"),
 ])
-def test_llm_failures_fall_back_to_the_rules_backend(chat, step, reason):
-    chat.script = [step]
-    result = breakdown(SCRIPT.read_text(), backend="llm", settings=_config(chat))
+def test_llm_failures_fall_back_to_the_rules_backend(server, step, reason):
+    server.script = [step]
+    result = breakdown(SCRIPT.read_text(), backend="llm", settings=_config(server))
     assert result.backend_used == "rules" and reason in result.fallback_reason
     assert [s.title for s in result.shots] == [s.title for s in split_script(SCRIPT.read_text())]
     assert result.shots[0].notes[0].startswith("breakdown: used the rules backend")
