@@ -211,9 +211,10 @@ def test_two_workers_one_sigkilled_every_job_completes_exactly_once(tmp_path, po
             metrics = http.get("/metrics").text
             assert "shotsmith_queue_workers 2" in metrics
             assert 'shotsmith_queue_model_workers{model="cogvideox-shapes"} 2' in metrics
-            ids = [http.post("/v1/videos", json={"prompt": PROMPT, "size": FAST_SIZE, "seed": 200 + i, "steps": 6,
+            ids = [http.post("/v1/videos", json={"prompt": PROMPT, "size": FAST_SIZE, "seed": 200 + i, "steps": 30,
                                                  "enhance": False}).json()["id"] for i in range(12)]
-            # SIGKILL the first worker in the middle of a job's denoising loop
+            # SIGKILL the first worker in the middle of a job's denoising loop (30 steps: the embedded
+            # model denoises 6 in ~0.1 s, shorter than the 0.2 s poll below could be sure to see)
             victim = workers[0]
             killed_job = wait_until(lambda: next(iter(postgres.query(
                 "SELECT id FROM jobs WHERE worker = %s AND status = 'in_progress' AND stage = 'denoise' "
