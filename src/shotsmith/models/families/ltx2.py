@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shotsmith.models.families.base import Family, Output, to_uint8
-from shotsmith.models.families.ltx import DECODE_NOISE, LTX_NEGATIVE, vae_compression
+from shotsmith.models.families.ltx import DECODE_NOISE, LTX_NEGATIVE, LTXFamily, vae_compression
 
 STG_BLOCKS = (28,)  # where the pipeline applies spatio-temporal guidance by default
 
@@ -24,10 +24,7 @@ class LTX2Family(Family):
     def compression(self, folder: Path) -> tuple[int, int]:
         return vae_compression(folder, default_scaling=(True, True, True, True))
 
-    def encode_text(self, pipe, text: str, limit: int) -> dict:
-        embeds, mask, _, _ = pipe.encode_prompt(text, do_classifier_free_guidance=False, max_sequence_length=limit,
-                                                device=pipe._execution_device)
-        return {"prompt_embeds": embeds, "prompt_attention_mask": mask}
+    encode_text = LTXFamily.encode_text  # the same prompt call and mask as LTX-Video
 
     def call_arguments(self, entry, *, height, width, frames, steps, guidance, image=None, last_image=None,
                        pipe=None):
