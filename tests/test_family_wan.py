@@ -319,3 +319,93 @@ def test_train_lora_refuses_a_wan_image_to_video_model_before_loading(tiny_wan_d
     with pytest.raises(TrainingError, match="model: LoRA training on Wan 2.x runs on a text-to-video model"):
         train_lora(tmp_path / "data", tmp_path / "out", str(tiny_wan_dirs["i2v"]), LoraRecipe(steps=1),
                    log=lambda m: None, show_progress=False)
+
+
+# Wan 2.1 image-to-video with its CLIP image encoder ----------------------------------------------
+
+def test_wan21_i2v_reads_the_first_frame_through_its_clip_image_encoder(engine, tiny_wan_dirs, images):
+    folder = tiny_wan_dirs["i2v-clip"]
+    entry = resolve(str(folder))
+    assert (entry.family, entry.task) == ("wan", "i2v")
+    pipe = engine.pipeline(entry)
+    clip_calls, image_context = [], []
+    hooks = [pipe.image_encoder.register_forward_hook(lambda *_: clip_calls.append(1)),
+             pipe.transformer.register_forward_pre_hook(
+                 lambda m, a, kw: image_context.append(kw.get("encoder_hidden_states_image")), with_kwargs=True)]
+    try:
+        red = engine.render(_spec(folder, seed=3, image=str(images[0]), **SMALL)).candidates[0].frames
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert red.shape == (5, 32, 32, 3)
+    assert len(clip_calls) == 1  # the image encoded once, its features read by every step
+    assert len(image_context) == 2 * 2 and all(c is not None and c.shape[-1] == 8 for c in image_context)
+    again = engine.render(_spec(folder, seed=3, image=str(images[0]), **SMALL)).candidates[0].frames
+    blue = engine.render(_spec(folder, seed=3, image=str(images[1]), **SMALL)).candidates[0].frames
+    assert np.array_equal(red, again) and not np.array_equal(red, blue)
+
+
+@pytest.mark.slow
+def test_shotsmith_generate_image_makes_a_wan21_i2v_clip(tiny_wan_dirs, images, tmp_path):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+
+    out = tmp_path / "i2v.mp4"
+    result = CliRunner().invoke(app, ["generate", "the ball rolls away", "--image", str(images[0]), "--model",
+                                      str(tiny_wan_dirs["i2v-clip"]), "--steps", "2", "--frames", "5", "--seed", "4",
+                                      "--size", "192x128", "--fps", "16", "--interpolation", "none", "--no-enhance",
+                                      "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    probe = probe_video(out)
+    assert (probe["width"], probe["height"], probe["frames"], round(probe["fps"])) == (192, 128, 5, 16)
+    assert read_clip_metadata(out)["seed"] == 4
+
+
+@pytest.mark.slow
+def test_the_openai_sdk_gets_a_wan21_i2v_clip_from_an_uploaded_image(tiny_wan_dirs, images, tmp_path):
+    import openai
+    from api_server import KEY_A, decode_video, start_server
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_wan_dirs["i2v-clip"], models / "wan2.1-i2v-14b-480p")
+    server = start_server(tmp_path / "home", env={"SHOTSMITH_MODELS": str(models)})
+    try:
+        client = openai.OpenAI(api_key=KEY_A, base_url=f"{server.url}/v1", max_retries=0)
+        body = {"steps": 1, "enhance": False, "fps": 16, "interpolation": "none", "seed": 5}
+        video = client.videos.create_and_poll(
+            prompt="the ball rolls away", model="wan2.1-i2v-14b-480p", size="192x128", seconds="0.3",
+            input_reference=("first.png", images[0].read_bytes(), "image/png"), poll_interval_ms=250,
+            extra_body=body)
+        assert video.status == "completed", video
+        clip = decode_video(client.videos.download_content(video.id, variant="video").read())
+        assert (clip["frames"], clip["width"], clip["height"]) == (5, 192, 128)
+    finally:
+        server.stop()
+
+
+# Wan 2.2 A14B: two experts, switched inside the pipeline ----------------------------------------
+
+def test_wan22_a14b_uses_both_experts_and_renders_a_clip(engine, tiny_wan_dirs, tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    shutil.copytree(tiny_wan_dirs["t2v-a14b"], models / "wan2.2-t2v-a14b")
+    monkeypatch.setenv("SHOTSMITH_MODELS", str(models))
+    spec = build_spec(prompt="a boat", model="wan2.2-t2v-a14b", steps=6, seed=2, frames=5, native_width=64,
+                      native_height=32, guidance=1.0, **OUT)
+    pipe = engine.pipeline(spec.entry())
+    assert pipe.config.boundary_ratio == 0.875 and pipe.transformer_2 is not None
+    calls = {"transformer": 0, "transformer_2": 0}
+    hooks = [getattr(pipe, name).register_forward_hook(lambda *_, name=name: calls.__setitem__(name, calls[name] + 1))
+             for name in calls]
+    out = tmp_path / "a14b.mp4"
+    try:
+        Studio(engine).generate(spec, out)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    # the high-noise expert runs the steps at or above the boundary (t >= 875), the other the rest
+    timesteps = pipe.scheduler.timesteps
+    high = int((timesteps >= 0.875 * pipe.scheduler.config.num_train_timesteps).sum())
+    assert 0 < high < 6 and calls == {"transformer": high, "transformer_2": 6 - high}
+    probe = probe_video(out)
+    assert (probe["width"], probe["height"], probe["frames"], round(probe["fps"])) == (192, 128, 5, 16)

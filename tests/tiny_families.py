@@ -49,11 +49,11 @@ WAN_NATIVE = (64, 48, 9, 16)  # width, height, frames (4k+1), fps
 
 
 def build_wan(root: Path) -> dict[str, Path]:
-    """Wan 2.x text-to-video and image-to-video (Wan 2.2 layout: no CLIP image encoder; the I2V
-    transformer reads 16 noise + 16 image-latent + 4 mask channels)."""
+    """Wan 2.x text-to-video and image-to-video ("t2v", "i2v": the I2V transformer reads 16 noise +
+    16 image-latent + 4 mask channels, with no CLIP image encoder), a Wan 2.1 I2V with its CLIP image
+    encoder ("i2v-clip") and a Wan 2.2 A14B text-to-video with two experts ("t2v-a14b")."""
     import torch
-    from diffusers import (AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline, WanPipeline,
-                           WanTransformer3DModel)
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline, WanPipeline
     from transformers import UMT5Config, UMT5EncoderModel
 
     tokenizer = t5_tokenizer()
@@ -67,18 +67,68 @@ def build_wan(root: Path) -> dict[str, Path]:
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
     dirs = {}
     for task, cls, channels in (("t2v", WanPipeline, 16), ("i2v", WanImageToVideoPipeline, 36)):
-        torch.manual_seed(1)
-        transformer = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12,
-                                            in_channels=channels, out_channels=16, text_dim=32, freq_dim=32,
-                                            ffn_dim=32, num_layers=2, cross_attn_norm=True,
-                                            qk_norm="rms_norm_across_heads", rope_max_seq_len=64)
+        transformer = _wan_transformer(1, channels)
         extra = {"image_encoder": None, "image_processor": None} if task == "i2v" else {}
         pipe = cls(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
                    scheduler=scheduler, **extra)
         dirs[task] = root / f"tiny-wan-{task}"
         pipe.save_pretrained(dirs[task])
         _recipe(dirs[task], *WAN_NATIVE)
+    dirs["i2v-clip"] = _wan21_i2v_with_clip(root, tokenizer, text_encoder, vae, scheduler)
+    dirs["t2v-a14b"] = _wan22_two_experts(root, tokenizer, text_encoder, vae, scheduler)
     return dirs
+
+
+def _wan_transformer(seed: int, channels: int, **extra):
+    import torch
+    from diffusers import WanTransformer3DModel
+
+    torch.manual_seed(seed)
+    return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12,
+                                 in_channels=channels, out_channels=16, text_dim=32, freq_dim=32, ffn_dim=32,
+                                 num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+                                 rope_max_seq_len=64, **extra)
+
+
+def _wan21_i2v_with_clip(root: Path, tokenizer, text_encoder, vae, scheduler) -> Path:
+    """Wan 2.1 image-to-video: the first frame also goes through a CLIP vision encoder, whose
+    penultimate hidden states the transformer reads beside the text (its image embedder and the
+    added key/value projections of every cross-attention, as in the 14B I2V checkpoints)."""
+    import torch
+    from diffusers import WanImageToVideoPipeline
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    torch.manual_seed(2)
+    # CLIPVisionModel, the class the published Wan 2.1 I2V folders name (the pipeline reads its
+    # penultimate hidden states, so the projection head of ...WithProjection would go unused)
+    image_encoder = CLIPVisionModel(CLIPVisionConfig(hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+                                                     image_size=32, intermediate_size=16, patch_size=8))
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    transformer = _wan_transformer(3, 36, image_dim=8, added_kv_proj_dim=24)
+    pipe = WanImageToVideoPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler,
+                                   image_encoder=image_encoder, image_processor=image_processor,
+                                   transformer=transformer)
+    folder = root / "tiny-wan2.1-i2v-clip"
+    pipe.save_pretrained(folder)
+    _recipe(folder, *WAN_NATIVE)
+    return folder
+
+
+WAN22_BOUNDARY = 0.875  # Wan 2.2 T2V-A14B's published switch: the high-noise expert above t = 875
+
+
+def _wan22_two_experts(root: Path, tokenizer, text_encoder, vae, scheduler) -> Path:
+    """Wan 2.2 A14B text-to-video: two transformers (`transformer` for the high-noise steps,
+    `transformer_2` for the rest) and the pipeline's `boundary_ratio` where it switches."""
+    from diffusers import WanPipeline
+
+    pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler,
+                       transformer=_wan_transformer(4, 16), transformer_2=_wan_transformer(5, 16),
+                       boundary_ratio=WAN22_BOUNDARY)
+    folder = root / "tiny-wan2.2-t2v-a14b"
+    pipe.save_pretrained(folder)
+    _recipe(folder, *WAN_NATIVE)
+    return folder
 
 
 LTX_NATIVE = (64, 64, 9, 24)  # width, height, frames (8k+1), fps
