@@ -370,3 +370,42 @@ def test_train_shapes_refuses_a_last_frame_share_outside_0_1(tmp_path):
                                       "--i2v-last-frame-share", "1.5"])
     assert result.exit_code == 2 and "--i2v-last-frame-share: 1.5 is not in 0-1" in result.output
     assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_object_scale_draws_larger_objects_that_stay_in_frame_and_that_the_detector_reads():
+    from shotsmith.eval.adherence import score
+    from shotsmith.eval.detector import detect
+
+    def sizes(scale):
+        rng = random.Random(21)
+        return [o.size for _ in range(300)
+                for o in world.random_scene(rng, 0.3, layout="canonical", object_scale=scale).objects]
+
+    assert np.mean(sizes(1.4)) > 1.25 * np.mean(sizes(1.0))
+    rng = random.Random(4)
+    results = []
+    for layout in ("canonical", "random"):
+        for _ in range(10):
+            scene = world.random_scene(rng, two_objects_share=0.5, layout=layout, object_scale=1.4)
+            for obj in scene.objects:
+                for t in (0.0, 1.0):
+                    x, y, s = world._object_at(obj, t)
+                    assert -0.02 <= y - s and y + s <= 1.02, (obj, t)  # stays in frame top to bottom
+            results.append(score(scene.slots(), detect(world.render(scene))).overall)
+    assert np.mean(results) >= 0.95
+    # The default draws exactly the v2 world's scenes.
+    a = world.random_scene(random.Random(8), 0.3, layout="canonical")
+    b = world.random_scene(random.Random(8), 0.3, layout="canonical", object_scale=1.0)
+    assert a == b
+
+
+def test_train_shapes_refuses_an_object_scale_outside_its_range(tmp_path):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+
+    result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"), "--object-scale", "2"])
+    assert result.exit_code == 2 and "--object-scale: 2.0 is not in 1.0-1.5" in result.output
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="object_scale: nan is not in 1.0-1.5"):
+        world.random_scene(random.Random(0), object_scale=float("nan"))

@@ -66,7 +66,8 @@ def object_error(folder: Path, data: dict, t: int = 999, clips: int = 32, seed: 
             "static_smear": err(x0.mean(1, keepdim=True).expand_as(x0))}
 
 
-def eval_items(data: dict, n: int, seed: int, two_objects_share: float, layout: str) -> dict[str, list]:
+def eval_items(data: dict, n: int, seed: int, two_objects_share: float, layout: str,
+               object_scale: float = 1.0) -> dict[str, list]:
     """`n` training captions (one per scene) and `n` captions of unseen slot combinations."""
     scenes = data["scenes"]
     owners = data["owners"].tolist()
@@ -86,7 +87,7 @@ def eval_items(data: dict, n: int, seed: int, two_objects_share: float, layout: 
     tries = 0
     while len(new) < n and tries < 100_000:
         tries += 1
-        scene = world.random_scene(rng, two_objects_share, layout=layout)
+        scene = world.random_scene(rng, two_objects_share, layout=layout, object_scale=object_scale)
         k = _key(scene.slots())
         if k in seen or k in keys:
             continue
@@ -136,7 +137,7 @@ def run_probe(out: Path, recipe: shapes.ShapesRecipe, n_eval: int = 16, log=prin
             steps = int(line.split("done:")[1].split()[0])
     err = object_error(folder, data)
     log(f"object error from pure noise: {err}")
-    items = eval_items(data, n_eval, recipe.seed, recipe.two_objects_share, recipe.layout)
+    items = eval_items(data, n_eval, recipe.seed, recipe.two_objects_share, recipe.layout, recipe.object_scale)
     result = {"recipe": {k: v for k, v in vars(recipe).items()}, "scenes": recipe.scenes, "steps": steps,
               "train_minutes": round(trained_s / 60, 1), "object_error": err}
     train_caps = data["captions"]
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--layout", default="canonical")
     ap.add_argument("--captions", default="wide")
     ap.add_argument("--two-objects-share", type=float, default=0.0)
+    ap.add_argument("--object-scale", type=float, default=1.0, help="objects' sizes times this (1-1.5)")
+    ap.add_argument("--t2v-init", default=None, help="start from this T2V folder instead of random weights")
     ap.add_argument("--lr", type=float, default=2.4e-3)
     ap.add_argument("--warmup-steps", type=int, default=100)
     ap.add_argument("--captions-per-scene", type=int, default=3)
@@ -173,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     recipe = shapes.ShapesRecipe(
         scenes=args.scenes, t2v_steps=args.steps, t2v_minutes=args.minutes, i2v_steps=0, patch_size=args.patch_size,
         text_tokens=args.text_tokens, layout=args.layout, captions=args.captions,
-        two_objects_share=args.two_objects_share, lr=args.lr, warmup_steps=args.warmup_steps,
+        two_objects_share=args.two_objects_share, object_scale=args.object_scale, t2v_init=args.t2v_init, lr=args.lr, warmup_steps=args.warmup_steps,
         captions_per_scene=args.captions_per_scene, seed=args.seed,
         vae_init=str(emb.WEIGHTS_DIR / emb.T2V_NAME))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -105,6 +105,9 @@ class ShapesRecipe:
     layout: str = "random"
     captions: str = "base"
     two_objects_share: float = 0.25
+    # Objects' sizes times this (1-1.5): larger objects span more patch-4 tokens, so the
+    # outline the caption names has more tokens to be drawn with (docs/training.md, tenth session).
+    object_scale: float = 1.0
     # 2: 672 video tokens per clip (the first models); 4: 168, about 4x cheaper steps.
     patch_size: int = 2
     # Caption tokens the transformer reads (the pipeline's max_sequence_length); captions
@@ -139,6 +142,9 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
         raise ValueError(f"edge_weight: {recipe.edge_weight} is below 0")
     if not 0 <= recipe.two_objects_share <= 1:
         raise ValueError(f"two_objects_share: {recipe.two_objects_share} is not in 0-1")
+    lo, hi = world.OBJECT_SCALES
+    if not lo <= recipe.object_scale <= hi:  # also refuses NaN
+        raise ValueError(f"object_scale: {recipe.object_scale} is not in {lo}-{hi}")
     if not 0 <= recipe.i2v_last_frame_share <= 1:  # also refuses NaN
         raise ValueError(f"i2v_last_frame_share: {recipe.i2v_last_frame_share} is not in 0-1")
 
@@ -303,7 +309,8 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
     latents, firsts, embeds, owners, scenes, texts = [], [], [], [], [], []
     start = time.time()
     for i in range(0, recipe.scenes, 8):
-        batch = [world.random_scene(rng, recipe.two_objects_share, layout=recipe.layout)
+        batch = [world.random_scene(rng, recipe.two_objects_share, layout=recipe.layout,
+                                    object_scale=recipe.object_scale)
                  for _ in range(min(8, recipe.scenes - i))]
         frames = [world.render(s) for s in batch]
         x = torch.stack([_to_video_tensor(f) for f in frames]).to(dev)

@@ -185,24 +185,53 @@ def _allowed_colours(background: str, exclude: set[str] = frozenset()) -> list[s
     return [c for c in COLOURS if (c, background) not in CLASHES and c not in exclude]
 
 
-def _place(obj: ShapeObject, rng: random.Random, lane: tuple[float, float] | None) -> None:
+OBJECT_SCALES = (1.0, 1.5)  # allowed range of `object_scale` (1: the first models' sizes)
+
+
+def _draw_extents(obj: ShapeObject, rng: random.Random, object_scale: float, in_lane: bool) -> None:
+    """Size, travel and growth of an object, `object_scale` times the first world's sizes.
+
+    Larger objects give the patch-4 model more tokens per outline (issue 17's shape slot);
+    each extent is capped so the object stays in frame (and in its lane beside a second
+    object) and still moves by more than the detector's quarter of the frame.
+    """
+    obj.size = rng.uniform(0.13, 0.19) * object_scale
+    if in_lane:
+        obj.size = min(obj.size, 0.21)  # two lanes of half the frame each
+    if obj.motion in ("left", "right"):
+        obj.travel = rng.uniform(0.40, 0.55)
+    elif obj.motion in ("up", "down"):
+        obj.travel = min(rng.uniform(0.38, 0.48), 1 - 2 * (obj.size + 0.03))
+    elif obj.motion in ("grows", "shrinks"):
+        obj.scale = rng.uniform(1.9, 2.4)  # linear ratio: area changes by 3.6x-5.8x
+        obj.size = rng.uniform(0.10, 0.13) * object_scale
+        obj.scale = min(obj.scale, max(1.9, 0.42 / obj.size))
+
+
+def _place(obj: ShapeObject, rng: random.Random, lane: tuple[float, float] | None,
+           object_scale: float = 1.0, in_lane: bool = False) -> None:
     """Choose start position and extents so the object stays mostly in frame."""
     aspect = 1.5  # width / height of the native frame
-    obj.size = rng.uniform(0.13, 0.19)
+    if object_scale == 1.0:  # draw-for-draw the first world's scenes
+        obj.size = rng.uniform(0.13, 0.19)
+    else:
+        _draw_extents(obj, rng, object_scale, in_lane or lane is not None)
     half_w = obj.size / aspect
     ylo, yhi = lane if lane else (0.0, 1.0)
     if obj.motion in ("left", "right"):
-        obj.travel = rng.uniform(0.40, 0.55)
+        if object_scale == 1.0:
+            obj.travel = rng.uniform(0.40, 0.55)
         start = rng.uniform(half_w + 0.02, 1 - half_w - 0.02 - obj.travel)
         obj.x0 = start if obj.motion == "right" else 1 - start
         obj.y0 = rng.uniform(max(ylo, 0) + obj.size + 0.03, min(yhi, 1) - obj.size - 0.03)
     elif obj.motion in ("up", "down"):
-        obj.travel = rng.uniform(0.38, 0.48)
+        if object_scale == 1.0:
+            obj.travel = rng.uniform(0.38, 0.48)
         start = rng.uniform(obj.size + 0.03, 1 - obj.size - 0.03 - obj.travel)
         obj.y0 = start if obj.motion == "down" else 1 - start
         obj.x0 = rng.uniform(half_w + 0.05, 1 - half_w - 0.05)
     else:
-        if obj.motion in ("grows", "shrinks"):
+        if obj.motion in ("grows", "shrinks") and object_scale == 1.0:
             obj.scale = rng.uniform(1.9, 2.4)  # linear ratio: area changes by 3.6x-5.8x
             obj.size = rng.uniform(0.10, 0.13)
         big = obj.size * (obj.scale if obj.motion in ("grows", "shrinks") else 1.0)
@@ -218,7 +247,8 @@ def _clamp(v: float, lo: float, hi: float) -> float:
     return min(max(v, lo), hi) if lo <= hi else (lo + hi) / 2
 
 
-def _canonical_place(obj: ShapeObject, rng: random.Random, centre: tuple[float, float]) -> None:
+def _canonical_place(obj: ShapeObject, rng: random.Random, centre: tuple[float, float],
+                     object_scale: float = 1.0, in_lane: bool = False) -> None:
     """Start where the motion says (a right-mover on the left, ...), around `centre`, +-4 px.
 
     Size, travel and growth are drawn as in `_place`; only the start position is fixed
@@ -226,14 +256,17 @@ def _canonical_place(obj: ShapeObject, rng: random.Random, centre: tuple[float, 
     might start (the static smear that the first models drew).
     """
     aspect = 1.5
-    obj.size = rng.uniform(0.13, 0.19)
-    if obj.motion in ("left", "right"):
-        obj.travel = rng.uniform(0.40, 0.55)
-    elif obj.motion in ("up", "down"):
-        obj.travel = rng.uniform(0.38, 0.48)
-    elif obj.motion in ("grows", "shrinks"):
-        obj.scale = rng.uniform(1.9, 2.4)
-        obj.size = rng.uniform(0.10, 0.13)
+    if object_scale != 1.0:
+        _draw_extents(obj, rng, object_scale, in_lane)
+    else:  # draw-for-draw the v2 world's scenes
+        obj.size = rng.uniform(0.13, 0.19)
+        if obj.motion in ("left", "right"):
+            obj.travel = rng.uniform(0.40, 0.55)
+        elif obj.motion in ("up", "down"):
+            obj.travel = rng.uniform(0.38, 0.48)
+        elif obj.motion in ("grows", "shrinks"):
+            obj.scale = rng.uniform(1.9, 2.4)
+            obj.size = rng.uniform(0.10, 0.13)
     jx, jy = rng.uniform(-JITTER_PX, JITTER_PX) / 96, rng.uniform(-JITTER_PX, JITTER_PX) / 64
     half_w = obj.size / aspect
     cx, cy = centre
@@ -286,11 +319,15 @@ def _canonical_centres(motions: list[str]) -> list[tuple[float, float]]:
     return [(0.3, 0.5), (0.7, 0.5)]  # two still objects
 
 
-def random_scene(rng: random.Random, two_objects_share: float = 0.25, layout: str = "random") -> Scene:
+def random_scene(rng: random.Random, two_objects_share: float = 0.25, layout: str = "random",
+                 object_scale: float = 1.0) -> Scene:
     """A random scene. `layout`: "random" start positions (the first models' world) or
-    "canonical" (start set by the motion, +-4 px, separate lanes for two objects)."""
+    "canonical" (start set by the motion, +-4 px, separate lanes for two objects).
+    `object_scale` multiplies the objects' sizes (1-1.5; 1 draws the first world's scenes)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout: '{layout}' is not one of {', '.join(LAYOUTS)}")
+    if not OBJECT_SCALES[0] <= object_scale <= OBJECT_SCALES[1]:  # also refuses NaN
+        raise ValueError(f"object_scale: {object_scale} is not in {OBJECT_SCALES[0]}-{OBJECT_SCALES[1]}")
     background = rng.choice(list(BACKGROUNDS))
     count = 2 if rng.random() < two_objects_share else 1
     scene = Scene(background=background)
@@ -306,14 +343,14 @@ def random_scene(rng: random.Random, two_objects_share: float = 0.25, layout: st
         lane = None if count == 1 else ((0.0, 0.5) if i == 0 else (0.5, 1.0))
         if count == 2 and obj.motion in ("up", "down"):
             lane = None
-        _place(obj, rng, lane)
+        _place(obj, rng, lane, object_scale, in_lane=count == 2)
         if count == 2 and obj.motion in ("up", "down"):
             obj.x0 = rng.uniform(0.12, 0.4) if i == 0 else rng.uniform(0.6, 0.88)
         scene.objects.append(obj)
     if layout == "canonical":
         centres = _canonical_centres([o.motion for o in scene.objects])
         for obj, centre in zip(scene.objects, centres):
-            _canonical_place(obj, rng, centre)
+            _canonical_place(obj, rng, centre, object_scale, in_lane=count == 2)
     return scene
 
 
