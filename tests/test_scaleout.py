@@ -165,9 +165,9 @@ def test_queue_names_are_safe_and_distinct_per_model():
 # The whole system: redis + PostgreSQL + server + two workers -------------------------------------
 
 class Worker:
-    def __init__(self, home: Path, queue: str, db: str, models: str, log: Path):
+    def __init__(self, home: Path, queue: str, db: str, models: str, log: Path, env: dict | None = None):
         env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-                   SHOTSMITH_LEASE_S="6", OMP_NUM_THREADS="1")
+                   SHOTSMITH_LEASE_S="6", OMP_NUM_THREADS="1", **(env or {}))
         self.log_path = log
         self.proc = subprocess.Popen([sys.executable, "-m", "shotsmith", "worker", "--queue", queue, "--db", db,
                                       "--home", str(home), "--models", models],
