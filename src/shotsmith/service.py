@@ -97,11 +97,13 @@ class Studio:
         enhance_time = time.perf_counter() - t
         notes: list[str] = []
         extra: dict = {}
+        kept_sound = None  # an edit's source sound: (samples, rate, parts)
         if spec.operation == "extend":
             return self._extend(spec, out, enhancement, enhance_time, started, load_time, on_progress,
                                 should_cancel)
         if spec.operation == "edit":
             render, extra = self._edit(spec, notes, on_progress, should_cancel)
+            kept_sound = edit_sound(spec, render, notes)
         else:
             render = self.engine.render(spec, on_progress, should_cancel)
         render.timings["load"] = load_time
@@ -119,8 +121,12 @@ class Studio:
             if enhancement:
                 meta["enhancement"] = {"slots": enhancement.get("slots"), "backend": enhancement.get("backend_used")}
             sound = candidate.audio if spec.with_sound(render.entry) else None
+            rate, parts = candidate.sample_rate, None
+            if kept_sound is not None:
+                sound, rate, parts = kept_sound
             clips.append(finish_clip(candidate.frames, render.entry.fps, path, post_settings(spec), meta, timings,
-                                     audio=sound, sample_rate=candidate.sample_rate if sound is not None else None))
+                                     audio=sound, sample_rate=rate if sound is not None else None,
+                                     audio_from=parts))
         sheet = None
         if len(render.candidates) > 1:
             sheet = contact_sheet_path(out)
@@ -206,8 +212,10 @@ class Studio:
             bounds = np.cumsum([part["kept"] for part in chain.segments])[:-1].tolist()
             native = {"frames": len(chain.frames), "width": width, "height": height, "fps": float(entry.fps)}
             timings = {"enhance": enhance_time, "load": load_time, "source": read_time, **chain.timings}
+            new_sound = chain.audio if spec.with_sound(entry) else None
             clips.append(stitch_clip(Path(spec.extend_from), chain.frames, start, entry.fps, path,
-                                     post_settings(spec), meta, native, bounds, timings))
+                                     post_settings(spec), meta, native, bounds, timings, sound=spec.audio is not False,
+                                     new_audio=new_sound, sample_rate=chain.sample_rate))
         sheet = None
         if len(chains) > 1:
             sheet = contact_sheet_path(out)
@@ -215,6 +223,31 @@ class Studio:
         timings = {"enhance": enhance_time, "load": load_time, "source": read_time,
                    "total": time.perf_counter() - started}
         return GenerationOutput(spec, clips, [c.seed for c in chains], sheet, timings, enhancement, notes)
+
+
+def edit_sound(spec: GenerationSpec, render: RenderResult, notes: list[str]) -> tuple | None:
+    """An edit re-renders the picture only, so the source's sound track stays, for the edit's
+    length (cut, or padded with silence): (samples, rate, parts for the sidecar), or None where
+    the source is silent or the request says `audio: false`."""
+    from shotsmith.post.source import fit_audio, probe_source, read_audio
+
+    if spec.audio is False:
+        return None
+    found = read_audio(spec.video)
+    if found is None:
+        return None
+    samples, rate = found
+    seconds = render.frames / render.entry.fps
+    heard = samples.shape[1] / rate
+    name = Path(spec.video).name
+    parts = [{"sound": "source", "file": name, "seconds": round(min(heard, seconds), 3)}]
+    if heard < seconds - 0.0005:
+        parts.append({"sound": "silence", "seconds": round(seconds - heard, 3)})
+    source = probe_source(spec.video)
+    if abs(source.duration - seconds) > 0.1:
+        notes.append(f"the sound of {name} is kept as it was ({heard:.2f} s), not retimed with the picture "
+                     f"({source.duration:.2f} s to {seconds:.2f} s)")
+    return fit_audio(samples, rate, seconds), rate, parts
 
 
 def write_contact_sheet(videos: list[np.ndarray], seeds: list[int], path: Path, columns: int = 6) -> Path:

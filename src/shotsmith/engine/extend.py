@@ -67,6 +67,19 @@ class Chain:
     raw: np.ndarray  # the same frames as the model made them (for measuring what correction does)
     segments: list[dict] = field(default_factory=list)  # seed, frames rendered, frames kept, per segment
     timings: dict[str, float] = field(default_factory=dict)
+    # the sound the model made for the kept frames (a model with sound), float32 (channels, samples)
+    audio: np.ndarray | None = None
+    sample_rate: int | None = None
+
+
+def kept_sound(audio: np.ndarray, rate: int, fps: float, keep: int) -> np.ndarray:
+    """A segment's sound under the frames it keeps: frame 0 (the start frame again) is not kept,
+    so its sound is not either; frames 1..keep are shown from 1/fps to (keep + 1)/fps."""
+    from shotsmith.post.source import fit_audio
+
+    audio = np.asarray(audio, dtype=np.float32)
+    audio = audio[None] if audio.ndim == 1 else audio
+    return fit_audio(audio[:, round(rate / fps):], rate, keep / fps)
 
 
 @torch.inference_mode()
@@ -103,7 +116,7 @@ def render_chains(engine: Engine, spec: GenerationSpec, start: np.ndarray, refer
             def candidate_report(p: Progress, c=c) -> None:
                 report(replace(p, candidate=c))
 
-            kept_new, kept_raw, records = [], [], []
+            kept_new, kept_raw, records, sounds = [], [], [], []
             timings = {"text": text_time, "denoise": 0.0, "decode": 0.0, "seams": 0.0}
             image = start
             for j, keep in enumerate(plan):
@@ -126,7 +139,12 @@ def render_chains(engine: Engine, spec: GenerationSpec, start: np.ndarray, refer
                 timings["seams"] += time.perf_counter() - t
                 kept_new.append(fixed[1:keep + 1])  # frame 0 is the start frame again: never repeated
                 kept_raw.append(raw[1:keep + 1])
+                if rendered.audio is not None:
+                    sounds.append((kept_sound(rendered.audio, rendered.sample_rate, entry.fps, keep),
+                                   rendered.sample_rate))
                 records.append({"seed": segment_seed, "frames": frames, "kept": keep})
                 image = fixed[keep]
-            chains.append(Chain(seed, np.concatenate(kept_new), np.concatenate(kept_raw), records, timings))
+            audio, rate = (np.concatenate([a for a, _ in sounds], axis=1), sounds[0][1]) if sounds else (None, None)
+            chains.append(Chain(seed, np.concatenate(kept_new), np.concatenate(kept_raw), records, timings, audio,
+                                rate))
     return chains

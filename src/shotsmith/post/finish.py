@@ -41,6 +41,7 @@ def finish_clip(
     timings: dict | None = None,
     audio: np.ndarray | None = None,
     sample_rate: int | None = None,
+    audio_from: list[dict] | None = None,
 ) -> ClipFiles:
     """Upscale, interpolate and encode frames; write MP4, GIF, cover, sprite and sidecar.
 
@@ -49,6 +50,8 @@ def finish_clip(
     <stem>.json next to it. The clip lasts T / native_fps seconds at settings.fps.
     audio: the model's sound track (float (channels, samples) at sample_rate), muxed into the
     MP4 as AAC lasting as long as the clip; the GIF and the images have none; the sidecar says.
+    audio_from: where the sound came from, for the sidecar, when it is not the model's own (an
+    edit keeps its source's sound: [{"sound": "source", "file": ..., "seconds": ...}]).
     """
     # 1. Check inputs
     out_path = Path(out_path)
@@ -78,9 +81,19 @@ def finish_clip(
     sound = None
     if audio is not None:
         channels = 1 if np.ndim(audio) == 1 else int(np.shape(audio)[0])
-        sound = {"codec": "aac", "sample_rate": sample_rate, "channels": channels, "seconds": round(seconds, 3),
-                 "in": ["video"]}
+        sound = audio_sidecar(sample_rate, channels, seconds, audio_from)
     return finish_encoded(encode, out_path, settings, metadata, native, timings, sound)
+
+
+def audio_sidecar(sample_rate: int, channels: int, seconds: float, parts: list[dict] | None = None) -> dict:
+    """The sidecar's `audio`: what the MP4's sound track is (AAC), and, where it was assembled
+    (edits, extensions), its pieces in time order: {"sound": "source" | "model" | "silence",
+    "seconds": ...} ("file": the source's name, for its sound)."""
+    sound = {"codec": "aac", "sample_rate": sample_rate, "channels": channels, "seconds": round(seconds, 3),
+             "in": ["video"]}
+    if parts:
+        sound["from"] = parts
+    return sound
 
 
 def finish_encoded(encode: Callable[[Path, dict], None], out_path: Path, settings: PostSettings, metadata: dict,

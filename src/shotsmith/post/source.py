@@ -121,3 +121,37 @@ def source_segments(path: Path | str) -> tuple[list[dict], int]:
                  "seed": meta.get("seed"), "model": meta.get("model"), "frames": native.get("frames"),
                  "seconds": round(source.duration, 3)}], 0
     return [{"kind": "source", "file": source.name, "seconds": round(source.duration, 3)}], 0
+
+
+def read_audio(path: Path | str, rate: int | None = None, channels: int | None = None
+               ) -> tuple[np.ndarray, int] | None:
+    """The clip's first sound track as float32 (channels, samples) in [-1, 1], and its sample rate;
+    None for a silent clip. `rate` / `channels`: resampled to these (another clip's sound to join)."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (FileNotFoundError, av.error.FFmpegError) as exc:
+        raise PostError(f"cannot open {Path(path).name}: {exc}") from exc
+    with container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        rate = int(rate or stream.rate)
+        layout = {1: "mono", 2: "stereo"}.get(channels or stream.channels, "stereo")
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        parts = []
+        for frame in container.decode(stream):
+            parts += [f.to_ndarray() for f in resampler.resample(frame)]
+        parts += [f.to_ndarray() for f in resampler.resample(None)]
+    if not parts:
+        return None
+    return np.concatenate(parts, axis=1).astype(np.float32), rate
+
+
+def fit_audio(samples: np.ndarray, rate: int, seconds: float) -> np.ndarray:
+    """`samples` (channels, n) cut, or padded with silence, to exactly `seconds`."""
+    want = max(0, round(seconds * rate))
+    if samples.shape[1] >= want:
+        return samples[:, :want]
+    return np.concatenate([samples, np.zeros((samples.shape[0], want - samples.shape[1]), np.float32)], axis=1)

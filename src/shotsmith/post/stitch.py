@@ -92,15 +92,55 @@ def new_part(new: np.ndarray, lead: np.ndarray | None, join_to: np.ndarray | Non
 
 def stitch_clip(source: Path, new: np.ndarray, lead: np.ndarray | None, native_fps: float, out_path: Path,
                 settings: PostSettings, metadata: dict, native: dict, joins_native: list[int],
-                timings: dict | None = None) -> ClipFiles:
+                timings: dict | None = None, *, sound: bool = True, new_audio: np.ndarray | None = None,
+                sample_rate: int | None = None) -> ClipFiles:
     """Write `source` followed by `new` (uint8 (K, H, W, 3) at native_fps) as one finished clip.
 
     lead: the native frame `new` continues from (interpolated from, not shown; the new part then
     starts on the source's last frame as shown), or None for a hard cut. joins_native: where
     later joins fall inside `new`, in native frames. Every join is measured on the written MP4
-    and recorded in the sidecar's metadata (the MP4's own tag is written before the measurement)."""
+    and recorded in the sidecar's metadata (the MP4's own tag is written before the measurement).
+
+    Sound (sound=True): the source's own sound track under the source's part, then `new_audio`
+    (the model's sound for the new frames, float (channels, samples) at sample_rate) under the
+    new part, or silence where the model made none; AAC, as long as the picture. A clip with
+    neither stays silent; sound=False (the request's `audio: false`) drops both."""
+    from .finish import audio_sidecar, temp_path
+    from .source import fit_audio, read_audio
+
+    if new_audio is not None and not (isinstance(sample_rate, int) and sample_rate > 0):
+        raise PostError(f"sample_rate must be a positive whole number with audio, got {sample_rate!r}")
+    new_audio = None if not sound or new_audio is None else np.asarray(new_audio, dtype=np.float32)
+    if new_audio is not None and new_audio.ndim == 1:
+        new_audio = new_audio[None]
+    # the source's sound, at the model's rate and channels where the two are joined
+    heard = (read_audio(source, sample_rate if new_audio is not None else None,
+                        new_audio.shape[0] if new_audio is not None else None) if sound else None)
+    described = None
+    if heard is not None or new_audio is not None:
+        rate = sample_rate if new_audio is not None else heard[1]
+        channels = new_audio.shape[0] if new_audio is not None else heard[0].shape[0]
+        described = audio_sidecar(rate, channels, 0.0, [])  # lengths filled in once the picture is written
+
+    def with_sound(silent: Path, video: Path) -> None:
+        """The source's sound, then the new part's (or silence), muxed under the written picture."""
+        total = probe_video(silent)["frames"]
+        added = new_part_frames(len(new), native_fps, settings.fps)
+        before, after = (total - added) / settings.fps, added / settings.fps
+        rate, silence = described["sample_rate"], np.zeros((described["channels"], 0), np.float32)
+        first = fit_audio(heard[0] if heard is not None else silence, rate, before)
+        second = fit_audio(new_audio if new_audio is not None else silence, rate, after)
+        ffmpeg.add_audio(silent, np.concatenate([first, second], axis=1), rate, total / settings.fps, video)
+        described["seconds"] = round(total / settings.fps, 3)
+        described["from"] = [
+            {"sound": "source", "file": Path(source).name, "seconds": round(before, 3)} if heard is not None
+            else {"sound": "silence", "seconds": round(before, 3)},
+            {"sound": "model" if new_audio is not None else "silence", "seconds": round(after, 3)}]
 
     def encode(video: Path, own: dict) -> None:
+        final_video = video
+        if described is not None:
+            video = temp_path(out_path, "silent")
         join_to = source_last_frame(source, settings) if lead is not None else None
         frames = new_part(new, lead, join_to, native_fps, settings, own)
         rate = Fraction(settings.fps)
@@ -116,6 +156,13 @@ def stitch_clip(source: Path, new: np.ndarray, lead: np.ndarray | None, native_f
                 ffmpeg.run_ffmpeg(args, "stitch the clip", stdin_frames=frames)
             finally:
                 frames.close()  # stops the upscaling ffmpeg if the encode failed early
+        if described is not None:
+            try:
+                with _timed(own, "post_audio_s"):
+                    with_sound(video, final_video)
+            finally:
+                video.unlink(missing_ok=True)
+            video = final_video
         with _timed(own, "post_joins_s"):
             added = new_part_frames(len(new), native_fps, settings.fps)
             total = probe_video(video)["frames"]
@@ -123,7 +170,7 @@ def stitch_clip(source: Path, new: np.ndarray, lead: np.ndarray | None, native_f
                                     for k in joins_native]
             metadata["joins"] = measure_joins(video, at, settings.fps)
 
-    return finish_encoded(encode, out_path, settings, metadata, native, timings)
+    return finish_encoded(encode, out_path, settings, metadata, native, timings, described)
 
 
 def measure_joins(video: Path, joins: list[int], fps: float) -> list[dict]:
