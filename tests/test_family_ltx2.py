@@ -163,13 +163,3 @@ def test_zhipu_with_audio_and_the_openai_sdk_through_a_real_server(tiny_ltx2_dir
             assert not container.streams.audio and len(list(container.decode(video=0))) == 9
     finally:
         server.stop()
-
-
-def test_train_lora_refuses_ltx2_naming_the_model_before_loading(tiny_ltx2_dirs, tmp_path):
-    from shotsmith.train.lora import LoraRecipe, TrainingError, train_lora
-
-    (tmp_path / "data").mkdir()
-    with pytest.raises(TrainingError, match="model: `train lora` trains CogVideoX, Wan and LTX-Video models, "
-                                            "not LTX-2"):
-        train_lora(tmp_path / "data", tmp_path / "out", str(tiny_ltx2_dirs["t2v"]), LoraRecipe(steps=1),
-                   log=lambda m: None, show_progress=False)

@@ -312,15 +312,6 @@ def test_a_lora_trained_on_wan_by_train_lora_loads_and_changes_the_clip(engine, 
     assert np.array_equal(render(), base)  # the shared pipeline is back to the base model
 
 
-def test_train_lora_refuses_a_wan_image_to_video_model_before_loading(tiny_wan_dirs, tmp_path):
-    from shotsmith.train.lora import LoraRecipe, TrainingError, train_lora
-
-    (tmp_path / "data").mkdir()
-    with pytest.raises(TrainingError, match="model: LoRA training on Wan 2.x runs on a text-to-video model"):
-        train_lora(tmp_path / "data", tmp_path / "out", str(tiny_wan_dirs["i2v"]), LoraRecipe(steps=1),
-                   log=lambda m: None, show_progress=False)
-
-
 # Wan 2.1 image-to-video with its CLIP image encoder ----------------------------------------------
 
 def test_wan21_i2v_reads_the_first_frame_through_its_clip_image_encoder(engine, tiny_wan_dirs, images):

@@ -1,4 +1,4 @@
-"""LoRA fine-tuning of a video transformer (`shotsmith train lora`): CogVideoX, and Wan text-to-video.
+"""LoRA fine-tuning of a video transformer (`shotsmith train lora`): CogVideoX, Wan, LTX-Video and LTX-2.
 
 Steps, all resumable:
   1. Data: the training folder is scanned (`shotsmith.train.clips`); each usable clip
@@ -12,8 +12,15 @@ Steps, all resumable:
      model's own CogVideoX DDIM scheduler, as the embedded model was trained
      (`shotsmith.train.shapes`), 10% empty captions so classifier-free guidance
      keeps working, and optionally the object-weighted loss of the shapes recipe.
-     Wan (flow matching): the velocity noise - x0 at a uniform sigma, on latents normalised
-     as Wan's pipelines normalise them. AdamW on the adapter weights only.
+     Wan, LTX-Video and LTX-2 (flow matching): the velocity noise - x0 at a uniform sigma, on
+     latents normalised as their pipelines normalise them. Image-to-video models see the first
+     frame as their I2V pipeline gives it: Wan through its conditioning channels (mask and the
+     first frame's latents, and CLIP image states where the model has an image encoder), LTX-Video
+     as a clean first latent frame at timestep 0 that the loss leaves out. LTX-2 trains the
+     picture: each step shows its transformer the sound stream as pure noise (where a render
+     starts), the loss reads the video stream only, and the adapter sits on the video stream's own
+     attention (attn1, attn2), so the sound branch's weights are left as they were.
+     AdamW on the adapter weights only.
   3. Every `checkpoint_every` steps (and on Ctrl-C) OUT/checkpoints/step-N.pt holds
      the adapter, the optimiser, the step and the random state; a new run with the
      same OUT continues from the newest one. Every `validate_every` steps a clip of
@@ -46,7 +53,14 @@ LORA_FILE = "pytorch_lora_weights.safetensors"
 INFO_FILE = "lora.json"
 TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
 KEEP_CHECKPOINTS = 2
-TRAINABLE_FAMILIES = ("cogvideox", "wan", "ltx")  # the families whose training step this module knows
+TRAINABLE_FAMILIES = ("cogvideox", "wan", "ltx", "ltx2")  # the families whose training step this module knows
+# LTX-2: the video stream's self- and text attention only (peft matches these as name suffixes, so
+# `audio_attn1.to_q` and the audio/video cross attention are not among them)
+LTX2_TARGET_MODULES = tuple(f"{attn}.{proj}" for attn in ("attn1", "attn2") for proj in TARGET_MODULES)
+
+
+def target_modules(entry) -> tuple[str, ...]:
+    return LTX2_TARGET_MODULES if entry.family == "ltx2" else TARGET_MODULES
 
 
 class TrainingError(ValueError):
@@ -132,20 +146,32 @@ def _check_trainable(model: str | None) -> None:
     if not entry.rules.lora:
         raise TrainingError(f"model: diffusers loads no LoRA into {entry.rules.title} models")
     if entry.family not in TRAINABLE_FAMILIES:
-        raise TrainingError(f"model: `train lora` trains CogVideoX, Wan and LTX-Video models, not {entry.rules.title} "
-                            f"({entry.name}); a {entry.rules.title} LoRA in diffusers' format still loads with --lora")
-    if _flow(entry) and entry.task != "t2v":
-        raise TrainingError(f"model: LoRA training on {entry.rules.title} runs on a text-to-video model "
-                            f"({entry.name} is image-to-video)")
+        raise TrainingError(f"model: `train lora` trains CogVideoX, Wan, LTX-Video and LTX-2 models, not "
+                            f"{entry.rules.title} ({entry.name}); a {entry.rules.title} LoRA in diffusers' format "
+                            "still loads with --lora")
+    if entry.family == "ltx2" and entry.task != "t2v":
+        raise TrainingError(f"model: LoRA training on LTX-2 runs on its text-to-video model ({entry.name} is "
+                            "image-to-video, whose first-frame training step is not written)")
 
 
-def add_lora(transformer, rank: int, alpha: float | None) -> list[torch.nn.Parameter]:
+def _check_loaded(entry, pipe) -> None:
+    """What only the loaded pipeline tells: layouts whose training step is not written here."""
+    if getattr(pipe, "transformer_2", None) is not None:
+        raise TrainingError(f"model: {entry.name} switches between two transformers (Wan 2.2 A14B); "
+                            "`train lora` trains a single transformer")
+    if entry.family == "wan" and entry.task == "i2v" and pipe.config.get("expand_timesteps"):
+        raise TrainingError(f"model: {entry.name} conditions on the first frame by timestep (Wan 2.2 TI2V); "
+                            "`train lora` trains the channel-conditioned Wan image-to-video models")
+
+
+def add_lora(transformer, rank: int, alpha: float | None, targets: tuple[str, ...] = TARGET_MODULES
+             ) -> list[torch.nn.Parameter]:
     """Freeze the transformer, add the adapter, return its (float32) trainable weights."""
     from peft import LoraConfig
 
     transformer.requires_grad_(False)
     transformer.add_adapter(LoraConfig(r=rank, lora_alpha=alpha or rank, init_lora_weights=True,
-                                       target_modules=list(TARGET_MODULES)))
+                                       target_modules=list(targets)))
     params = [p for p in transformer.parameters() if p.requires_grad]
     for p in params:  # adapters train in float32 even beside a bfloat16 transformer
         p.data = p.data.float()
@@ -218,23 +244,56 @@ def _encode_video(pipe, frames: np.ndarray, device: str, i2v: bool, entry=None) 
     import torch
 
     with torch.no_grad():
-        if entry is not None and entry.family == "ltx":
-            return _encode_video_ltx(pipe, frames, device)
         if entry is not None and _flow(entry):
-            return _encode_video_wan(pipe, frames, device)
+            if entry.family in ("ltx", "ltx2"):
+                record = _encode_video_ltx(pipe, frames, device)
+                if i2v:  # the first frame alone, encoded as the I2V pipeline encodes its image
+                    record["image_latents"] = _encode_video_ltx(pipe, frames[:1], device)["latents"]
+            else:
+                record = _encode_video_wan(pipe, frames, device)
+                if i2v:
+                    record.update(_wan_condition(pipe, frames, device))
+            if i2v:
+                record["first_frame"] = torch.from_numpy(frames[0].copy())
+            return record
         return _encode_video_no_grad(pipe, frames, device, i2v)
 
 
 def _encode_video_ltx(pipe, frames: np.ndarray, device: str) -> dict:
     """LTX's latents as its pipelines use them before packing: (C, F, h, w), normalised by the VAE's
-    per-channel statistics (`_normalize_latents`, as the condition pipeline does)."""
+    per-channel statistics (`_normalize_latents`, as the condition pipeline does; LTX-2's with its
+    scaling factor, as its pipeline does)."""
+    import inspect
+
     import torch
 
     vae = pipe.vae
     x = torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)[None].to(device, vae.dtype)
     latents = vae.encode(x).latent_dist.mode().float()
-    latents = pipe._normalize_latents(latents, vae.latents_mean, vae.latents_std)
+    scaling = ([vae.config.scaling_factor] if "scaling_factor" in inspect.signature(pipe._normalize_latents).parameters
+               else [])
+    latents = pipe._normalize_latents(latents, vae.latents_mean, vae.latents_std, *scaling)
     return {"latents": latents[0].to("cpu", torch.float16)}
+
+
+def _wan_condition(pipe, frames: np.ndarray, device: str) -> dict:
+    """What Wan's image-to-video pipeline feeds its transformer besides the noisy latents, built by the
+    pipeline's own `prepare_latents` from the clip's first frame: the mask and the latents of the
+    first frame followed by zeros (`condition`, concatenated to the channels), and, where the model
+    has a CLIP image encoder (Wan 2.1 I2V), the image's hidden states."""
+    import torch
+    from PIL import Image
+
+    first = Image.fromarray(frames[0])
+    height, width = frames.shape[1:3]
+    image = pipe.video_processor.preprocess(first, height=height, width=width).to(device, torch.float32)
+    _, condition = pipe.prepare_latents(image, 1, pipe.vae.config.z_dim, height, width, len(frames), torch.float32,
+                                        torch.device(device))
+    out = {"condition": condition[0].to("cpu", torch.float16)}
+    if getattr(pipe, "image_encoder", None) is not None and pipe.transformer.config.image_dim is not None:
+        pipe.image_encoder.to(device)
+        out["image_embeds"] = pipe.encode_image(first, torch.device(device))[0].to("cpu", torch.float16)
+    return out
 
 
 def _encode_video_wan(pipe, frames: np.ndarray, device: str) -> dict:
@@ -333,8 +392,11 @@ def build_cache(pipe, entry, data_dir: Path, out: Path, validation_prompt: str |
         "empty": texts[""], "validation_prompt": prompt, "validation_embeds": texts[prompt],
         "problems": training.problems, "layout": training.layout,
     }
-    if i2v:
-        data["image_latents"] = torch.stack([r["image_latents"] for r in records])
+    for key in ("image_latents", "condition", "image_embeds"):  # what an image-to-video step reads
+        if key in records[0]:
+            data[key] = torch.stack([r[key] for r in records])
+    if "first_frame" in records[0]:  # the validation clip starts from the first clip's first frame
+        data["first_frame"] = records[0]["first_frame"].numpy()
     return data
 
 
@@ -422,18 +484,21 @@ def _render_validation(pipe, entry, data: dict, seed: int, path: Path) -> Path:
     text_encoder = pipe.text_encoder
     pipe.text_encoder = None  # not needed (embeddings are cached); keeps _execution_device on the GPU
     try:
-        if _flow(entry):  # the pipeline decodes: frames out
-            from shotsmith.models.families import to_uint8
-
+        if _flow(entry):  # the pipeline decodes: frames out; the family's own call (families/)
             masks = {}
-            if entry.family == "ltx":
+            if entry.family in ("ltx", "ltx2"):
                 masks = {"prompt_attention_mask": _text_mask(prompt_embeds),
                          "negative_prompt_attention_mask": _text_mask(negative)}
-            video = pipe(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative, **masks, height=entry.height,
-                         width=entry.width, num_frames=entry.frames, num_inference_steps=entry.steps,
-                         guidance_scale=entry.guidance, output_type="np",
-                         generator=torch.Generator(device="cpu").manual_seed(seed)).frames[0]
-            return write_clip(to_uint8(video), path, entry.fps)
+            image = None
+            if "first_frame" in data:  # image-to-video: the first clip's first frame
+                from PIL import Image
+
+                image = Image.fromarray(data["first_frame"])
+            call = entry.rules.call_arguments(entry, height=entry.height, width=entry.width, frames=entry.frames,
+                                              steps=entry.steps, guidance=entry.guidance, image=image, pipe=pipe)
+            result = pipe(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative, **masks, **call,
+                          generator=torch.Generator(device="cpu").manual_seed(seed))
+            return write_clip(entry.rules.output(pipe, result).frames, path, entry.fps)
         call = dict(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative, height=entry.height,
                     width=entry.width, num_frames=entry.frames, num_inference_steps=entry.steps,
                     guidance_scale=entry.guidance, use_dynamic_cfg=False, output_type="latent",
@@ -480,6 +545,7 @@ def train_lora(data_dir: Path, out: Path, model: str | None = None, recipe: Lora
     started = time.time()
     _check_trainable(model)  # before loading a multi-GB model
     entry, pipe = load_for_training(model)
+    _check_loaded(entry, pipe)
     data = build_cache(pipe, entry, Path(data_dir), out, recipe.validation_prompt, log, on_problem)
     n_clips = len(data["names"])
     cache_seconds = time.time() - started
@@ -490,8 +556,10 @@ def train_lora(data_dir: Path, out: Path, model: str | None = None, recipe: Lora
     transformer = pipe.transformer
     with torch.random.fork_rng(devices=[]):  # lora_A's random init: the same for the same seed
         torch.manual_seed(recipe.seed)
-        params = add_lora(transformer, recipe.rank, recipe.alpha)
+        params = add_lora(transformer, recipe.rank, recipe.alpha, target_modules(entry))
     transformer.to(device)
+    if entry.family == "ltx2":
+        pipe.connectors.to(device)  # the text connectors turn the cached text states into the streams' text
     checkpointing = recipe.gradient_checkpointing
     if checkpointing is None:
         checkpointing = device == "cuda" and not entry.embedded
@@ -518,7 +586,8 @@ def train_lora(data_dir: Path, out: Path, model: str | None = None, recipe: Lora
     flow = _flow(entry)
     if flow:
         latents_all = data["latents"]
-        draw = _FlowBatchDrawer(latents_all, n_clips, data, batch, recipe.empty_caption_rate, device, gen)
+        draw = _FlowBatchDrawer(latents_all, n_clips, data, batch, recipe.empty_caption_rate, device, gen,
+                                first_frame_clean=entry.family == "ltx" and entry.task == "i2v")
     else:
         sched = CogVideoXDDIMScheduler.from_config(pipe.scheduler.config)
         latents_all = _pad_for_patch_t(data["latents"], transformer.config.patch_size_t)
@@ -559,10 +628,20 @@ def train_lora(data_dir: Path, out: Path, model: str | None = None, recipe: Lora
                 x0, model_input, text, t, target = draw()
                 if entry.family == "ltx":
                     pred = _ltx_forward(pipe, transformer, model_input.to(dtype), text.to(device, dtype),
-                                        t.to(device), entry.fps)
+                                        _ltx_timesteps(t.to(device), draw.clean_frames, model_input.shape), entry.fps)
+                    if draw.clean_frames:  # the given first frame is not the model's to predict
+                        pred, target, x0 = (v[:, :, draw.clean_frames:] for v in (pred, target, x0))
+                elif entry.family == "ltx2":
+                    pred = _ltx2_forward(pipe, transformer, model_input.to(dtype), text.to(device, dtype),
+                                         t.to(device), entry.fps, gen)
                 elif flow:
+                    cond = draw.conditioning(dtype)
+                    if "condition" in cond:  # Wan I2V: mask and first-frame latents beside the noisy ones
+                        model_input = torch.cat([model_input, cond["condition"]], dim=1)
                     pred = transformer(hidden_states=model_input.to(dtype), timestep=t.to(device),
-                                       encoder_hidden_states=text.to(device, dtype), return_dict=False)[0].float()
+                                       encoder_hidden_states=text.to(device, dtype),
+                                       encoder_hidden_states_image=cond.get("image_embeds"),
+                                       return_dict=False)[0].float()
                 else:
                     pred = transformer(hidden_states=model_input.to(dtype),
                                        encoder_hidden_states=text.to(device, dtype), timestep=t.to(device),
@@ -648,6 +727,19 @@ class _BatchDrawer:
         return x0, model_input, text, t, target
 
 
+def _ltx_timesteps(t, clean_frames: int, shape):
+    """LTX's timestep per sample, or, with a clean first frame (image-to-video), per token: 0 on the
+    given frame's tokens and t elsewhere, as its image-to-video pipelines set it (t * (1 - mask))."""
+    import torch
+
+    if not clean_frames:
+        return t
+    batch, _, frames, height, width = shape
+    mask = torch.zeros(frames, height, width, device=t.device)
+    mask[:clean_frames] = 1
+    return t[:, None] * (1 - mask.flatten())[None]
+
+
 def _ltx_forward(pipe, transformer, latents, text, timestep, fps: int):
     """LTX's transformer on (B, C, F, h, w) latents: packed into tokens, the text's mask from its
     zeroed padding, rope scaled as the pipeline scales it; the prediction unpacked again."""
@@ -663,25 +755,71 @@ def _ltx_forward(pipe, transformer, latents, text, timestep, fps: int):
 
 
 class _FlowBatchDrawer(_BatchDrawer):
-    """A batch for a flow-matching family (Wan): the clean latent and noise mixed at a uniform
-    sigma, x_s = (1 - s) x0 + s noise, the transformer asked for the velocity noise - x0 at
-    timestep 1000 s, as the flow-matching schedulers of these pipelines step it."""
+    """A batch for a flow-matching family (Wan, LTX-Video, LTX-2): the clean latent and noise mixed
+    at a uniform sigma, x_s = (1 - s) x0 + s noise, the transformer asked for the velocity
+    noise - x0 at timestep 1000 s, as the flow-matching schedulers of these pipelines step it.
 
-    def __init__(self, latents, clips: int, data: dict, batch: int, empty_rate: float, device, gen):
+    Image-to-video: `conditioning()` gives the batch's cached conditioning (Wan: `condition`, and
+    `image_embeds` with a CLIP encoder); with first_frame_clean (LTX-Video) the first latent frame is
+    the first frame's own latent, clean, as the I2V pipeline puts the image there (`clean_frames`)."""
+
+    def __init__(self, latents, clips: int, data: dict, batch: int, empty_rate: float, device, gen,
+                 first_frame_clean: bool = False):
         self.latents, self.clips, self.embeds, self.empty = latents, clips, data["embeds"], data["empty"]
-        self.image_latents = None
+        self.image_latents = data.get("image_latents") if first_frame_clean else None
+        self.clean_frames = 1 if self.image_latents is not None else 0
+        self.cached = {key: data[key] for key in ("condition", "image_embeds") if key in data}
         self.batch, self.empty_rate, self.device, self.gen = batch, empty_rate, device, gen
+        self.idx = None
 
     def __call__(self):
         import torch
 
         gen, device = self.gen, self.device
-        _, x0, text = self._clean()
+        self.idx, x0, text = self._clean()
         sigma = torch.rand(self.batch, generator=gen)
         noise = torch.randn(x0.shape, generator=gen).to(device)
         s = sigma.view(-1, 1, 1, 1, 1).to(device)
+        if self.clean_frames:
+            x0 = torch.cat([self.image_latents[self.idx].to(device, torch.float32), x0[:, :, self.clean_frames:]], 2)
         noisy = (1 - s) * x0 + s * noise
+        if self.clean_frames:
+            noisy[:, :, :self.clean_frames] = x0[:, :, :self.clean_frames]
         return x0, noisy, text, sigma * 1000, noise - x0
+
+    def conditioning(self, dtype) -> dict:
+        return {key: value[self.idx].to(self.device, dtype) for key, value in self.cached.items()}
+
+
+def _ltx2_forward(pipe, transformer, latents, text, timestep, fps: int, gen):
+    """LTX-2's audio-video transformer on (B, C, F, h, w) video latents; the video prediction back.
+
+    The text passes through the pipeline's connectors (one stream of text for the picture, one for
+    the sound, as its pipeline does). The sound stream is pure noise at timestep 1000 (sigma 1),
+    the state a render starts from: the step trains the picture and claims nothing about sound."""
+    import torch
+
+    batch, _, frames, height, width = latents.shape
+    p, p_t = transformer.config.patch_size, transformer.config.patch_size_t
+    with torch.no_grad():
+        mask = _text_mask(text)
+        video_text, audio_text, mask = pipe.connectors(text, mask, padding_side=getattr(pipe.tokenizer, "padding_side",
+                                                                                        "left"))
+    audio_vae = pipe.audio_vae
+    seconds = ((frames - 1) * pipe.vae_temporal_compression_ratio + 1) / fps
+    audio_frames = round(seconds * pipe.audio_sampling_rate / pipe.audio_hop_length
+                         / float(pipe.audio_vae_temporal_compression_ratio))
+    shape = (batch, audio_vae.config.latent_channels, audio_frames,
+             audio_vae.config.mel_bins // pipe.audio_vae_mel_compression_ratio)
+    audio = pipe._pack_audio_latents(torch.randn(shape, generator=gen).to(latents.device, latents.dtype))
+    full = torch.full_like(timestep, 1000.0)
+    pred, _ = transformer(hidden_states=pipe._pack_latents(latents, p, p_t), audio_hidden_states=audio,
+                          encoder_hidden_states=video_text, audio_encoder_hidden_states=audio_text,
+                          timestep=timestep, audio_timestep=full, sigma=timestep, audio_sigma=full,
+                          encoder_attention_mask=mask, audio_encoder_attention_mask=mask, num_frames=frames // p_t,
+                          height=height // p, width=width // p, fps=fps, audio_num_frames=audio_frames,
+                          return_dict=False)
+    return pipe._unpack_latents(pred, frames // p_t, height // p, width // p, p, p_t).float()
 
 
 def _weighted_loss(pred, target, x0, object_weight: float):
@@ -699,7 +837,7 @@ def _write_info(out: Path, entry, recipe: LoraRecipe, data: dict, run: dict) -> 
     """lora.json beside the weights: what it was trained on and how, so the run can be judged and redone."""
     info = {
         "model": entry.name, "base": entry.path or entry.hub_id, "task": entry.task, "rank": recipe.rank,
-        "alpha": recipe.alpha or recipe.rank, "target_modules": list(TARGET_MODULES), "steps": run["steps"],
+        "alpha": recipe.alpha or recipe.rank, "target_modules": list(target_modules(entry)), "steps": run["steps"],
         "clips": run["clips"], "skipped": data["problems"], "captions": data["captions"],
         "validation_prompt": data["validation_prompt"], "recipe": asdict(recipe), "batch": run["batch"],
         "object_weight": run["object_weight"], "train_seconds": run["train_seconds"],
