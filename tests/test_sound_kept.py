@@ -141,3 +141,37 @@ def test_an_extension_segment_keeps_the_sound_of_the_frames_it_keeps():
     kept = kept_sound(ramp, rate, fps, keep=6)
     # frame 0 (the start frame again) is dropped with its 25 samples; frames 1..6 keep theirs
     assert kept.shape == (1, 150) and kept[0, 0] == pytest.approx(25 / 1000) and kept[0, -1] == pytest.approx(174 / 1000)
+
+
+@pytest.mark.slow
+def test_an_ltx2_clip_extended_by_ltx2_keeps_its_sound_then_the_models(tiny_ltx2_dirs, tmp_path):
+    """End to end on the tiny LTX-2 folders: a 9-frame clip with sound, extended by half a second
+    in two image-to-video segments of LTX-2 (the same modules, its index naming LTX-2's I2V
+    pipeline): the source's sound, then the sound the model made for the kept frames."""
+    import shutil
+
+    from shotsmith.engine import Engine
+
+    i2v = tmp_path / "tiny-ltx2-i2v"
+    shutil.copytree(tiny_ltx2_dirs["t2v"], i2v)
+    index = json.loads((i2v / "model_index.json").read_text())
+    (i2v / "model_index.json").write_text(json.dumps({**index, "_class_name": "LTX2ImageToVideoPipeline"}))
+    studio = Studio(Engine(device="cpu"))
+    out = dict(width=192, height=128, fps=24, interpolation="none", enhance=False, steps=2, guidance=1.0)
+    source = tmp_path / "drum.mp4"
+    studio.generate(build_spec(prompt="a drum is struck", model=str(tiny_ltx2_dirs["t2v"]), seed=3, **out), source)
+    heard, _ = read_audio(source)
+
+    spec = build_spec(prompt="the drum is struck again", model=str(i2v), extend_from=str(source), seconds=0.5,
+                      frames=9, seed=4, **out).check_inputs()
+    clip = studio.generate(spec, tmp_path / "longer.mp4").clips[0]
+    sound = track(clip.video)
+    assert sound["codec"] == "aac" and abs(sound["video"] - (9 + 12) / 24) <= 0.1
+    assert abs(sound["seconds"] - sound["video"]) <= 0.1 and abs(sound["decoded"] - sound["video"]) <= 0.1
+    split = round(9 / 24 * RATE)
+    assert abs(rms(sound["samples"][:, :split]) - rms(heard[:, :split])) <= 0.25 * rms(heard)  # the source's
+    assert rms(sound["samples"][:, split:]) > 0.005  # the model's sound, not silence
+    audio = json.loads(clip.sidecar.read_text())["audio"]
+    assert audio["from"] == [{"sound": "source", "file": "drum.mp4", "seconds": 0.375},
+                             {"sound": "model", "seconds": 0.5}]
+    assert [r["kept"] for r in json.loads(clip.sidecar.read_text())["metadata"]["segments"][-1]["renders"]] == [8, 4]
