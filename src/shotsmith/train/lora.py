@@ -477,7 +477,9 @@ def _render_validation(pipe, entry, data: dict, seed: int, path: Path) -> Path:
 
     device = _device()
     pipe.transformer.eval()
-    pipe.vae.to(device)
+    for name, module in pipe.components.items():  # the VAE, and LTX-2's connectors, audio VAE and vocoder
+        if isinstance(module, torch.nn.Module) and name not in ("text_encoder", "transformer"):
+            module.to(device)
     dtype = pipe.transformer.dtype
     prompt_embeds = data["validation_embeds"][None].to(device, dtype)
     negative = data["empty"][None].to(device, dtype)
