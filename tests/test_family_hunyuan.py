@@ -121,3 +121,52 @@ def test_shotsmith_generate_and_the_openai_sdk_make_a_clip(tiny_hunyuan_dirs, tm
         assert (clip["frames"], clip["width"], clip["height"]) == (5, 192, 128)
     finally:
         server.stop()
+
+
+# Image-to-video ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("hy-images")
+    red, blue = root / "red.png", root / "blue.png"
+    Image.new("RGB", (64, 48), (210, 40, 40)).save(red)
+    Image.new("RGB", (96, 48), (40, 40, 210)).save(blue)  # another aspect: cropped to the asked one
+    return red, blue
+
+
+def test_image_to_video_through_its_siglip_encoder_at_the_asked_size(engine, tiny_hunyuan_dirs, images):
+    folder = tiny_hunyuan_dirs["i2v"]
+    entry = resolve(str(folder))
+    assert (entry.family, entry.task) == ("hunyuanvideo15", "i2v")
+    pipe = engine.pipeline(entry)
+    encoded, seen = [], []
+    hook = pipe.image_encoder.register_forward_hook(lambda *_: encoded.append(1))
+    try:
+        red = engine.render(_spec(folder, seed=3, frames=5, image=str(images[0])), on_progress=seen.append)
+    finally:
+        hook.remove()
+    assert red.candidates[0].frames.shape == (5, 48, 64, 3) and encoded == [1]
+    assert [p.step for p in seen if p.stage == "denoise"] == [1, 2]
+    again = engine.render(_spec(folder, seed=3, frames=5, image=str(images[0]))).candidates[0].frames
+    blue = engine.render(_spec(folder, seed=3, frames=5, image=str(images[1]))).candidates[0].frames
+    small = engine.render(_spec(folder, seed=3, image=str(images[0]), **SMALL)).candidates[0].frames
+    assert np.array_equal(red.candidates[0].frames, again) and not np.array_equal(again, blue)
+    assert blue.shape == (5, 48, 64, 3) and small.shape == (5, 32, 32, 3)  # the asked size, whatever the bucket
+
+
+def test_the_i2v_registry_entry_writes_a_clip_and_cancels(engine, tiny_hunyuan_dirs, images, tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    shutil.copytree(tiny_hunyuan_dirs["i2v"], models / "hunyuanvideo1.5-480p-i2v")
+    monkeypatch.setenv("SHOTSMITH_MODELS", str(models))
+    spec = dict(prompt="the ball rolls", model="hunyuanvideo1.5-480p-i2v", image=str(images[0]), guidance=1.0,
+                frames=5, native_width=64, native_height=48)
+    out = tmp_path / "hy-i2v.mp4"
+    Studio(engine).generate(build_spec(**spec, steps=2, seed=2, **OUT), out)
+    probe = probe_video(out)
+    assert (probe["width"], probe["height"], probe["frames"], round(probe["fps"])) == (192, 128, 5, 24)
+    seen = []
+    with pytest.raises(Cancelled, match="step 3 of 6"):
+        engine.render(build_spec(**spec, steps=6), on_progress=seen.append,
+                      should_cancel=lambda: sum(p.stage == "denoise" for p in seen) >= 2)

@@ -28,9 +28,11 @@ def engine():
 
 @pytest.fixture(scope="module")
 def i2v_entry(tiny_ltx_dirs, tmp_path_factory):
-    """The registry's LTX image-to-video entry pointed at the tiny folder ($SHOTSMITH_MODELS/<name>)."""
+    """The registry's LTX image-to-video entry pointed at the tiny folder ($SHOTSMITH_MODELS/<name>),
+    its spatial upsampler beside it under the hub repository's name."""
     models = tmp_path_factory.mktemp("ltx-models")
     shutil.copytree(tiny_ltx_dirs["t2v"], models / "ltx-video-0.9.7-distilled-i2v")
+    shutil.copytree(tiny_ltx_dirs["upsampler"], models / "ltxv-spatial-upscaler-0.9.7")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SHOTSMITH_MODELS", str(models))
         yield ENTRIES["ltx-video-0.9.7-distilled-i2v"]
@@ -57,7 +59,8 @@ def test_registry_has_ltx_video_with_its_rules():
         assert entry.allowed_frames(121) and not entry.allowed_frames(120)
     assert ENTRIES["ltx-video-0.9.7-distilled-i2v"].last_frame
     assert ENTRIES["ltx-video-0.9.7-distilled"].can_edit
-    assert ENTRIES["ltx-video-0.9.7-distilled"].upsampler == "Lightricks/ltxv-spatial-upscaler-0.9.7"
+    for name in LTX_ENTRIES:  # the distilled checkpoint renders with its spatial upsampler
+        assert ENTRIES[name].upsampler == "Lightricks/ltxv-spatial-upscaler-0.9.7" and ENTRIES[name].upsample
 
 
 @pytest.mark.parametrize("values, field, words", [
@@ -143,7 +146,7 @@ def test_the_openai_sdk_and_a_queue_worker_make_an_ltx_clip_from_a_registry_entr
     from api_server import KEY_A, decode_video, start_server
 
     models = tmp_path / "models"
-    shutil.copytree(tiny_ltx_dirs["t2v"], models / "ltx-video-0.9.7-distilled")
+    shutil.copytree(tiny_ltx_dirs["t2v-upsampled"], models / "ltx-video-0.9.7-distilled")
     server = start_server(tmp_path / "home", env={"SHOTSMITH_MODELS": str(models)})
     try:
         client = openai.OpenAI(api_key=KEY_A, base_url=f"{server.url}/v1", max_retries=0)
@@ -189,3 +192,100 @@ def test_a_lora_trained_on_ltx_by_train_lora_loads_and_changes_the_clip(engine, 
     assert np.abs(tuned.astype(int) - base.astype(int)).max() > 0  # the adapter is used
     assert np.array_equal(render(lora=str(result.path), lora_scale=0.0), base)
     assert np.array_equal(render(), base)  # the shared pipeline is back to the base model
+
+
+# The two-stage recipe with the spatial latent upsampler ------------------------------------------
+
+def _token_counts(pipe):
+    """Latent tokens the transformer sees at each call, and the upsampler's input and output shapes."""
+    tokens, upsampled = [], []
+    hooks = [pipe.transformer.register_forward_pre_hook(
+        lambda m, a, kw: tokens.append(kw["hidden_states"].shape[1]), with_kwargs=True),
+        pipe._shotsmith_upsampler[1].latent_upsampler.register_forward_hook(
+            lambda m, a, out: upsampled.append((tuple(a[0].shape[-2:]), tuple(out.shape[-2:]))))]
+    return tokens, upsampled, hooks
+
+
+def test_the_upsampled_recipe_runs_both_stages_at_their_sizes(engine, tiny_ltx_dirs):
+    folder = tiny_ltx_dirs["t2v-upsampled"]
+    entry = resolve(str(folder))
+    assert entry.upsample and entry.upsampler == str(folder)  # the folder carries its upsampler
+    pipe = engine.pipeline(entry)
+    tokens, upsampled, hooks = _token_counts(pipe)
+    seen = []
+    try:
+        first = engine.render(_spec(folder, seed=7, steps=3), on_progress=seen.append).candidates[0].frames
+    finally:
+        for hook in hooks:
+            hook.remove()
+    # 64x64 asked: the first stage at 2/3 of it rounded down to 32 (32x32: 1x1 latent tokens per latent
+    # frame, 2 latent frames), the upsampler doubles the latents, 4 refine steps at 64x64 (2x2 tokens)
+    assert tokens == [2] * 3 + [8] * 4 and upsampled == [((1, 1), (2, 2))]
+    assert first.shape == (9, 64, 64, 3)
+    denoise = [(p.step, p.total) for p in seen if p.stage == "denoise"]
+    assert denoise == [(i, 7) for i in range(1, 8)]  # honest progress: both stages' steps
+    assert [p.step for p in seen if p.stage == "decode"] == [7]
+    again = engine.render(_spec(folder, seed=7, steps=3)).candidates[0].frames
+    other = engine.render(_spec(folder, seed=8, steps=3)).candidates[0].frames
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    plain = engine.render(_spec(tiny_ltx_dirs["t2v"], seed=7, steps=3)).candidates[0].frames
+    assert not np.array_equal(first, plain)  # the same weights in one stage make another clip
+
+
+def test_the_vae_decodes_from_the_recipes_decode_timestep(engine, tiny_ltx_dirs):
+    pipe = engine.pipeline(resolve(str(tiny_ltx_dirs["t2v"])))
+    assert pipe.vae.config.timestep_conditioning
+    timesteps = []
+    hook = pipe.vae.decoder.register_forward_pre_hook(lambda m, a, kw: timesteps.append(
+        (a[1] if len(a) > 1 else kw.get("temb"))), with_kwargs=True)
+    try:
+        engine.render(_spec(tiny_ltx_dirs["t2v"], seed=1, steps=1))
+    finally:
+        hook.remove()
+    assert len(timesteps) == 1 and timesteps[0] is not None
+    assert timesteps[0].flatten().tolist() == pytest.approx([0.05])
+
+
+@pytest.mark.parametrize("stop_after, stage", [(2, "first"), (5, "refine")])
+def test_cancel_works_in_either_stage(engine, tiny_ltx_dirs, stop_after, stage):
+    seen = []
+    with pytest.raises(Cancelled, match=f"step {stop_after + 1} of 7"):
+        engine.render(_spec(tiny_ltx_dirs["t2v-upsampled"], steps=3), on_progress=seen.append,
+                      should_cancel=lambda: sum(p.stage == "denoise" for p in seen) >= stop_after)
+    assert [p.step for p in seen if p.stage == "denoise"] == list(range(1, stop_after + 1))
+    assert not [p for p in seen if p.stage == "decode"]
+
+
+def test_the_service_writes_an_upsampled_clip_at_the_asked_size_and_fps(engine, tiny_ltx_dirs, tmp_path):
+    out = tmp_path / "two-stage.mp4"
+    # 96x64 asked: the first stage at 64x32, doubled to 128x64, resized to 96x64, then to the output size
+    result = Studio(engine).generate(_spec(tiny_ltx_dirs["t2v-upsampled"], seed=4, steps=2, native_width=96,
+                                           native_height=64, **OUT), out)
+    probe = probe_video(out)
+    assert (probe["width"], probe["height"], probe["frames"], round(probe["fps"])) == (192, 128, 9, 24)
+    assert result.seeds == [4]
+
+
+def test_upsample_is_an_option_of_ltx_entries_only(tiny_ltx_dirs):
+    from shotsmith.models.registry import OptionError, with_options
+
+    entry = with_options(ENTRIES["ltx-video-0.9.7-distilled"], upsample=False)
+    assert not entry.upsample and entry.rules.extra_steps(entry) == 0
+    with pytest.raises(OptionError) as err:
+        with_options(ENTRIES["wan2.1-t2v-1.3b"], upsampler="some/upsampler", upsample=True)
+    assert err.value.field == "upsample" and "LTX-Video" in str(err.value)
+    with pytest.raises(OptionError) as err:
+        with_options(resolve(str(tiny_ltx_dirs["t2v"])), upsample=True)  # a folder without one
+    assert err.value.field == "upsample"
+
+
+def test_a_missing_upsampler_is_named_with_how_to_get_it(engine, tiny_ltx_dirs, tmp_path, monkeypatch):
+    from shotsmith.models.loader import ModelUnavailable
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_ltx_dirs["t2v"], models / "ltx-video-0.9.7-distilled")
+    monkeypatch.setenv("SHOTSMITH_MODELS", str(models))
+    with pytest.raises(ModelUnavailable, match="spatial upsampler of ltx-video-0.9.7-distilled.*"
+                                               "huggingface-cli download Lightricks/ltxv-spatial-upscaler-0.9.7"):
+        Engine(device="cpu").render(build_spec(prompt="a boat", model="ltx-video-0.9.7-distilled", steps=1,
+                                               frames=9, native_width=64, native_height=64))

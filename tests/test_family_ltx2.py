@@ -163,3 +163,102 @@ def test_zhipu_with_audio_and_the_openai_sdk_through_a_real_server(tiny_ltx2_dir
             assert not container.streams.audio and len(list(container.decode(video=0))) == 9
     finally:
         server.stop()
+
+
+# Image-to-video ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("ltx2-images")
+    red, blue = root / "red.png", root / "blue.png"
+    Image.new("RGB", (64, 64), (210, 40, 40)).save(red)
+    Image.new("RGB", (64, 64), (40, 40, 210)).save(blue)
+    return red, blue
+
+
+def test_image_to_video_with_sound_from_the_folder(engine, tiny_ltx2_dirs, images):
+    folder = tiny_ltx2_dirs["i2v"]
+    entry = resolve(str(folder))
+    assert (entry.family, entry.task, entry.audio) == ("ltx2", "i2v", True)
+    assert type(engine.pipeline(entry)).__name__ == "LTX2ImageToVideoPipeline"
+    red = engine.render(_spec(folder, seed=5, image=str(images[0]))).candidates[0]
+    again = engine.render(_spec(folder, seed=5, image=str(images[0]))).candidates[0]
+    blue = engine.render(_spec(folder, seed=5, image=str(images[1]))).candidates[0]
+    assert red.frames.shape == (9, 64, 64, 3) and abs(red.audio.shape[1] / red.sample_rate - 9 / 24) < 0.01
+    assert np.array_equal(red.frames, again.frames) and np.array_equal(red.audio, again.audio)
+    assert not np.array_equal(red.frames, blue.frames)  # the image reached the pipeline
+
+
+def test_the_ltx2_i2v_registry_entry_writes_an_mp4_with_sound(engine, tiny_ltx2_dirs, images, tmp_path,
+                                                             monkeypatch):
+    from shotsmith.post import probe_video
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_ltx2_dirs["t2v"], models / "ltx-2-i2v")  # the hub checkpoint serves both pipelines
+    monkeypatch.setenv("SHOTSMITH_MODELS", str(models))
+    out = tmp_path / "i2v.mp4"
+    Studio(engine).generate(build_spec(prompt="a drum", model="ltx-2-i2v", image=str(images[0]), steps=2,
+                                       guidance=1.0, frames=9, native_width=64, native_height=64, seed=3, **OUT), out)
+    video = probe_video(out)
+    assert (video["width"], video["height"], video["frames"]) == (192, 128, 9)
+    _, decoded, _ = sound_of(out)
+    assert abs(decoded - video["duration"]) <= 0.1
+
+
+# Spatio-temporal guidance --------------------------------------------------------------------------
+
+def _with_stg(spec, blocks):
+    from shotsmith.models.registry import with_options
+
+    spec._entry = with_options(spec.entry(), stg_blocks=blocks)  # a model option, as a Python caller sets it
+    return spec
+
+
+def test_spatio_temporal_guidance_reaches_the_pipeline(engine, tiny_ltx2_dirs):
+    folder = tiny_ltx2_dirs["t2v"]
+    pipe = engine.pipeline(resolve(str(folder)))
+    passes = []
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda m, a, kw: passes.append(kw.get("spatio_temporal_guidance_blocks")), with_kwargs=True)
+    try:
+        off = engine.render(_spec(folder, seed=4)).candidates[0]  # the default block 28: not in 2 blocks
+        off_passes, passes[:] = list(passes), []
+        on = engine.render(_with_stg(_spec(folder, seed=4), [1])).candidates[0]
+        on_passes, passes[:] = list(passes), []
+        again = engine.render(_with_stg(_spec(folder, seed=4), [1])).candidates[0]
+    finally:
+        hook.remove()
+    assert off_passes == [None, None]  # one pass a step (guidance 1), nothing perturbed
+    assert on_passes == [None, [1], None, [1]]  # and a perturbed pass at block 1 after each
+    assert not np.array_equal(on.frames, off.frames) and not np.array_equal(on.audio, off.audio)
+    assert np.array_equal(on.frames, again.frames)
+
+
+def test_stg_blocks_the_checkpoint_lacks_are_refused_naming_the_option(engine, tiny_ltx2_dirs):
+    from shotsmith.models.registry import OptionError, with_options
+
+    with pytest.raises(OptionError) as err:
+        engine.render(_with_stg(_spec(tiny_ltx2_dirs["t2v"]), [28]))
+    assert err.value.field == "stg_blocks" and "blocks 0 to 1" in str(err.value)
+    with pytest.raises(OptionError) as err:
+        with_options(ENTRIES["ltx-2"], stg_blocks="28")
+    assert err.value.field == "stg_blocks"
+
+
+def test_stg_is_off_where_the_transformer_cannot_perturb_and_asking_for_it_is_refused():
+    from types import SimpleNamespace
+
+    from shotsmith.models.families.ltx2 import stg_arguments
+    from shotsmith.models.registry import OptionError, with_options
+
+    # diffusers' LTX-2.0 conversion: 48 blocks, no perturbed attention (its STG pass would change nothing)
+    plain = SimpleNamespace(num_layers=48, perturbed_attn=False)
+    assert stg_arguments(ENTRIES["ltx-2"], plain) == {"spatio_temporal_guidance_blocks": None, "stg_scale": 0.0,
+                                                      "audio_stg_scale": 0.0}
+    assert stg_arguments(ENTRIES["ltx-2"], SimpleNamespace(num_layers=48, perturbed_attn=True)) == {
+        "spatio_temporal_guidance_blocks": [28]}  # the published default where the checkpoint can do it
+    with pytest.raises(OptionError) as err:
+        stg_arguments(with_options(ENTRIES["ltx-2"], stg_blocks=[28]), plain)
+    assert err.value.field == "stg_blocks" and "perturbed_attn" in str(err.value)

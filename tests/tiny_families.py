@@ -136,11 +136,17 @@ LTX_NATIVE = (64, 64, 9, 24)  # width, height, frames (8k+1), fps
 
 def build_ltx(root: Path) -> dict[str, Path]:
     """LTX-Video: one folder with LTXConditionPipeline's modules (the class the 0.9.5+ checkpoints
-    name). The VAE has the real checkpoints' compression (patch 4 and three scaling stages: 32x in
-    space, 8x in time), with few channels."""
+    name) ("t2v"). The VAE has the real checkpoints' compression (patch 4 and three scaling stages:
+    32x in space, 8x in time), with few channels, and decodes conditioned on a timestep as the 0.9.1+
+    VAEs do. Also a spatial latent upsampler saved as the hub's upsampler repository is
+    (`LTXLatentUpsamplePipeline`: latent_upsampler/ and vae/) ("upsampler"), and the LTX folder with
+    that upsampler inside it ("t2v-upsampled")."""
+    import shutil
+
     import torch
     from diffusers import (AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXConditionPipeline,
-                           LTXVideoTransformer3DModel)
+                           LTXLatentUpsamplePipeline, LTXVideoTransformer3DModel)
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
     from transformers import T5Config, T5EncoderModel
 
     tokenizer = t5_tokenizer()
@@ -154,7 +160,7 @@ def build_ltx(root: Path) -> dict[str, Path]:
         decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
         decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, True, False),
         decoder_spatio_temporal_scaling=(True, True, True, False), decoder_inject_noise=(False,) * 5,
-        upsample_residual=(False,) * 4, upsample_factor=(1,) * 4, timestep_conditioning=False, patch_size=4,
+        upsample_residual=(False,) * 4, upsample_factor=(1,) * 4, timestep_conditioning=True, patch_size=4,
         patch_size_t=1, encoder_causal=True, decoder_causal=False)
     torch.manual_seed(1)
     transformer = LTXVideoTransformer3DModel(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1,
@@ -165,7 +171,16 @@ def build_ltx(root: Path) -> dict[str, Path]:
     folder = root / "tiny-ltx"
     pipe.save_pretrained(folder)
     _recipe(folder, *LTX_NATIVE)
-    return {"t2v": folder}
+    torch.manual_seed(2)
+    # the real one: 128 latent channels, 512 wide, 4 residual blocks a stage, 2x in space only
+    latent_upsampler = LTXLatentUpsamplerModel(in_channels=8, mid_channels=32, num_blocks_per_stage=1, dims=3,
+                                               spatial_upsample=True, temporal_upsample=False)
+    upsampler = root / "tiny-ltx-upsampler"
+    LTXLatentUpsamplePipeline(vae=vae, latent_upsampler=latent_upsampler).save_pretrained(upsampler)
+    upsampled = root / "tiny-ltx-upsampled"
+    shutil.copytree(folder, upsampled)
+    shutil.copytree(upsampler / "latent_upsampler", upsampled / "latent_upsampler")
+    return {"t2v": folder, "upsampler": upsampler, "t2v-upsampled": upsampled}
 
 
 LTX2_NATIVE = (64, 64, 9, 24)  # width, height, frames (8k+1), fps
@@ -190,10 +205,11 @@ def build_ltx2(root: Path) -> dict[str, Path]:
     """LTX-2 with sound: a Gemma 3 text encoder (text and vision towers, both tiny), the text
     connectors, the audio-video transformer, the video VAE (32x in space, 8x in time, like the
     real one), the audio VAE and a vocoder whose upsampling equals the mel hop, so the sound
-    lasts as long as the clip, as with the real checkpoint."""
+    lasts as long as the clip, as with the real checkpoint. Saved twice, as the text-to-video ("t2v")
+    and the image-to-video ("i2v") pipeline."""
     import torch
     from diffusers import (AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, FlowMatchEulerDiscreteScheduler,
-                           LTX2Pipeline, LTX2VideoTransformer3DModel)
+                           LTX2ImageToVideoPipeline, LTX2Pipeline, LTX2VideoTransformer3DModel)
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
@@ -217,7 +233,8 @@ def build_ltx2(root: Path) -> dict[str, Path]:
         in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=2, attention_head_dim=8,
         cross_attention_dim=16, audio_in_channels=4, audio_out_channels=4, audio_num_attention_heads=2,
         audio_attention_head_dim=4, audio_cross_attention_dim=8, num_layers=2, qk_norm="rms_norm_across_heads",
-        caption_channels=text.hidden_size, rope_double_precision=False, rope_type="split")
+        caption_channels=text.hidden_size, rope_double_precision=False, rope_type="split",
+        perturbed_attn=True)  # the self-attention that spatio-temporal guidance can skip (as LTX-2.3's)
     connectors = LTX2TextConnectors(
         caption_channels=text.hidden_size, text_proj_in_factor=text.num_hidden_layers + 1,
         video_connector_num_attention_heads=4, video_connector_attention_head_dim=8, video_connector_num_layers=1,
@@ -239,13 +256,16 @@ def build_ltx2(root: Path) -> dict[str, Path]:
     vocoder = LTX2Vocoder(in_channels=2 * 8, hidden_channels=32, out_channels=2, upsample_kernel_sizes=[8, 8],
                           upsample_factors=[4, 4], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]],
                           leaky_relu_negative_slope=0.1, output_sampling_rate=16000)
-    pipe = LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, audio_vae=audio_vae,
-                        text_encoder=text_encoder, tokenizer=tokenizer, connectors=connectors,
-                        transformer=transformer, vocoder=vocoder)
-    folder = root / "tiny-ltx2"
-    pipe.save_pretrained(folder)
-    _recipe(folder, *LTX2_NATIVE)
-    return {"t2v": folder}
+    modules = dict(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, audio_vae=audio_vae,
+                   text_encoder=text_encoder, tokenizer=tokenizer, connectors=connectors, transformer=transformer,
+                   vocoder=vocoder)
+    dirs = {}
+    # the same modules as an image-to-video folder (the published checkpoint serves both pipelines)
+    for task, cls in (("t2v", LTX2Pipeline), ("i2v", LTX2ImageToVideoPipeline)):
+        dirs[task] = root / ("tiny-ltx2" if task == "t2v" else "tiny-ltx2-i2v")
+        cls(**modules).save_pretrained(dirs[task])
+        _recipe(dirs[task], *LTX2_NATIVE)
+    return dirs
 
 
 HUNYUAN_NATIVE = (64, 48, 9, 24)  # width, height, frames (4k+1), fps
@@ -274,13 +294,15 @@ def qwen_tokenizer(vocab_size: int = 200):
 
 
 def build_hunyuan(root: Path) -> dict[str, Path]:
-    """HunyuanVideo 1.5 text-to-video: a Qwen2.5-VL text model and a ByT5 glyph encoder (both tiny),
-    the transformer, and a VAE with the real checkpoints' compression (16x in space, 4x in time)."""
+    """HunyuanVideo 1.5 text- and image-to-video: a Qwen2.5-VL text model and a ByT5 glyph encoder
+    (both tiny), the transformer, and a VAE with the real checkpoints' compression (16x in space, 4x
+    in time); the image-to-video folder adds a SigLIP image encoder."""
     import torch
-    from diffusers import (AutoencoderKLHunyuanVideo15, FlowMatchEulerDiscreteScheduler, HunyuanVideo15Pipeline,
-                           HunyuanVideo15Transformer3DModel)
+    from diffusers import (AutoencoderKLHunyuanVideo15, FlowMatchEulerDiscreteScheduler,
+                           HunyuanVideo15ImageToVideoPipeline, HunyuanVideo15Pipeline, HunyuanVideo15Transformer3DModel)
     from diffusers.guiders import ClassifierFreeGuidance
-    from transformers import ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel, T5Config, T5EncoderModel
+    from transformers import (ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel, SiglipImageProcessor,
+                              SiglipVisionConfig, SiglipVisionModel, T5Config, T5EncoderModel)
 
     tokenizer = qwen_tokenizer()
     torch.manual_seed(0)
@@ -292,19 +314,32 @@ def build_hunyuan(root: Path) -> dict[str, Path]:
     tokenizer_2 = ByT5Tokenizer()
     text_encoder_2 = T5EncoderModel(T5Config(vocab_size=len(tokenizer_2), d_model=32, d_kv=8, d_ff=32, num_layers=1,
                                              num_heads=4, relative_attention_num_buckets=8, decoder_start_token_id=0))
-    torch.manual_seed(1)
-    transformer = HunyuanVideo15Transformer3DModel(
-        in_channels=9, out_channels=4, num_attention_heads=2, attention_head_dim=8, num_layers=2,
-        num_refiner_layers=1, mlp_ratio=2.0, patch_size=1, patch_size_t=1, text_embed_dim=16, text_embed_2_dim=32,
-        image_embed_dim=12, rope_axes_dim=(2, 2, 4), target_size=16, task_type="t2v")
+    def transformer(task: str, target_size: int):
+        torch.manual_seed(1)
+        return HunyuanVideo15Transformer3DModel(
+            in_channels=9, out_channels=4, num_attention_heads=2, attention_head_dim=8, num_layers=2,
+            num_refiner_layers=1, mlp_ratio=2.0, patch_size=1, patch_size_t=1, text_embed_dim=16, text_embed_2_dim=32,
+            image_embed_dim=12, rope_axes_dim=(2, 2, 4), target_size=target_size, task_type=task)
+
     vae = AutoencoderKLHunyuanVideo15(in_channels=3, out_channels=3, latent_channels=4,
                                       block_out_channels=(8, 8, 8, 8, 8), layers_per_block=1,
                                       spatial_compression_ratio=16, temporal_compression_ratio=4,
                                       downsample_match_channel=False, upsample_match_channel=False)
-    pipe = HunyuanVideo15Pipeline(text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer, vae=vae,
-                                  scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=text_encoder_2,
-                                  tokenizer_2=tokenizer_2, guider=ClassifierFreeGuidance(guidance_scale=1.0))
+    common = dict(text_encoder=text_encoder, tokenizer=tokenizer, vae=vae,
+                  scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=text_encoder_2,
+                  tokenizer_2=tokenizer_2, guider=ClassifierFreeGuidance(guidance_scale=1.0))
     folder = root / "tiny-hunyuan"
-    pipe.save_pretrained(folder)
+    HunyuanVideo15Pipeline(transformer=transformer("t2v", 16), **common).save_pretrained(folder)
     _recipe(folder, *HUNYUAN_NATIVE)
-    return {"t2v": folder}
+    # Image-to-video: a SigLIP vision encoder beside the text encoders; the pipeline picks the clip's
+    # size itself, the bucket of the transformer's target size nearest the image's aspect (64x48
+    # is one of the buckets of 64, as 848x480 is of the 480p checkpoint's)
+    torch.manual_seed(2)
+    image_encoder = SiglipVisionModel(SiglipVisionConfig(hidden_size=12, intermediate_size=16, num_hidden_layers=1,
+                                                         num_attention_heads=2, image_size=28, patch_size=14))
+    i2v = root / "tiny-hunyuan-i2v"
+    HunyuanVideo15ImageToVideoPipeline(
+        transformer=transformer("i2v", 64), image_encoder=image_encoder,
+        feature_extractor=SiglipImageProcessor(size={"height": 28, "width": 28}), **common).save_pretrained(i2v)
+    _recipe(i2v, *HUNYUAN_NATIVE)
+    return {"t2v": folder, "i2v": i2v}

@@ -180,7 +180,8 @@ class Engine:
         width, height = spec.native_size(entry)
         num_frames = spec.native_frames(entry)
         seeds = pick_seeds(spec.seed, spec.candidates)
-        total = steps * len(seeds)
+        candidate_steps = steps + entry.rules.extra_steps(entry)  # every stage of the family's render
+        total = candidate_steps * len(seeds)
 
         # 2. Load (cached after the first call)
         report(Progress("load", 0, total))
@@ -209,8 +210,8 @@ class Engine:
             call = {**prompt_call, **rules.call_arguments(
                 entry, height=height, width=width, frames=num_frames, steps=steps, guidance=guidance, image=image,
                 last_image=None if locks else last_image, pipe=pipe)}
-            run = _CandidateRun(pipe, call, image_latent, steps, total, report, cancelled, last_latent,
-                                entry.last_frame_condition, entry=entry, num_frames=num_frames)
+            run = _CandidateRun(pipe, call, image_latent, candidate_steps, total, report, cancelled, last_latent,
+                                entry.last_frame_condition, entry=entry, num_frames=num_frames, staged=True)
             candidates = [run(seed, index) for index, seed in enumerate(seeds)]
         return RenderResult(entry, candidates, steps, guidance, width, height, num_frames, timings)
 
@@ -218,15 +219,17 @@ class Engine:
 class _CandidateRun:
     """Denoises and decodes one candidate at a time with a request's shared pipeline arguments:
     progress after every step, cancel through the pipeline's interrupt flag, the I2V first- and
-    last-frame locks."""
+    last-frame locks. `staged`: a plain render, which runs every stage of the family's recipe
+    (`Family.run`, e.g. LTX-Video's upsampled second stage); edits and extension segments call
+    the pipeline once."""
 
     def __init__(self, pipe, call: dict, image_latent, steps: int, total: int, report: ProgressFn,
                  cancelled: CancelFn, last_latent=None, last_condition: bool = False, *, entry: ModelEntry,
-                 num_frames: int):
+                 num_frames: int, staged: bool = False):
         self.pipe, self.call, self.image_latent, self.last_latent = pipe, call, image_latent, last_latent
         self.last_condition = last_condition and last_latent is not None
         self.steps, self.total, self.report, self.cancelled = steps, total, report, cancelled
-        self.rules, self.num_frames = entry.rules, num_frames
+        self.entry, self.rules, self.num_frames, self.staged = entry, entry.rules, num_frames, staged
 
     def __call__(self, seed: int, index: int) -> Candidate:
         pipe, num_frames = self.pipe, self.num_frames
@@ -261,10 +264,10 @@ class _CandidateRun:
         generator = torch.Generator(device="cpu").manual_seed(seed)
         if self.rules.stepwise:  # no step callback in this pipeline: the scheduler's steps are counted
             with counted_steps(pipe, on_step):
-                result = pipe(**self.call, generator=generator)
+                result = self.rules.run(self.entry, pipe, self.call, generator, None, staged=self.staged)
         else:
             with last_frame_condition(pipe, self.last_latent if self.last_condition else None):
-                result = pipe(**self.call, generator=generator, callback_on_step_end=on_step)
+                result = self.rules.run(self.entry, pipe, self.call, generator, on_step, staged=self.staged)
         if stopped_at:
             raise Cancelled(f"cancelled at step {stopped_at[0]} of {self.total}")
         if not self.rules.engine_decodes:

@@ -64,6 +64,7 @@ def load_pipeline(entry: ModelEntry, device: str | None = None):
         ) from None
     pipe.set_progress_bar_config(disable=True)
     apply_memory_options(pipe, entry, device)
+    entry.rules.prepare(pipe, entry)  # what the family's renders use beside the pipeline (LTX's upsampler)
     if (device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu":
         route_conv3d_to_onednn(pipe.vae)
     if entry.compile:

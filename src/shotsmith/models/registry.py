@@ -136,9 +136,14 @@ class ModelEntry:
     frame_step: int = 0  # frames are frame_step * k + 1 (CogVideoX 1.5: 16)
     size_multiple: int = 0  # native width and height are multiples of this (Wan 2.2 TI2V-5B: 32)
     negative_prompt: str | None = None  # used when a request gives none
-    # LTX-Video: the hub id of the checkpoint's spatial latent upsampler (recorded for users who
-    # run the two-stage recipe; shotsmith renders one stage and upscales frames after)
+    # LTX-Video: the checkpoint's spatial latent upsampler (a hub id or a local folder), and whether
+    # renders run LTX's two-stage recipe with it (families/ltx.py): the clip at 2/3 of the size,
+    # its latents upsampled 2x, a short denoise at that size, decoded and resized to the asked size
     upsampler: str | None = None
+    upsample: bool = False
+    # LTX-2: the transformer blocks spatio-temporal guidance perturbs; None = the pipeline's
+    # default (block 28) where the checkpoint has that block, () = no spatio-temporal guidance
+    stg_blocks: tuple[int, ...] | None = None
     description: str = ""
     # Runtime options (validated in __post_init__; see docs/performance.md for the measured defaults)
     cache: str = "none"  # step cache, a CACHE_CHOICES name, optionally ':value'; a request may override it
@@ -170,9 +175,22 @@ class ModelEntry:
         if self.negative_prompt is None:
             object.__setattr__(self, "negative_prompt", family.negative_prompt)
         check_options(self.memory, self.dtype, self.cache, self.compile, self.threads)
-        for flag in ("first_frame_lock", "last_frame", "last_frame_condition"):
+        for flag in ("first_frame_lock", "last_frame", "last_frame_condition", "upsample"):
             if not isinstance(getattr(self, flag), bool):
                 raise OptionError(flag, f"must be true or false (got {getattr(self, flag)!r})")
+        if self.upsample and not self.upsampler:
+            raise OptionError("upsample", f"{self.name} has no spatial upsampler to run (set `upsampler` to its hub "
+                              f"id or folder)")
+        if self.upsample and self.family != "ltx":
+            raise OptionError("upsample", "the two-stage upsampled render is LTX-Video's recipe; "
+                              f"{family.title} has none")
+        if self.stg_blocks is not None:
+            blocks = self.stg_blocks
+            if (isinstance(blocks, (str, bytes)) or not isinstance(blocks, (tuple, list))
+                    or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in blocks)):
+                raise OptionError("stg_blocks", f"must be a list of transformer block indices, e.g. [28] "
+                                  f"(got {blocks!r})")
+            object.__setattr__(self, "stg_blocks", tuple(blocks))
 
     @property
     def rules(self):
@@ -300,11 +318,11 @@ ENTRIES: dict[str, ModelEntry] = {
         # edit, an image-to-video one that takes a first and a last frame); 8 steps, guidance 1.
         ModelEntry("ltx-video-0.9.7-distilled", "t2v", "ltx", 768, 512, 121, 24,
                    hub_id="Lightricks/LTX-Video-0.9.7-distilled", max_frames=257, text_limit=128, steps=8,
-                   guidance=1.0, memory=_LTX, upsampler=LTX_UPSAMPLER,
+                   guidance=1.0, memory=_LTX, upsampler=LTX_UPSAMPLER, upsample=True,
                    description="LTX-Video 0.9.7 distilled 13B text-to-video (a few steps)"),
         ModelEntry("ltx-video-0.9.7-distilled-i2v", "i2v", "ltx", 768, 512, 121, 24,
                    hub_id="Lightricks/LTX-Video-0.9.7-distilled", max_frames=257, text_limit=128, steps=8,
-                   guidance=1.0, last_frame=True, memory=_LTX, upsampler=LTX_UPSAMPLER,
+                   guidance=1.0, last_frame=True, memory=_LTX, upsampler=LTX_UPSAMPLER, upsample=True,
                    description="LTX-Video 0.9.7 distilled 13B image-to-video, first and last frame"),
         # HunyuanVideo 1.5: the community's diffusers conversions, 480p and 720p
         ModelEntry("hunyuanvideo1.5-480p", "t2v", "hunyuanvideo15", 848, 480, 121, 24,
@@ -440,11 +458,11 @@ def with_memory(entry: ModelEntry, **memory) -> ModelEntry:
 
 def with_options(entry: ModelEntry, **options) -> ModelEntry:
     """A copy of entry with runtime options changed (dtype, cache, compile, threads, the memory
-    options cpu_offload, group_offload, vae_slicing, vae_tiling, layerwise_fp8, and
-    first_frame_lock, last_frame, last_frame_condition); None leaves an option as it is. Bad
-    values raise OptionError."""
+    options cpu_offload, group_offload, vae_slicing, vae_tiling, layerwise_fp8, first_frame_lock,
+    last_frame, last_frame_condition, and the family recipes' upsample, upsampler (LTX-Video) and
+    stg_blocks (LTX-2)); None leaves an option as it is. Bad values raise OptionError."""
     known = {"dtype", "cache", "compile", "threads", "first_frame_lock", "last_frame", "last_frame_condition",
-             *MEMORY_OPTIONS}
+             "upsample", "upsampler", "stg_blocks", *MEMORY_OPTIONS}
     unknown = sorted(set(options) - known)
     if unknown:
         raise OptionError(unknown[0], f"not a model option (known: {', '.join(sorted(known))})")

@@ -127,6 +127,23 @@ class Family:
         return dict(video=video, strength=strength, height=height, width=width, num_inference_steps=steps,
                     guidance_scale=guidance, output_type="np")
 
+    def prepare(self, pipe, entry) -> None:
+        """Load what the entry's renders use beside the pipeline's own modules (called once the
+        pipeline is loaded and placed; LTX-Video's spatial latent upsampler)."""
+
+    def extra_steps(self, entry) -> int:
+        """Denoising steps a render runs after the asked ones (LTX-Video's refine stage at the upsampled
+        size), so progress counts every step the render takes."""
+        return 0
+
+    def run(self, entry, pipe, call: dict[str, Any], generator, on_step, staged: bool = False):
+        """One candidate: the pipeline called once. `on_step(pipe, i, t, kwargs)` is diffusers' step
+        callback, i counting over every stage of the render (None: a pipeline without one, whose
+        steps the engine counts on the scheduler). `staged`: a plain render, which runs every stage of
+        the family's recipe (edits and extension segments: False)."""
+        steps = {} if on_step is None else {"callback_on_step_end": on_step}
+        return pipe(**call, generator=generator, **steps)
+
     def output(self, pipe, result) -> Output:
         """The pipeline's return value -> the first video's uint8 frames (T, H, W, 3)."""
         return Output(frames=to_uint8(result.frames[0]))
@@ -139,6 +156,18 @@ def to_uint8(video) -> "np.ndarray":
     if not isinstance(video, np.ndarray):
         video = video.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     return np.ascontiguousarray((np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+
+
+def resize_video(video, height: int, width: int):
+    """A decoded video in [0, 1], numpy (T, H, W, C), resized to height x width (bilinear, antialiased)."""
+    import torch
+
+    if video.shape[1:3] == (height, width):
+        return video
+    frames = torch.from_numpy(video).float().permute(0, 3, 1, 2)
+    frames = torch.nn.functional.interpolate(frames, size=(height, width), mode="bilinear", antialias=True,
+                                             align_corners=False)
+    return frames.clamp(0, 1).permute(0, 2, 3, 1).numpy()
 
 
 def read_config(folder: Path, part: str) -> dict:

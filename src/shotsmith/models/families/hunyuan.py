@@ -5,14 +5,16 @@ transformer patch (frames 4k+1, sizes multiples of 16); two text encoders, a Qwe
 language model read to 1000 tokens and a ByT5 glyph encoder for quoted text, each with its
 mask; 24 fps. The pipeline takes its guidance from a guider component rather than an
 argument, and has no step callback: the engine counts steps on the scheduler instead
-(`stepwise`), and cancel still goes through the pipeline's interrupt flag.
+(`stepwise`), and cancel still goes through the pipeline's interrupt flag. The image-to-video
+pipeline picks the clip's size itself (the bucket of its target size nearest the image's aspect):
+the image is cropped to the asked aspect and the frames resized to the asked size.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from shotsmith.models.families.base import Family, patch_hw, read_config
+from shotsmith.models.families.base import Family, patch_hw, read_config, resize_video
 
 
 class HunyuanVideo15Family(Family):
@@ -39,6 +41,21 @@ class HunyuanVideo15Family(Family):
         if image is not None:
             call["image"] = image
         return call
+
+    def run(self, entry, pipe, call, generator, on_step, staged=False):
+        if "image" not in call:
+            return super().run(entry, pipe, call, generator, on_step, staged)
+        # The image-to-video pipeline takes no size: it renders at the bucket of its checkpoint's
+        # target size nearest the image's aspect. The image is cropped to the asked aspect first, so
+        # that bucket is the asked size or near it, and the frames are resized to the asked size.
+        from PIL import ImageOps
+
+        height, width = call["height"], call["width"]
+        image = ImageOps.fit(call["image"], (width, height))
+        rest = {k: v for k, v in call.items() if k not in ("height", "width", "image")}
+        result = super().run(entry, pipe, {**rest, "image": image}, generator, on_step, staged)
+        result.frames = [resize_video(result.frames[0], height, width)]
+        return result
 
 
 HUNYUAN_VIDEO_15 = HunyuanVideo15Family(
