@@ -40,6 +40,8 @@ def cluster(request, tmp_path_factory, postgres):
     models = root / "models"
     for name, (fixture, _, _) in FAMILIES.items():
         shutil.copytree(request.getfixturevalue(fixture)["t2v"], models / name)
+    # the LTX entry renders in two stages: its spatial upsampler under the hub repository's name
+    shutil.copytree(request.getfixturevalue("tiny_ltx_dirs")["upsampler"], models / "ltxv-spatial-upscaler-0.9.7")
     redis = start_redis()
     home = root / "home"
     env = {"SHOTSMITH_QUEUE": redis.url, "SHOTSMITH_DB": postgres.url, "SHOTSMITH_MODELS": str(models)}
