@@ -214,7 +214,7 @@ def test_v2_recipe_patch_4_and_48_text_tokens_loads_in_plain_diffusers_and_sets_
 
     recipe = ShapesRecipe(scenes=8, t2v_steps=3, i2v_steps=0, batch=2, patch_size=4, text_tokens=48,
                           layout="canonical", captions="wide", two_objects_share=0.5, lr=2.4e-3, warmup_steps=2,
-                          vae_init=str(WEIGHTS_DIR / T2V_NAME))
+                          layers=3, heads=2, vae_init=str(WEIGHTS_DIR / T2V_NAME))
     logs: list[str] = []
     paths = train_shapes(tmp_path, recipe, log=logs.append)
     assert list(paths) == [T2V_NAME]  # no I2V phase asked for: no I2V folder
@@ -224,6 +224,7 @@ def test_v2_recipe_patch_4_and_48_text_tokens_loads_in_plain_diffusers_and_sets_
     _, text_encoder = load_text_encoder()
     pipe = CogVideoXPipeline.from_pretrained(paths[T2V_NAME], text_encoder=text_encoder)
     assert pipe.transformer.config.patch_size == 4 and pipe.transformer.config.max_text_seq_length == 48
+    assert pipe.transformer.config.num_layers == 3 and pipe.transformer.config.num_attention_heads == 2
     assert entry_from_folder(paths[T2V_NAME]).text_limit == 48
     video = pipe("a red ball moves right", height=64, width=96, num_frames=9, num_inference_steps=2,
                  max_sequence_length=48, output_type="np").frames[0]
@@ -406,6 +407,8 @@ def test_train_shapes_refuses_an_object_scale_outside_its_range(tmp_path):
 
     result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"), "--object-scale", "2"])
     assert result.exit_code == 2 and "--object-scale: 2.0 is not in 1.0-1.5" in result.output
+    result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"), "--layers", "0"])
+    assert result.exit_code == 2 and "--layers: 0 is not in 1-24" in result.output
     assert not (tmp_path / "out").exists()
     with pytest.raises(ValueError, match="object_scale: nan is not in 1.0-1.5"):
         world.random_scene(random.Random(0), object_scale=float("nan"))

@@ -45,18 +45,19 @@ def check_positions(positions: str, field: str = "positions") -> None:
 
 
 def transformer_config(i2v: bool = False, positions: str = "rotary", patch_size: int = 2,
-                       text_tokens: int = 226) -> dict:
+                       text_tokens: int = 226, layers: int = 4, heads: int = 4) -> dict:
     """The embedded transformer's config. `positions`: "rotary" (relative, as shipped) or
     "sincos" (CogVideoX-2B's absolute 3D sin-cos embeddings, recomputed for any size).
     `patch_size` 4 gives 4x fewer video tokens than 2; `text_tokens` is the caption length
-    it reads (`max_text_seq_length`, which the registry's `text_limit` follows)."""
+    it reads (`max_text_seq_length`, which the registry's `text_limit` follows). `layers`
+    and `heads` (of 32 channels each) size the model: 4 and 4 as shipped."""
     check_positions(positions)
     return dict(
-        num_attention_heads=4,
+        num_attention_heads=heads,
         attention_head_dim=32,
         in_channels=LATENT_CHANNELS * (2 if i2v else 1),
         out_channels=LATENT_CHANNELS,
-        num_layers=4,
+        num_layers=layers,
         text_embed_dim=TEXT_EMBED_DIM,
         time_embed_dim=128,
         sample_width=NATIVE_WIDTH // VAE_SPATIAL,

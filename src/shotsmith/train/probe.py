@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--captions", default="wide")
     ap.add_argument("--two-objects-share", type=float, default=0.0)
     ap.add_argument("--object-scale", type=float, default=1.0, help="objects' sizes times this (1-1.5)")
+    ap.add_argument("--layers", type=int, default=4, help="transformer blocks")
+    ap.add_argument("--heads", type=int, default=4, help="attention heads of 32 channels")
     ap.add_argument("--t2v-init", default=None, help="start from this T2V folder instead of random weights")
     ap.add_argument("--lr", type=float, default=2.4e-3)
     ap.add_argument("--warmup-steps", type=int, default=100)
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     recipe = shapes.ShapesRecipe(
         scenes=args.scenes, t2v_steps=args.steps, t2v_minutes=args.minutes, i2v_steps=0, patch_size=args.patch_size,
         text_tokens=args.text_tokens, layout=args.layout, captions=args.captions,
-        two_objects_share=args.two_objects_share, object_scale=args.object_scale, t2v_init=args.t2v_init, lr=args.lr, warmup_steps=args.warmup_steps,
+        two_objects_share=args.two_objects_share, object_scale=args.object_scale, layers=args.layers, heads=args.heads, t2v_init=args.t2v_init, lr=args.lr, warmup_steps=args.warmup_steps,
         captions_per_scene=args.captions_per_scene, seed=args.seed,
         vae_init=str(emb.WEIGHTS_DIR / emb.T2V_NAME))
     args.out.mkdir(parents=True, exist_ok=True)

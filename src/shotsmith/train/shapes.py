@@ -108,6 +108,9 @@ class ShapesRecipe:
     # Objects' sizes times this (1-1.5): larger objects span more patch-4 tokens, so the
     # outline the caption names has more tokens to be drawn with (docs/training.md, tenth session).
     object_scale: float = 1.0
+    # Transformer depth and attention heads (32 channels each): 4 and 4 as shipped.
+    layers: int = 4
+    heads: int = 4
     # 2: 672 video tokens per clip (the first models); 4: 168, about 4x cheaper steps.
     patch_size: int = 2
     # Caption tokens the transformer reads (the pipeline's max_sequence_length); captions
@@ -142,6 +145,10 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
         raise ValueError(f"edge_weight: {recipe.edge_weight} is below 0")
     if not 0 <= recipe.two_objects_share <= 1:
         raise ValueError(f"two_objects_share: {recipe.two_objects_share} is not in 0-1")
+    if not 1 <= recipe.layers <= 24:
+        raise ValueError(f"layers: {recipe.layers} is not in 1-24")
+    if not 1 <= recipe.heads <= 16:
+        raise ValueError(f"heads: {recipe.heads} is not in 1-16")
     lo, hi = world.OBJECT_SCALES
     if not lo <= recipe.object_scale <= hi:  # also refuses NaN
         raise ValueError(f"object_scale: {recipe.object_scale} is not in {lo}-{hi}")
@@ -459,7 +466,8 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     dev = torch.device(recipe.device)
     tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v, positions=recipe.positions,
                                                               patch_size=recipe.patch_size,
-                                                              text_tokens=recipe.text_tokens)).to(dev)
+                                                              text_tokens=recipe.text_tokens,
+                                                              layers=recipe.layers, heads=recipe.heads)).to(dev)
     state_file = ck.path(f"{name}.state.pt")
     elapsed, step = 0.0, 0
     opt = torch.optim.AdamW(tr.parameters(), lr=lr, weight_decay=0.01)
@@ -630,7 +638,8 @@ def export_snapshot(out: Path, recipe: ShapesRecipe, dest: Path, name: str = "tr
     state = torch.load(ck.path(f"{name}.state.pt"), map_location="cpu")
     tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v, positions=recipe.positions,
                                                               patch_size=recipe.patch_size,
-                                                              text_tokens=recipe.text_tokens))
+                                                              text_tokens=recipe.text_tokens,
+                                                              layers=recipe.layers, heads=recipe.heads))
     tr.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
     tr.eval()
     vae = _load_vae(recipe.vae_init) if recipe.vae_init else _load_vae(ck.path("vae_refined"))
