@@ -264,6 +264,8 @@ def test_the_service_writes_an_upsampled_clip_at_the_asked_size_and_fps(engine, 
     probe = probe_video(out)
     assert (probe["width"], probe["height"], probe["frames"], round(probe["fps"])) == (192, 128, 9, 24)
     assert result.seeds == [4]
+    meta = json.loads(out.with_suffix(".json").read_text())["metadata"]
+    assert (meta["steps"], meta["steps_run"]) == (2, 6)  # the asked steps, then the 4 refine steps
 
 
 def test_upsample_is_an_option_of_ltx_entries_only(tiny_ltx_dirs):

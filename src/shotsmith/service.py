@@ -67,6 +67,8 @@ def clip_metadata(spec: GenerationSpec, render: RenderResult, seed: int, index: 
         "candidates": spec.candidates,
         "model": render.entry.name,
         "steps": render.steps,
+        # a recipe with a stage of its own (LTX-Video's refine steps after the upsampler) ran more
+        **({"steps_run": render.candidate_steps} if render.candidate_steps > render.steps else {}),
         "guidance": render.guidance,
         "native": {"width": render.width, "height": render.height, "frames": render.frames,
                    "fps": render.entry.fps},
@@ -113,7 +115,8 @@ class Studio:
             if should_cancel and should_cancel():
                 raise Cancelled("cancelled before encoding")
             if on_progress:
-                on_progress(Progress("encode", render.steps * (index + 1), render.steps * len(render.candidates), index))
+                per = render.candidate_steps or render.steps  # every stage's steps, as the render counted them
+                on_progress(Progress("encode", per * (index + 1), per * len(render.candidates), index))
             timings = {"enhance": enhance_time, **render.timings, **candidate.timings}
             meta = clip_metadata(spec, render, candidate.seed, index) | extra
             if notes:

@@ -63,6 +63,7 @@ class RenderResult:
     height: int
     frames: int
     timings: dict[str, float] = field(default_factory=dict)
+    candidate_steps: int = 0  # steps each candidate ran over every stage (0: just `steps`)
 
 
 ProgressFn = Callable[[Progress], None]
@@ -213,7 +214,8 @@ class Engine:
             run = _CandidateRun(pipe, call, image_latent, candidate_steps, total, report, cancelled, last_latent,
                                 entry.last_frame_condition, entry=entry, num_frames=num_frames, staged=True)
             candidates = [run(seed, index) for index, seed in enumerate(seeds)]
-        return RenderResult(entry, candidates, steps, guidance, width, height, num_frames, timings)
+        return RenderResult(entry, candidates, steps, guidance, width, height, num_frames, timings,
+                            candidate_steps=candidate_steps)
 
 
 class _CandidateRun:
