@@ -88,6 +88,33 @@ def test_memory_options_are_validated():
     assert err.value.field == "layerwise_fp8"
 
 
+@pytest.mark.parametrize("name, placed", [("wan2.1-t2v-14b", ["group_offload"]),
+                                           ("wan2.1-t2v-1.3b", ["enable_model_cpu_offload"])])
+def test_a_gpu_load_places_the_weights_once_as_the_memory_options_say(name, placed, monkeypatch):
+    """On a GPU a 14B entry's weights stay in CPU memory (group offloading), and a model-offload
+    entry is offloaded once: the whole pipeline is never moved onto the GPU first. Recorded on a
+    stand-in pipeline (no GPU here); diffusers' own calls are what is recorded."""
+    from shotsmith.models import loader
+
+    calls = []
+
+    class Recorder:
+        vae = None
+
+        def to(self, device):
+            calls.append(f"to:{device}")
+
+        def enable_model_cpu_offload(self):
+            calls.append("enable_model_cpu_offload")
+
+        def enable_sequential_cpu_offload(self):
+            calls.append("enable_sequential_cpu_offload")
+
+    monkeypatch.setattr(loader, "apply_group_offload", lambda pipe, device, mode: calls.append("group_offload"))
+    loader.apply_memory_options(Recorder(), ENTRIES[name], "cuda")
+    assert calls == placed
+
+
 def test_a_folder_of_an_unknown_pipeline_is_refused_naming_model(tmp_path):
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
     with pytest.raises(UnknownModel) as err:

@@ -78,12 +78,8 @@ def apply_memory_options(pipe, entry: ModelEntry, device: str | None) -> None:
     memory = entry.memory
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     offload = memory.get("cpu_offload", "none") if device != "cpu" else "none"
-    if offload == "model":
-        pipe.enable_model_cpu_offload()
-    elif offload == "sequential":
-        pipe.enable_sequential_cpu_offload()
-    else:
-        pipe.to(device)
+    # Weights are placed once, below, after the fp8 cast: moving the whole pipeline onto the GPU
+    # first would put a 14B transformer there before group offloading could keep it in CPU memory.
     if memory.get("layerwise_fp8"):
         # Weights stored as float8 and cast to the compute dtype one layer at a time: about
         # half the transformer's memory of bf16 (diffusers skips norms and embeddings itself).
