@@ -212,6 +212,25 @@ for contract, path in (*CREATE.items(), ("native", "/api/v1/enhance"), ("openai"
         add(f"{contract}-nested-{tag}-{path.rsplit('/', 1)[-1]}", "nested-json", contract, "POST", path, raw=raw,
             expect="4xx")
 
+# 4b. Storyboards: the same edge rules on the board routes (nesting, text, numbers, odd ids) ----------
+for tag, raw in DEEP.items():
+    add(f"native-nested-{tag}-boards", "nested-json", "native", "POST", "/api/v1/boards", raw=raw, expect="4xx")
+BOARD_BODIES = [
+    ("nul-name", {"name": "a\u0000b"}, "name", 400),
+    ("surrogate-name", {"name": "a\ud800b"}, "name", 400),
+    ("emoji-4000-name", {"name": "\U0001F3AC" * 4000}, "name", 400),
+    ("name-a-number", {"name": 1e308}, "name", 400),
+    ("shots-an-object", {"name": "x", "shots": {"a": 1}}, "shots", 400),
+    ("shot-text-a-list", {"name": "x", "shots": [{"text": ["a"] * 3}]}, "text", 400),
+    ("shot-duration-huge", {"name": "x", "shots": [{"text": "a red ball", "duration": 1e308}]}, "duration", 400),
+    ("unknown-field", {"name": "x", "bogus": 1}, "bogus", 400),
+    ("script-with-nul-kept-as-text", {"name": "x", "script": "Scene 1\u0000 a red ball rolls"}, None, 201),
+]
+for tag, body, param, expect in BOARD_BODIES:
+    add(f"native-board-{tag}", "bodies", "native", "POST", "/api/v1/boards", body, param=param, expect=expect)
+add("native-board-dot-dot-id", "odd-url", "native", "GET", "/api/v1/boards/%2e%2e%2f%2e%2e", expect=404)
+add("native-board-file-dot-dot", "odd-url", "native", "GET", "/api/v1/boards/x/files/..%2f..%2fsecret", expect=404)
+
 # 5. NUL characters and 4,000 emoji -----------------------------------------------------------
 for contract, names in TEXT_FIELDS.items():
     for name in names:
