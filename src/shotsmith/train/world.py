@@ -193,7 +193,8 @@ def _draw_extents(obj: ShapeObject, rng: random.Random, object_scale: float, in_
 
     Larger objects give the patch-4 model more tokens per outline (issue 17's shape slot);
     each extent is capped so the object stays in frame (and in its lane beside a second
-    object) and still moves by more than the detector's quarter of the frame.
+    object) and still moves by more than the detector's quarter of the frame. At scale 1 no
+    cap binds, so the draws (and scenes) are the first world's, draw for draw.
     """
     obj.size = rng.uniform(0.13, 0.19) * object_scale
     if in_lane:
@@ -212,28 +213,18 @@ def _place(obj: ShapeObject, rng: random.Random, lane: tuple[float, float] | Non
            object_scale: float = 1.0, in_lane: bool = False) -> None:
     """Choose start position and extents so the object stays mostly in frame."""
     aspect = 1.5  # width / height of the native frame
-    if object_scale == 1.0:  # draw-for-draw the first world's scenes
-        obj.size = rng.uniform(0.13, 0.19)
-    else:
-        _draw_extents(obj, rng, object_scale, in_lane or lane is not None)
+    _draw_extents(obj, rng, object_scale, in_lane or lane is not None)
     half_w = obj.size / aspect
     ylo, yhi = lane if lane else (0.0, 1.0)
     if obj.motion in ("left", "right"):
-        if object_scale == 1.0:
-            obj.travel = rng.uniform(0.40, 0.55)
         start = rng.uniform(half_w + 0.02, 1 - half_w - 0.02 - obj.travel)
         obj.x0 = start if obj.motion == "right" else 1 - start
         obj.y0 = rng.uniform(max(ylo, 0) + obj.size + 0.03, min(yhi, 1) - obj.size - 0.03)
     elif obj.motion in ("up", "down"):
-        if object_scale == 1.0:
-            obj.travel = rng.uniform(0.38, 0.48)
         start = rng.uniform(obj.size + 0.03, 1 - obj.size - 0.03 - obj.travel)
         obj.y0 = start if obj.motion == "down" else 1 - start
         obj.x0 = rng.uniform(half_w + 0.05, 1 - half_w - 0.05)
     else:
-        if obj.motion in ("grows", "shrinks") and object_scale == 1.0:
-            obj.scale = rng.uniform(1.9, 2.4)  # linear ratio: area changes by 3.6x-5.8x
-            obj.size = rng.uniform(0.10, 0.13)
         big = obj.size * (obj.scale if obj.motion in ("grows", "shrinks") else 1.0)
         obj.x0 = rng.uniform(big / aspect + 0.04, 1 - big / aspect - 0.04)
         obj.y0 = rng.uniform(max(ylo, 0) + min(big, 0.3) + 0.03, min(yhi, 1) - min(big, 0.3) - 0.03)
@@ -256,17 +247,7 @@ def _canonical_place(obj: ShapeObject, rng: random.Random, centre: tuple[float, 
     might start (the static smear that the first models drew).
     """
     aspect = 1.5
-    if object_scale != 1.0:
-        _draw_extents(obj, rng, object_scale, in_lane)
-    else:  # draw-for-draw the v2 world's scenes
-        obj.size = rng.uniform(0.13, 0.19)
-        if obj.motion in ("left", "right"):
-            obj.travel = rng.uniform(0.40, 0.55)
-        elif obj.motion in ("up", "down"):
-            obj.travel = rng.uniform(0.38, 0.48)
-        elif obj.motion in ("grows", "shrinks"):
-            obj.scale = rng.uniform(1.9, 2.4)
-            obj.size = rng.uniform(0.10, 0.13)
+    _draw_extents(obj, rng, object_scale, in_lane)
     jx, jy = rng.uniform(-JITTER_PX, JITTER_PX) / 96, rng.uniform(-JITTER_PX, JITTER_PX) / 64
     half_w = obj.size / aspect
     cx, cy = centre
