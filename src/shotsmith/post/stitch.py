@@ -122,10 +122,9 @@ def stitch_clip(source: Path, new: np.ndarray, lead: np.ndarray | None, native_f
         channels = new_audio.shape[0] if new_audio is not None else heard[0].shape[0]
         described = audio_sidecar(rate, channels, 0.0, [])  # lengths filled in once the picture is written
 
-    def with_sound(silent: Path, video: Path) -> None:
-        """The source's sound, then the new part's (or silence), muxed under the written picture."""
-        total = probe_video(silent)["frames"]
-        added = new_part_frames(len(new), native_fps, settings.fps)
+    def with_sound(silent: Path, video: Path, total: int, added: int) -> None:
+        """The source's sound, then the new part's (or silence), muxed under the written picture
+        (`total` frames, the last `added` of them new)."""
         before, after = (total - added) / settings.fps, added / settings.fps
         rate, silence = described["sample_rate"], np.zeros((described["channels"], 0), np.float32)
         first = fit_audio(heard[0] if heard is not None else silence, rate, before)
@@ -156,16 +155,16 @@ def stitch_clip(source: Path, new: np.ndarray, lead: np.ndarray | None, native_f
                 ffmpeg.run_ffmpeg(args, "stitch the clip", stdin_frames=frames)
             finally:
                 frames.close()  # stops the upscaling ffmpeg if the encode failed early
+        added = new_part_frames(len(new), native_fps, settings.fps)
+        total = probe_video(video)["frames"]  # the picture written; muxing sound keeps its frames
         if described is not None:
             try:
                 with _timed(own, "post_audio_s"):
-                    with_sound(video, final_video)
+                    with_sound(video, final_video, total, added)
             finally:
                 video.unlink(missing_ok=True)
             video = final_video
         with _timed(own, "post_joins_s"):
-            added = new_part_frames(len(new), native_fps, settings.fps)
-            total = probe_video(video)["frames"]
             at = [total - added] + [total - added + new_part_frames(k, native_fps, settings.fps)
                                     for k in joins_native]
             metadata["joins"] = measure_joins(video, at, settings.fps)
