@@ -412,3 +412,24 @@ def test_train_shapes_refuses_an_object_scale_outside_its_range(tmp_path):
     assert not (tmp_path / "out").exists()
     with pytest.raises(ValueError, match="object_scale: nan is not in 1.0-1.5"):
         world.random_scene(random.Random(0), object_scale=float("nan"))
+
+
+def test_a_run_killed_while_saving_keeps_its_previous_checkpoint_whole(tmp_path, monkeypatch):
+    from shotsmith.train import shapes
+
+    ck = shapes._Checkpoints(tmp_path)
+    ck.save({"step": 100, "model": {"w": torch.ones(3)}}, "transformer.state.pt")
+
+    def dies_half_way(obj, f):  # the process is killed with half the bytes on disk
+        with open(f, "wb") as fh:
+            fh.write(b"PK\x03\x04 half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shapes.torch, "save", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        ck.save({"step": 200, "model": {"w": torch.zeros(3)}}, "transformer.state.pt")
+    monkeypatch.undo()
+    state = torch.load(tmp_path / "checkpoints" / "transformer.state.pt")
+    assert state["step"] == 100 and torch.equal(state["model"]["w"], torch.ones(3))
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if not p.name.startswith(".")) == [
+        "transformer.state.pt"]

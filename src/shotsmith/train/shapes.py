@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -199,6 +200,13 @@ class _Checkpoints:
     def path(self, name: str) -> Path:
         return self.dir / name
 
+    def save(self, obj, name: str) -> None:
+        """torch.save through a temporary file and a rename: a run killed while saving keeps the
+        previous checkpoint whole instead of a truncated one that cannot be resumed."""
+        tmp = self.dir / f".{name}.tmp"
+        torch.save(obj, tmp)
+        os.replace(tmp, self.dir / name)
+
 
 def train_vae(recipe: ShapesRecipe, ck: _Checkpoints, log: Log):
     from diffusers import AutoencoderKLCogVideoX
@@ -346,7 +354,7 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
         "embeds": torch.cat(embeds), "owners": torch.tensor(owners), "empty": empty[0].half(),
         "scenes": scenes, "captions": texts,
     }
-    torch.save(data, path)
+    ck.save(data, path.name)
     ck.mark("data")
     log(f"data done: {len(scenes)} scenes, {len(owners)} captions ({time.time() - start:.0f}s)")
     return data
@@ -378,7 +386,7 @@ def build_last_latents(recipe: ShapesRecipe, vae, data: dict, ck: _Checkpoints, 
         out.append((vae.encode(x).latent_dist.mean[:, :, 1:2] * sf).permute(0, 2, 1, 3, 4).half().cpu())
     vae.to("cpu")
     lasts = torch.cat(out)
-    torch.save(lasts, path)
+    ck.save(lasts, path.name)
     ck.mark("last_latents")
     log(f"last-frame latents done: {len(scenes)} scenes ({time.time() - start:.0f}s)")
     return lasts
@@ -568,12 +576,12 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         if step % 50 == 0:
             log(f"{name} step {step}/{steps} loss {loss.item():.4f} ({time.time() - t0:.0f}s)")
         if time.time() - last_save > 300:
-            torch.save({"model": tr.state_dict(), "opt": opt.state_dict(), "elapsed": time.time() - t0,
-                        "step": step, "ema": ema}, state_file)
+            ck.save({"model": tr.state_dict(), "opt": opt.state_dict(), "elapsed": time.time() - t0,
+                     "step": step, "ema": ema}, state_file.name)
             last_save = time.time()
     if steps:  # the final state too, so a finished phase can be snapshotted or continued
-        torch.save({"model": tr.state_dict(), "opt": opt.state_dict(), "elapsed": time.time() - t0,
-                    "step": step, "ema": ema}, state_file)
+        ck.save({"model": tr.state_dict(), "opt": opt.state_dict(), "elapsed": time.time() - t0,
+                 "step": step, "ema": ema}, state_file.name)
     if ema is not None:  # ship the averaged weights: smoother samples than the last step's
         tr.load_state_dict(ema)
     tr.to("cpu").eval()
