@@ -433,3 +433,24 @@ def test_a_run_killed_while_saving_keeps_its_previous_checkpoint_whole(tmp_path,
     assert state["step"] == 100 and torch.equal(state["model"]["w"], torch.ones(3))
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if not p.name.startswith(".")) == [
         "transformer.state.pt"]
+
+
+def test_an_object_scale_range_gives_a_cache_of_many_sizes_and_bad_ranges_are_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+    from shotsmith.train.shapes import _scene_scale, check_recipe
+
+    rng = random.Random(2)
+    drawn = [_scene_scale(ShapesRecipe(object_scale=1.0, object_scale_max=1.4), rng) for _ in range(400)]
+    assert 1.0 <= min(drawn) < 1.05 and 1.35 < max(drawn) <= 1.4
+    # a fixed scale draws nothing, so caches built before the option are rebuilt the same
+    state = rng.getstate()
+    assert _scene_scale(ShapesRecipe(object_scale=1.2), rng) == 1.2 and rng.getstate() == state
+    for top in (1.1, 1.6, float("nan")):
+        with pytest.raises(ValueError, match=f"object_scale_max: {top} is not in 1.2-1.5"):
+            check_recipe(ShapesRecipe(object_scale=1.2, object_scale_max=top))
+    result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"), "--object-scale", "1.2",
+                                      "--object-scale-max", "1.1"])
+    assert result.exit_code == 2 and "--object-scale-max: 1.1 is not in 1.2-1.5" in result.output
+    assert not (tmp_path / "out").exists()

@@ -508,6 +508,8 @@ def train_shapes_cmd(
     two_objects_share: float = typer.Option(0.25, min=0.0, max=1.0, help="Share of scenes with two objects"),
     object_scale: float = typer.Option(1.0, help="Objects' sizes times this (1-1.5; larger objects span more "
                                                  "tokens at patch 4)"),
+    object_scale_max: Optional[float] = typer.Option(None, help="Draw each scene's scale between --object-scale "
+                                                              "and this (objects of many sizes, e.g. for I2V)"),
     patch_size: int = typer.Option(2, help="Transformer patch size: 2 or 4 (4x fewer video tokens)"),
     layers: int = typer.Option(4, help="Transformer blocks (1-24)"),
     heads: int = typer.Option(4, help="Attention heads of 32 channels each (1-16)"),
@@ -535,7 +537,7 @@ def train_shapes_cmd(
                           positions=positions, seed=seed, threads=threads,
                           t2v_init=str(t2v_init) if t2v_init else None, object_weight=object_weight, snr_shift=snr_shift,
                           device=device, layout=layout, captions=captions, two_objects_share=two_objects_share,
-                          object_scale=object_scale, layers=layers, heads=heads, patch_size=patch_size, text_tokens=text_tokens, lr=lr, warmup_steps=warmup_steps,
+                          object_scale=object_scale, object_scale_max=object_scale_max, layers=layers, heads=heads, patch_size=patch_size, text_tokens=text_tokens, lr=lr, warmup_steps=warmup_steps,
                           vae_init=str(vae_init) if vae_init else None, t2v_minutes=t2v_minutes)
     try:
         check_positions(positions, field="--positions")

@@ -109,6 +109,9 @@ class ShapesRecipe:
     # Objects' sizes times this (1-1.5): larger objects span more patch-4 tokens, so the
     # outline the caption names has more tokens to be drawn with (docs/training.md, tenth session).
     object_scale: float = 1.0
+    # When set, each scene's scale is drawn between object_scale and this: an I2V model meets
+    # users' images with objects of any size, so it learns from a range, not one size.
+    object_scale_max: float | None = None
     # Transformer depth and attention heads (32 channels each): 4 and 4 as shipped.
     layers: int = 4
     heads: int = 4
@@ -153,6 +156,9 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
     lo, hi = world.OBJECT_SCALES
     if not lo <= recipe.object_scale <= hi:  # also refuses NaN
         raise ValueError(f"object_scale: {recipe.object_scale} is not in {lo}-{hi}")
+    top = recipe.object_scale_max
+    if top is not None and not recipe.object_scale <= top <= hi:
+        raise ValueError(f"object_scale_max: {top} is not in {recipe.object_scale:g}-{hi} (object scale up to 1.5)")
     if not 0 <= recipe.i2v_last_frame_share <= 1:  # also refuses NaN
         raise ValueError(f"i2v_last_frame_share: {recipe.i2v_last_frame_share} is not in 0-1")
 
@@ -325,7 +331,7 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
     start = time.time()
     for i in range(0, recipe.scenes, 8):
         batch = [world.random_scene(rng, recipe.two_objects_share, layout=recipe.layout,
-                                    object_scale=recipe.object_scale)
+                                    object_scale=_scene_scale(recipe, rng))
                  for _ in range(min(8, recipe.scenes - i))]
         frames = [world.render(s) for s in batch]
         x = torch.stack([_to_video_tensor(f) for f in frames]).to(dev)
@@ -358,6 +364,13 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
     ck.mark("data")
     log(f"data done: {len(scenes)} scenes, {len(owners)} captions ({time.time() - start:.0f}s)")
     return data
+
+
+def _scene_scale(recipe: ShapesRecipe, rng: random.Random) -> float:
+    """The object scale of the next scene; drawn only for a range, so fixed-scale caches stay as they were."""
+    if recipe.object_scale_max is None or recipe.object_scale_max == recipe.object_scale:
+        return recipe.object_scale
+    return rng.uniform(recipe.object_scale, recipe.object_scale_max)
 
 
 def _scene(record: dict) -> world.Scene:
