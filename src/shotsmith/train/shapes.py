@@ -13,6 +13,7 @@ The result is two diffusers folders: `cogvideox-shapes` and `cogvideox-shapes-i2
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -621,6 +622,10 @@ def export(out: Path, vae, transformer, transformer_i2v, recipe: ShapesRecipe, l
         pipe = cls(tokenizer=tokenizer, text_encoder=None, vae=vae, transformer=tr,
                    scheduler=CogVideoXDDIMScheduler(**emb.scheduler_config(recipe.snr_shift)))
         pipe.save_pretrained(folder)
+        # The transformer's weights in float16: half the shipped size (the 2x-wide model's two
+        # folders fit the 40 MB budget); diffusers loads them as float32 on its own, and the
+        # clips differ from float32 weights' by ~0.02 of 255 (docs/training.md, eleventh session).
+        copy.deepcopy(tr).to(torch.float16).save_pretrained(folder / "transformer")
         index = json.loads((folder / "model_index.json").read_text())
         index["text_encoder"] = ["transformers", "BertModel"]
         (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
