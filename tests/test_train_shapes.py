@@ -91,7 +91,8 @@ def test_t2v_phase_can_start_from_a_trained_model_with_other_positions(tmp_path)
     # the shipped model's own patch and caption window (4 and 48 since the v2 model)
     recipe = ShapesRecipe(scenes=8, vae_steps=2, decoder_steps=2, t2v_steps=0, i2v_steps=0, batch=2,
                           positions="sincos", t2v_init=str(WEIGHTS_DIR / T2V_NAME),
-                          patch_size=shipped.config.patch_size, text_tokens=shipped.config.max_text_seq_length)
+                          patch_size=shipped.config.patch_size, text_tokens=shipped.config.max_text_seq_length,
+                          layers=shipped.config.num_layers, heads=shipped.config.num_attention_heads)
     paths = train_shapes(tmp_path, recipe, log=lambda _: None)
     started = CogVideoXTransformer3DModel.from_pretrained(paths[T2V_NAME] / "transformer")
     assert not started.config.use_rotary_positional_embeddings
@@ -278,7 +279,9 @@ def test_a_warm_start_maps_the_shipped_patch_4_weights_to_patch_2_and_keeps_the_
     shipped = CogVideoXTransformer3DModel.from_pretrained(emb.WEIGHTS_DIR / emb.T2V_NAME / "transformer")
     p = shipped.config.patch_size
     other = CogVideoXTransformer3DModel(**emb.transformer_config(patch_size=2 if p == 4 else 4,
-                                                                 text_tokens=shipped.config.max_text_seq_length))
+                                                                 text_tokens=shipped.config.max_text_seq_length,
+                                                                 layers=shipped.config.num_layers,
+                                                                 heads=shipped.config.num_attention_heads))
     state = repatch(shipped.state_dict(), other.state_dict())
     other.load_state_dict(state)
     # A flat latent gives the same token at either patch size, and a flat output stays flat.
