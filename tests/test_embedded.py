@@ -78,9 +78,6 @@ def test_the_readme_command_makes_the_product_clip(readme_clip):
 
 
 @pytest.mark.slow  # uses the README clip
-@pytest.mark.xfail(strict=True, reason="issue 17 open: the v2 model moves the red blob right on grass but "
-                                       "draws an extra orange fragment beside it (held-out adherence 65%, below "
-                                       "the 90% target, see docs/training.md)")
 def test_the_readme_clip_shows_a_red_ball_moving_right_on_grass(readme_clip):
     from shotsmith.post import decode_frames
 
