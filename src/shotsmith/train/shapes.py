@@ -619,13 +619,13 @@ def export(out: Path, vae, transformer, transformer_i2v, recipe: ShapesRecipe, l
         folder = out / name
         if folder.exists():
             shutil.rmtree(folder)
-        pipe = cls(tokenizer=tokenizer, text_encoder=None, vae=vae, transformer=tr,
+        # The transformer's weights in float16 (a copy: the caller's model stays float32): half
+        # the shipped size, so the 2x-wide model's two folders fit the 40 MB budget; diffusers
+        # loads them as float32 on its own, and the clips differ from float32 weights' by ~0.02
+        # of 255 (docs/training.md, eleventh session).
+        pipe = cls(tokenizer=tokenizer, text_encoder=None, vae=vae, transformer=copy.deepcopy(tr).to(torch.float16),
                    scheduler=CogVideoXDDIMScheduler(**emb.scheduler_config(recipe.snr_shift)))
         pipe.save_pretrained(folder)
-        # The transformer's weights in float16: half the shipped size (the 2x-wide model's two
-        # folders fit the 40 MB budget); diffusers loads them as float32 on its own, and the
-        # clips differ from float32 weights' by ~0.02 of 255 (docs/training.md, eleventh session).
-        copy.deepcopy(tr).to(torch.float16).save_pretrained(folder / "transformer")
         index = json.loads((folder / "model_index.json").read_text())
         index["text_encoder"] = ["transformers", "BertModel"]
         (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
