@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # torch loads lazily: `shotsmith --help` should not pay for i
     import numpy as np
     import torch
 
+from shotsmith.train.checkpoint import save_atomically
 from shotsmith.train.clips import ClipError, DataError, load_clip, scan_folder, write_clip
 
 Log = Callable[[str], None]
@@ -409,15 +410,11 @@ def _checkpoints(out: Path) -> list[Path]:
 
 def _save_checkpoint(out: Path, transformer, opt, step: int, elapsed: float, gen: torch.Generator,
                      identity: dict) -> Path:
-    import torch
-
     folder = out / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"step-{step:06d}.pt"
-    tmp = path.with_suffix(".tmp")
-    torch.save({"adapter": _adapter_state(transformer), "opt": opt.state_dict(), "step": step,
-                "elapsed": elapsed, "rng": gen.get_state(), "identity": identity}, tmp)
-    tmp.replace(path)  # a crash while writing leaves the previous checkpoint intact
+    path = save_atomically({"adapter": _adapter_state(transformer), "opt": opt.state_dict(), "step": step,
+                            "elapsed": elapsed, "rng": gen.get_state(), "identity": identity},
+                           folder / f"step-{step:06d}.pt")
     for old in _checkpoints(out)[:-KEEP_CHECKPOINTS]:
         old.unlink()
     return path

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import random
 import shutil
 import time
@@ -30,6 +29,7 @@ import torch.nn.functional as F
 
 from shotsmith.models import embedded as emb
 from shotsmith.train import world
+from shotsmith.train.checkpoint import save_atomically
 
 Log = Callable[[str], None]
 
@@ -208,11 +208,7 @@ class _Checkpoints:
         return self.dir / name
 
     def save(self, obj, name: str) -> None:
-        """torch.save through a temporary file and a rename: a run killed while saving keeps the
-        previous checkpoint whole instead of a truncated one that cannot be resumed."""
-        tmp = self.dir / f".{name}.tmp"
-        torch.save(obj, tmp)
-        os.replace(tmp, self.dir / name)
+        save_atomically(obj, self.dir / name)
 
 
 def train_vae(recipe: ShapesRecipe, ck: _Checkpoints, log: Log):
