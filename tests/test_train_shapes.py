@@ -464,3 +464,18 @@ def test_an_object_scale_range_gives_a_cache_of_many_sizes_and_bad_ranges_are_re
                                       "--object-scale-max", "1.1"])
     assert result.exit_code == 2 and "--object-scale-max: 1.1 is not in 1.2-1.5" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_snapshot_phase_is_checked_before_anything_is_read(tmp_path):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+
+    (tmp_path / "out" / "checkpoints").mkdir(parents=True)
+    base = ["train", "shapes", "--out", str(tmp_path / "out"), "--snapshot", str(tmp_path / "snap")]
+    for args, message in ((["--snapshot-phase", "vae"], "--snapshot-phase: 'vae' is not one of t2v, t2v-more, i2v, i2v-more"),
+                          (["--snapshot-phase", "i2v-more"], "no saved state of the i2v-more phase")):
+        result = CliRunner().invoke(app, [*base, *args])
+        assert result.exit_code == 2, args
+        assert message in " ".join(result.output.split())
+        assert not (tmp_path / "snap").exists()

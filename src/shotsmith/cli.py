@@ -523,12 +523,13 @@ def train_shapes_cmd(
                                                            "of --minutes)"),
     snapshot: Optional[Path] = typer.Option(None, help="Export the T2V phase's averaged weights saved so far "
                                                        "(its 5-minute checkpoint) to this folder, and stop"),
+    snapshot_phase: str = typer.Option("t2v", help="The phase --snapshot exports: t2v, t2v-more, i2v or i2v-more"),
 ) -> None:
     """Train the embedded shapes-world model (T2V + I2V); resumes from OUT/checkpoints."""
     quiet_libraries()
     from shotsmith.models.embedded import check_positions
-    from shotsmith.train.shapes import (ShapesRecipe, check_device, check_recipe, export_snapshot, train_shapes,
-                                        transformer_folder)
+    from shotsmith.train.shapes import (SNAPSHOT_PHASES, ShapesRecipe, check_device, check_recipe, export_snapshot,
+                                        train_shapes, transformer_folder)
 
     recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
                           i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
@@ -549,7 +550,14 @@ def train_shapes_cmd(
         name, _, rest = str(exc).partition(":")
         fail(f"{name}:{rest}" if name.startswith("--") else f"--{name.replace('_', '-')}:{rest}")
     if snapshot is not None:
-        path = export_snapshot(out_dir, recipe, snapshot, log=lambda msg: err.print(msg, highlight=False))
+        phase = SNAPSHOT_PHASES.get(snapshot_phase)
+        if phase is None:
+            fail(f"--snapshot-phase: '{snapshot_phase[:40]}' is not one of {', '.join(SNAPSHOT_PHASES)}")
+        if not (out_dir / "checkpoints" / f"{phase}.state.pt").is_file():
+            fail(f"--snapshot-phase: {out_dir / 'checkpoints'} holds no saved state of the {snapshot_phase} phase "
+                 f"(it is written 5 minutes into the phase)")
+        path = export_snapshot(out_dir, recipe, snapshot, name=phase,
+                               log=lambda msg: err.print(msg, highlight=False))
         print_line(f"snapshot: {path}")
         return
     paths = train_shapes(out_dir, recipe, log=lambda msg: err.print(msg, highlight=False))

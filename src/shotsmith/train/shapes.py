@@ -645,6 +645,11 @@ def _load_vae(folder: str | Path):
     return AutoencoderKLCogVideoX.from_pretrained(path).eval()
 
 
+# `train shapes --snapshot-phase` names -> the phases' checkpoint names.
+SNAPSHOT_PHASES = {"t2v": "transformer", "t2v-more": "transformer_more", "i2v": "transformer_i2v",
+                   "i2v-more": "transformer_i2v_more"}
+
+
 def export_snapshot(out: Path, recipe: ShapesRecipe, dest: Path, name: str = "transformer",
                     log: Log = print) -> Path:
     """Export the averaged (EMA) weights of a running or stopped transformer phase as a folder.
