@@ -8,7 +8,7 @@ detector's object position goes monotonically from the first image's position to
 the last one's, and how big the step into the last four frames is (the join the
 last latent frame's decoding makes, over the median step inside the clip).
 
-    python benchmarks/keyframes.py [--pairs 12] [--steps 20] [--designs none,held,...] [--model FOLDER] [--out FILE]
+    python benchmarks/keyframes.py [--pairs 12] [--steps 20] [--guidance G] [--designs none,held,...] [--model FOLDER] [--out FILE]
 
 Designs are `TARGET[+cond][/release=K][/ahead=A][/nolock]`: TARGET is how the last image becomes the
 last latent frame (engine.LAST_FRAME_TARGETS, or "none" for the first-frame lock alone), +cond
@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--designs", default=",".join(DEFAULT_DESIGNS))
     parser.add_argument("--model", default=None, help="an I2V folder to render instead of the shipped one")
+    parser.add_argument("--guidance", type=float, default=None, help="default: the model's own")
     parser.add_argument("--out", default=None)
     parser.add_argument("--json", default=None, help="write every pair's numbers per design here")
     args = parser.parse_args(argv)
@@ -121,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
 
         entry = replace(entry, path=args.model, text_limit=folder_text_limit(args.model),
                         last_frame_condition=folder_last_frame_condition(args.model))
+    if args.guidance is not None:
+        from dataclasses import replace
+
+        entry = replace(entry, guidance=args.guidance)
     steps = args.steps or entry.steps
     engine = Engine()
     pipe = engine.pipeline(entry)
