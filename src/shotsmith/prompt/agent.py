@@ -167,6 +167,24 @@ def _short_window(user: str, mode: str, style, token_limit: int, user_tokens: in
                          words=len(prompt.split()), style=style, mode=mode, notes=notes)
 
 
+SHORT_WINDOW_AS_WRITTEN_NOTE = (
+    "short caption window: the text goes to the model as written; for the embedded models, added camera, "
+    "light and mood sentences and a restatement in their training words both lowered adherence "
+    "(docs/prompt-agent.md)")
+
+
+def _as_written(user: str, parsed: Parsed, mode: str, token_limit: int, user_tokens: int,
+                chosen: Preset | None) -> EnhanceResult:
+    """An English idea for a short-window model (the embedded ones), passed on unchanged."""
+    slots = {slot: SlotInfo(text=parsed.found[slot], source="user") if slot in parsed.found
+             else SlotInfo(text="", source="omitted") for slot in SLOTS}
+    notes = [SHORT_WINDOW_AS_WRITTEN_NOTE]
+    if chosen is not None:
+        notes.append(f"style: '{chosen.name}' is not added for this model (it draws one look)")
+    return EnhanceResult(prompt=user, original=user, slots=slots, backend_used="rules", tokens=user_tokens,
+                         token_limit=token_limit, words=len(user.split()), style=None, mode=mode, notes=notes)
+
+
 def enhance(text: str | None = None, *, scene: str | None = None, content: str | None = None,
             style: str | None = None, mode: str = "t2v", backend: str = "rules",
             llm: LLMConfig | None = None, token_limit: int = 226, tokenizer=None) -> EnhanceResult:
@@ -222,7 +240,16 @@ def enhance(text: str | None = None, *, scene: str | None = None, content: str |
     # 4. Pick the style.
     preset, explicit = _style(style, parsed, notes)
 
-    # 5. Run the backend.
+    # 5. A short-window (embedded) model reads an English text-to-video idea best as written:
+    # measured on its 60 held-out captions and on 60 fresh training-style ones (docs/prompt-agent.md).
+    if (language == "en" and mode == "t2v" and backend == "rules" and user
+            and token_limit <= rules.VOCABULARY_TOKEN_LIMIT):
+        # a single text exactly as typed (cleaned): no sentence stop added, as the no-enhance path sends it
+        written = text_c if text_c and not (content_c or scene_c) else user
+        return _as_written(written, parsed, mode, token_limit, count_tokens(written, tokenizer),
+                           preset if explicit else None)
+
+    # 6. Run the backend.
     fallback_reason = None
     if backend == "llm":
         if not user:
@@ -252,7 +279,7 @@ def enhance(text: str | None = None, *, scene: str | None = None, content: str |
                       cue_text=user)
     fitted = rules.fit(plan, token_limit=token_limit, tokenizer=tokenizer)
 
-    # 6. Report.
+    # 7. Report.
     if fitted.omitted:
         notes.append(f"token limit: left out filler for {', '.join(fitted.omitted)} to stay within "
                      f"{token_limit} tokens")
