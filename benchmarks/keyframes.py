@@ -92,13 +92,16 @@ def render(engine: Engine, pipe, entry, pair: dict, design: str, steps: int, see
         kwargs["latents"] = last_lock(latents, t, i) if last_lock is not None else latents
         return kwargs
 
-    embeds = engine.text_embeddings(pipe, entry, pair["prompt"])["prompt_embeds"]
+    text = {"prompt_embeds": engine.text_embeddings(pipe, entry, pair["prompt"])["prompt_embeds"]}
+    if entry.guidance > 1:  # the model's negative prompt, in the same caption window
+        negative = engine.text_embeddings(pipe, entry, entry.negative_prompt or "")["prompt_embeds"]
+        text["negative_prompt_embeds"] = negative
     with last_frame_condition(pipe, latent if cond else None):
-        return _denoise(pipe, entry, first, embeds, h, w, num_frames, steps, seed, on_step)
+        return _denoise(pipe, entry, first, text, h, w, num_frames, steps, seed, on_step)
 
 
-def _denoise(pipe, entry, first, embeds, h, w, num_frames, steps, seed, on_step) -> np.ndarray:
-    latents = pipe(prompt_embeds=embeds, image=first, height=h, width=w, num_frames=num_frames,
+def _denoise(pipe, entry, first, text, h, w, num_frames, steps, seed, on_step) -> np.ndarray:
+    latents = pipe(**text, image=first, height=h, width=w, num_frames=num_frames,
                    num_inference_steps=steps, guidance_scale=entry.guidance, use_dynamic_cfg=False,
                    output_type="latent", generator=torch.Generator().manual_seed(seed),
                    callback_on_step_end=on_step).frames
