@@ -92,10 +92,9 @@ def render(engine: Engine, pipe, entry, pair: dict, design: str, steps: int, see
         kwargs["latents"] = last_lock(latents, t, i) if last_lock is not None else latents
         return kwargs
 
-    text = {"prompt_embeds": engine.text_embeddings(pipe, entry, pair["prompt"])["prompt_embeds"]}
-    if entry.guidance > 1:  # the model's negative prompt, in the same caption window
-        negative = engine.text_embeddings(pipe, entry, entry.negative_prompt or "")["prompt_embeds"]
-        text["negative_prompt_embeds"] = negative
+    text = dict(engine.text_embeddings(pipe, entry, pair["prompt"]))
+    if entry.guidance > 1:  # the model's negative prompt, in the same caption window (as Engine.prompt_arguments)
+        text.update(entry.rules.as_negative(engine.text_embeddings(pipe, entry, entry.negative_prompt or "")))
     with last_frame_condition(pipe, latent if cond else None):
         return _denoise(pipe, entry, first, text, h, w, num_frames, steps, seed, on_step)
 
