@@ -64,14 +64,17 @@ def children_of(pid: int) -> list[int]:
 
 
 def ffmpeg_children(pid: int) -> list[int]:
-    """The parent's children that run the test's ffmpeg command (its nullsrc input)."""
+    """The parent's children that run the test's ffmpeg command: an ffmpeg executable with the
+    nullsrc input. A child seen between fork and exec still shows the parent's Python command line
+    (which names nullsrc too), and one caught mid-exec shows an empty one: neither counts."""
     found = []
     for child in children_of(pid):
         try:
-            if "nullsrc" in Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace"):
-                found.append(child)
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
+        if "ffmpeg" in Path(argv[0]).name and any("nullsrc" in arg for arg in argv[1:]):
+            found.append(child)
     return found
 
 
@@ -119,8 +122,9 @@ def test_ffmpeg_dies_with_a_server_killed_by_sigkill(how):
     try:
         # Wait for the encoder itself: a child seen between fork and exec still runs Python, and
         # finding the ffmpeg binary may run a short `ffmpeg -version` first (both seen under load).
-        assert wait_until(lambda: ffmpeg_children(parent.pid), 20), "ffmpeg did not start"
-        (encoder,) = ffmpeg_children(parent.pid)
+        seen: list[list[int]] = []
+        assert wait_until(lambda: seen.append(ffmpeg_children(parent.pid)) or seen[-1], 20), "ffmpeg did not start"
+        (encoder,) = seen[-1]
         kill_parent(parent)
         if how == "helper":
             assert wait_until(lambda: not running(encoder), 5), "ffmpeg outlived the server"
