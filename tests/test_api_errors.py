@@ -194,6 +194,13 @@ CASES = [
      {"json": {**GOOD, "image": "http://127.0.0.1:1/a.png"}}, KEY_A, 400, "native", "private"),
     ("enhance unknown mode", "POST", "/api/v1/enhance", {"json": {"text": "a ball", "mode": "v2t"}}, KEY_A, 400,
      "native", "mode"),
+    ("enhance unknown model", "POST", "/api/v1/enhance", {"json": {"text": "a ball", "model": "cogvideox-9"}},
+     KEY_A, 400, "native", "model: unknown model 'cogvideox-9'"),
+    ("enhance model folder that does not exist", "POST", "/api/v1/enhance",
+     {"json": {"text": "a ball", "model": "./no/such/folder"}}, KEY_A, 400, "native", "does not exist"),
+    ("enhance mode the model cannot do", "POST", "/api/v1/enhance",
+     {"json": {"text": "a ball", "model": "cogvideox-shapes", "mode": "i2v"}}, KEY_A, 400, "native",
+     "mode: 'i2v' asks for a prompt for image-to-video, but model 'cogvideox-shapes' is text-to-video"),
     # Zhipu
     ("zhipu missing model", "POST", "/api/paas/v4/videos/generations", {"json": {"prompt": PROMPT}}, KEY_A, 400,
      "zhipu:1213", "model"),

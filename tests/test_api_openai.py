@@ -175,6 +175,26 @@ def test_enhance_endpoint(server):
         assert http.post("/api/v1/enhance", json={"text": ""}).status_code == 400
 
 
+def test_enhance_writes_the_prompt_for_the_named_model(server):
+    idea = "a red ball rolls to the right on green grass"
+    with server.client(KEY_A) as http:
+        # the embedded model reads 48 tokens: an English idea goes as typed, and the answer says why
+        embedded = http.post("/api/v1/enhance", json={"text": idea, "model": "cogvideox-shapes"}).json()
+        assert embedded["prompt"] == idea and embedded["token_limit"] == 48 and embedded["mode"] == "t2v"
+        assert any("as written" in note for note in embedded["notes"])
+        # a CogVideoX checkpoint (its weights need not be here: only its window is read) and no model
+        # at all get the 226-token formula prompt, camera and light included
+        for body in ({"text": idea, "model": "cogvideox-2b"}, {"text": idea}):
+            formula = http.post("/api/v1/enhance", json=body).json()
+            camera = formula["slots"]["camera"]
+            assert formula["token_limit"] == 226 and camera["source"] != "omitted"
+            assert camera["text"].lower() in formula["prompt"].lower()
+            assert idea in formula["prompt"] and formula["tokens"] > 2 * embedded["tokens"]
+        # the mode follows the model: the embedded image-to-video model gets a prompt that continues the image
+        i2v = http.post("/api/v1/enhance", json={"model": "cogvideox-shapes-i2v"}).json()
+        assert i2v["mode"] == "i2v" and "first frame" in i2v["prompt"] and i2v["tokens"] <= 48
+
+
 def test_default_generation_runs_the_prompt_agent(client):
     video = client.videos.create_and_poll(prompt=PROMPT, size=FAST_SIZE, seconds="4", poll_interval_ms=250,
                                           extra_body={"steps": 2})

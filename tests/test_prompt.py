@@ -424,6 +424,28 @@ def test_cli_i2v_without_text(cli):
     assert out.exit_code == 0 and "first frame" in out.stdout
 
 
+def test_cli_writes_the_prompt_for_the_named_model(cli):
+    idea = "a red ball rolls to the right on green grass"
+    embedded = cli(idea, "--model", "cogvideox-shapes", "--json")
+    assert embedded.exit_code == 0, embedded.stderr
+    data = json.loads(embedded.stdout)
+    assert data["prompt"] == idea and data["token_limit"] == 48
+    formula = json.loads(cli(idea, "--model", "cogvideox-5b", "--json").stdout)
+    assert formula["token_limit"] == 226 and formula["prompt"] == enhance(idea).prompt != idea
+    # the mode follows the model
+    i2v = cli("--model", "cogvideox-shapes-i2v", "--json")
+    assert i2v.exit_code == 0 and json.loads(i2v.stdout)["mode"] == "i2v"
+
+
+@pytest.mark.parametrize("args, names", [
+    (["a cat", "--model", "cogvideox-9"], "model: unknown model 'cogvideox-9'"),
+    (["a cat", "--model", "cogvideox-shapes-i2v", "--mode", "t2v"], "mode: 't2v' asks for a prompt for text-to-video"),
+])
+def test_cli_model_errors_name_the_option(cli, args, names):
+    out = cli(*args)
+    assert out.exit_code == 2 and out.stderr.startswith(f"error: {names}") and out.stdout == ""
+
+
 @pytest.mark.parametrize("args", [[""], ["a cat", "--style", "nope"], ["a cat", "--mode", "x"], ["x" * 5000]])
 def test_cli_errors_are_one_line_exit_2(cli, args):
     out = cli(*args)

@@ -131,16 +131,28 @@ def test_desktop_studio(live, browser):
     page, errors = open_page(browser, server.url, viewport={"width": 1360, "height": 900})
     sign_in(page)
 
-    # 1. An idea, enhanced into the formula prompt, slots shown with where each came from
+    # 1. An idea, enhanced into the formula prompt for a CogVideoX checkpoint (its weights need not
+    # be here: the prompt only depends on its 226-token window), slots shown with where each came from
     page.fill("#idea", PROMPT)
+    page.select_option("#model", "cogvideox-2b")
     page.click("#enhance")
     expect(page.locator("#enhanced")).to_be_visible()
-    assert "red ball" in page.input_value("#prompt")
+    formula = page.input_value("#prompt")
+    assert PROMPT in formula and len(formula) > 2 * len(PROMPT)
     slots = page.locator("#slots li")
     expect(slots).to_have_count(6)
     sources = {slots.nth(i).get_attribute("data-source") for i in range(6)}
     assert "user" in sources and sources & {"default", "preset"}
-    expect(page.locator("#prompt-meta")).to_contain_text("tokens")
+    expect(page.locator("#prompt-meta")).to_contain_text("/ 226 tokens")
+    # another model: that prompt is not sent to it; the embedded one (48 tokens) gets the idea as typed
+    page.select_option("#model", "cogvideox-shapes")
+    expect(page.locator("#enhanced")).to_be_hidden()
+    expect(page.locator("#enhance-note")).to_contain_text("Model changed: press Enhance again")
+    page.click("#enhance")
+    expect(page.locator("#enhanced")).to_be_visible()
+    assert page.input_value("#prompt") == PROMPT
+    expect(page.locator("#prompt-meta")).to_contain_text("/ 48 tokens")
+    expect(page.locator("#prompt-meta")).to_contain_text("as written")
 
     # 2. Two candidates at a small size; the progress bar advances through the steps
     page.select_option("#size", "480x320")

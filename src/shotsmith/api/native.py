@@ -41,17 +41,24 @@ EVENT_POLL_S = 0.2  # the warm CLI hears `done` at most this late
 # 1. Protocol ------------------------------------------------------------------
 
 
-class EnhanceRequest(WireModel):
+class _EnhanceFields(WireModel):
     free_text = ("text", "scene", "content")
 
     text: str | None = Field(None, max_length=4000, description="A free-text idea")
     scene: str | None = Field(None, max_length=2000, description="Scene description (instead of text)")
     content: str | None = Field(None, max_length=2000, description="Content description (instead of text)")
     style: str | None = Field(None, max_length=64, description="Style preset, e.g. realistic, anime")
-    mode: Literal["t2v", "i2v"] = "t2v"
+    mode: Literal["t2v", "i2v"] | None = Field(None, description="t2v or i2v (default: the model's task, else "
+                                                                   "t2v)")
     backend: Literal["rules", "llm"] = Field("rules", description="'llm' uses the server's configured "
                                                                    "OpenAI-compatible chat endpoint, falling back "
                                                                    "to rules")
+
+
+# `model`: the prompt is written for that model's caption window and task (the embedded models
+# read 48 tokens); without it, a 226-token CogVideoX formula prompt.
+EnhanceRequest = create_model("EnhanceRequest", __base__=_EnhanceFields,
+                              **wire_fields("model", prefix="The model the prompt is for. "))
 
 
 
@@ -184,12 +191,13 @@ class ModelInfo(BaseModel):
 def enhance_prompt(body: dict) -> dict:
     request = EnhanceRequest.model_validate(body)
     try:
-        from shotsmith.prompt import PromptError, enhance
+        from shotsmith.prompt import PromptError, enhance_for_model
     except ImportError as exc:
         raise ApiError("unavailable", f"the prompt agent is not installed ({exc})") from None
     try:
-        result = enhance(request.text, scene=request.scene, content=request.content, style=request.style,
-                         mode=request.mode, backend=request.backend)
+        result = enhance_for_model(request.text, scene=request.scene, content=request.content,
+                                   style=request.style, mode=request.mode, backend=request.backend,
+                                   model=request.model)
     except PromptError as exc:
         raise ApiError("invalid", str(exc), getattr(exc, "field", None)) from None
     if hasattr(result, "model_dump"):

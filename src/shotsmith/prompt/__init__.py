@@ -9,6 +9,7 @@ chat endpoint, falling back to rules). See docs/prompt-agent.md.
 """
 
 from .agent import MAX_CHARS, enhance
+from .for_model import enhance_for_model
 from .llm import LLMConfig
 from .presets import Preset, list_presets, load_preset
 from .schema import SLOTS, EnhanceResult, PromptError, SlotInfo
@@ -22,6 +23,7 @@ __all__ = [
     "PromptError",
     "SlotInfo",
     "enhance",
+    "enhance_for_model",
     "list_presets",
     "load_preset",
 ]

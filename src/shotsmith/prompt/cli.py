@@ -10,7 +10,9 @@ from typing import Optional
 
 import typer
 
-from .agent import enhance
+from shotsmith.errors import FieldError
+
+from .for_model import enhance_for_model
 from .schema import EnhanceResult, PromptError
 
 
@@ -20,7 +22,12 @@ def enhance_command(
     content: Optional[str] = typer.Option(None, "--content", help="Content description: who does what."),
     style: Optional[str] = typer.Option(None, "--style", help="Style preset, e.g. realistic, documentary, "
                                         "pixar-3d, anime-2d, sci-fi-fantasy, hollywood, cyberpunk."),
-    mode: str = typer.Option("t2v", "--mode", help="t2v (text-to-video) or i2v (image-to-video)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="t2v (text-to-video) or i2v (image-to-video) "
+                                       "[default: the model's task, else t2v]."),
+    model: Optional[str] = typer.Option(None, "--model", help="Write the prompt for this model (registry name "
+                                        "or local folder): its caption window and task. The embedded models "
+                                        "read 48 tokens and get an English idea as typed [default: a "
+                                        "226-token CogVideoX prompt]."),
     backend: str = typer.Option("rules", "--backend", help="rules (offline) or llm (SHOTSMITH_LLM_* settings)."),
     json_out: bool = typer.Option(False, "--json", help="Print the whole result as JSON (slots, tokens, ...)."),
     server_url: Optional[str] = typer.Option(None, "--server", help="URL of a running `shotsmith serve` to ask "
@@ -30,11 +37,13 @@ def enhance_command(
     local: bool = typer.Option(False, "--local", help="Run the agent in this process even when a server runs."),
 ) -> None:
     """Enhance an idea into a formula prompt: camera, lighting, subject, movement, scene, mood."""
-    values = {"text": text, "scene": scene, "content": content, "style": style, "mode": mode, "backend": backend}
+    values = {"text": text, "scene": scene, "content": content, "style": style, "mode": mode, "backend": backend,
+              "model": model}
     result = None if local else enhance_on_server(server_url, values)
     try:
-        result = result or enhance(text, scene=scene, content=content, style=style, mode=mode, backend=backend)
-    except PromptError as exc:
+        result = result or enhance_for_model(text, scene=scene, content=content, style=style, mode=mode,
+                                             backend=backend, model=model)
+    except (PromptError, FieldError) as exc:  # FieldError: an unknown model, named as such
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # never a traceback on the command line

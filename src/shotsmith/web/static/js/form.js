@@ -113,6 +113,7 @@ export class CreateForm {
     this.video = null;
     this.videoUrl = null; // the preview's object URL, released when the clip changes
     this.formulaMode = null; // the mode the formula prompt on screen was written for
+    this.formulaModel = null; // and the model: its caption window sets the prompt (48 tokens for the embedded ones)
     this.bind();
   }
 
@@ -135,7 +136,7 @@ export class CreateForm {
     $('#prompt-discard').addEventListener('click', () => this.discardFormula());
     $('#seed-random').addEventListener('click', () => { $('#seed').value = ''; this.clearErrors(['seed']); });
     $('#size').addEventListener('change', () => this.applySize());
-    $('#model').addEventListener('change', () => this.applyModel());
+    $('#model').addEventListener('change', () => { this.dropFormulaOfOtherModel(); this.applyModel(); });
     $('#create-form').addEventListener('submit', (event) => { event.preventDefault(); this.submit(); });
     $('#create-form').addEventListener('input', (event) => this.clearErrorOf(event.target));
   }
@@ -375,7 +376,8 @@ export class CreateForm {
   // Prompt agent ------------------------------------------------------------
 
   enhanceBody() {
-    const body = { mode: this.task };
+    // the prompt is written for the chosen model: the embedded ones read a short caption as typed
+    const body = { mode: this.task, model: $('#model').value };
     const style = $('#style').value;
     if (style) body.style = style;
     if (this.inputMode === 'idea') {
@@ -410,8 +412,9 @@ export class CreateForm {
     }
   }
 
-  showFormula(result, mode = this.mode) {
+  showFormula(result, mode = this.mode, model = $('#model').value) {
     this.formulaMode = mode;
+    this.formulaModel = model;
     $('#enhance-note').textContent = '';
     show($('#enhanced'));
     $('#prompt').value = result.prompt;
@@ -433,8 +436,18 @@ export class CreateForm {
     $('#prompt-meta').textContent = meta.join(' · ');
   }
 
+  // A prompt enhanced for one model is not sent to another (a 48-token caption for a 226-token one).
+  dropFormulaOfOtherModel() {
+    const model = $('#model').value;
+    if (this.formulaModel && this.formulaModel !== model && !$('#enhanced').hidden) {
+      this.discardFormula();
+      $('#enhance-note').textContent = t`Model changed: press Enhance again for a prompt written for ${model}.`;
+    }
+  }
+
   discardFormula() {
     this.formulaMode = null;
+    this.formulaModel = null;
     $('#prompt').value = '';
     $('#slots').replaceChildren();
     show($('#enhanced'), false);
@@ -546,7 +559,8 @@ export class CreateForm {
     $('#idea').value = spec.prompt || '';
     const formula = job.enhanced_prompt || spec.enhanced_prompt;
     if (formula) {
-      this.showFormula({ prompt: formula, slots: {}, notes: [t('the prompt this clip was made with')] }, mode);
+      this.showFormula({ prompt: formula, slots: {}, notes: [t('the prompt this clip was made with')] }, mode,
+        spec.model);
     }
     else this.discardFormula();
     $('#style').value = spec.style || '';

@@ -126,6 +126,7 @@ export default {
   "Custom…": "Custom…",
   "Mode changed: press Enhance again for a prompt written for image to video.": "Mode changed: press Enhance again for a prompt written for image to video.",
   "Mode changed: press Enhance again for a prompt written for text to video.": "Mode changed: press Enhance again for a prompt written for text to video.",
+  "Model changed: press Enhance again for a prompt written for {0}.": "Model changed: press Enhance again for a prompt written for {0}.",
   "weights not on this server yet": "weights not on this server yet",
   "close to your clip": "close to your clip",
   "mostly the prompt": "mostly the prompt",

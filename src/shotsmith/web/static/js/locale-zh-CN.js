@@ -126,6 +126,7 @@ export default {
   "Custom…": "自定义…",
   "Mode changed: press Enhance again for a prompt written for image to video.": "模式已更改：请再次点击“润色”，生成适合图生视频的提示词。",
   "Mode changed: press Enhance again for a prompt written for text to video.": "模式已更改：请再次点击“润色”，生成适合文生视频的提示词。",
+  "Model changed: press Enhance again for a prompt written for {0}.": "模型已更改：请再次点击“润色”，生成适合 {0} 的提示词。",
   "weights not on this server yet": "此服务器上还没有权重",
   "close to your clip": "接近原片段",
   "mostly the prompt": "以提示词为主",
