@@ -63,7 +63,7 @@ TEXT_FIELDS = {
     "native": ["prompt", "negative_prompt", "image", "model", "size", "style", "enhanced_prompt", "lora", "cache",
                "interpolation"],
 }
-ENHANCE_FIELDS = ["text", "scene", "content", "style", "mode", "backend"]
+ENHANCE_FIELDS = ["text", "scene", "content", "style", "mode", "backend", "model"]
 IMAGE_FIELD = {"openai": "input_reference.image_url", "zhipu": "image_url", "native": "image"}
 I2V = {"openai": {}, "zhipu": {"model": "cogvideox-shapes-i2v"}, "native": {}}
 
@@ -289,6 +289,10 @@ for contract in CREATE:
     for name, values in NAMES.items():
         for i, value in enumerate(values):
             create(contract, f"unknown-{name}-{i}", "unknown-name", {name: value}, param=name, expect=400)
+# the enhance request reads only a model's window: a registry name without weights is fine, a path never
+for i, value in enumerate(["no-such-model", "../models/cogvideox-2b", "/tmp", "~/models", "a" * 5000]):
+    add(f"native-unknown-enhance-model-{i}", "unknown-name", "native", "POST", "/api/v1/enhance",
+        {"text": "a ball", "model": value}, param="model", expect=400)
 
 # Odd unicode: RTL overrides, zero-width, combining marks, NFKC tricks --------------------------
 ODD = {

@@ -186,9 +186,10 @@ def test_llm_shapes_translation_is_checked_slot_by_slot(server):  # noqa: F811
 
 def test_api_enhance_returns_notes_and_language():
     from shotsmith.api.native import enhance_prompt
+    from shotsmith.settings import Settings
 
-    answer = enhance_prompt({"text": "一位老奶奶在厨房里做饭"})
+    answer = enhance_prompt({"text": "一位老奶奶在厨房里做饭"}, Settings())
     assert answer["language"] == "zh" and answer["original"].startswith("一位老奶奶")
     assert any("kept as written" in n for n in answer["notes"])
-    translated = enhance_prompt({"text": "一个红色的球在草地上向右滚动"})
+    translated = enhance_prompt({"text": "一个红色的球在草地上向右滚动"}, Settings())
     assert translated["translation"] == "A red ball rolls to the right on green grass."

@@ -145,6 +145,12 @@ def test_enhance_on_a_named_server_matches_local(warm, tmp_path):
     local = run_cli(["enhance", "a blue cube spins", "--style", "anime-2d", "--json", "--local"], env, tmp_path)
     assert remote.returncode == local.returncode == 0, remote.stderr + local.stderr
     assert json.loads(remote.stdout) == json.loads(local.stdout)
+    # written for a named model: the server reads the same 48-token window as this process
+    remote = run_cli(["enhance", "a blue square moves up", "--model", "cogvideox-shapes", "--json", "--server",
+                      warm.url], env, tmp_path)
+    assert remote.returncode == 0, remote.stderr
+    assert json.loads(remote.stdout)["prompt"] == "a blue square moves up"
+    assert json.loads(remote.stdout)["token_limit"] == 48
     bad = run_cli(["enhance", "a cube", "--style", "vaporwave-deluxe", "--server", warm.url], env, tmp_path)
     assert bad.returncode == 2 and "vaporwave-deluxe" in bad.stderr and "Traceback" not in bad.stderr
     # asked through the server: a wrong key is the same one-line error as for generate

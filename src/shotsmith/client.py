@@ -230,9 +230,7 @@ def why_local(spec: GenerationSpec) -> str | None:
         if getattr(spec, name) != GenerationSpec.model_fields[name].default:
             option = OPTION_NAMES.get(name, name).replace("_", "-")
             return f"--{option} is not part of the server's API"
-    from shotsmith.models.registry import ENTRIES
-
-    if spec.model and spec.model.strip().lower() not in ENTRIES and _looks_like_path(spec.model):
+    if names_a_folder(spec.model):
         return "--model names a local folder; the server takes registry names"
     if spec.lora and _looks_like_path(spec.lora):
         return "--lora names a path; the server takes the names in its LoRA folder"
@@ -241,6 +239,13 @@ def why_local(spec: GenerationSpec) -> str | None:
 
 def _looks_like_path(text: str) -> bool:
     return os.sep in text or "/" in text or text.startswith((".", "~")) or text.endswith(".safetensors")
+
+
+def names_a_folder(model: str | None) -> bool:
+    """A --model that names a local folder, not a registry name: the server never takes one."""
+    from shotsmith.models.registry import ENTRIES
+
+    return bool(model) and model.strip().lower() not in ENTRIES and _looks_like_path(model)
 
 
 def job_body(spec: GenerationSpec) -> dict:

@@ -58,15 +58,22 @@ def base_url(request: Request, settings: Settings) -> str:
     return settings.public_url or ""
 
 
-def model_name(name: str | None, settings: Settings, task: str, field: str = "model") -> str:
-    """A registry name (or an alias of one). Never a folder: no client string becomes a path."""
-    if name is None or not str(name).strip():
-        return DEFAULT_I2V_MODEL if task == "i2v" else DEFAULT_MODEL
+def registry_key(name: str, settings: Settings, field: str = "model") -> str:
+    """A registry name (or an alias of one), whether or not its weights are here. Never a folder:
+    no client string becomes a path."""
     key = str(name).strip().lower()
     key = settings.model_aliases.get(key, key)
     if key not in ENTRIES:
         known = ", ".join(list(ENTRIES) + sorted(settings.model_aliases))
         raise ApiError("unknown_model", f"{field}: unknown model '{str(name)[:80]}' (known: {known})", field)
+    return key
+
+
+def model_name(name: str | None, settings: Settings, task: str, field: str = "model") -> str:
+    """A registry name (or an alias of one) whose weights this server has or may fetch."""
+    if name is None or not str(name).strip():
+        return DEFAULT_I2V_MODEL if task == "i2v" else DEFAULT_MODEL
+    key = registry_key(name, settings, field)
     if not is_available(ENTRIES[key]) and (settings.hf_offline or not settings.allow_downloads):
         # Never start a multi-GB download because a client asked: the operator decides.
         how = ("this server is offline" if settings.hf_offline else

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, create_model
 from shotsmith import __version__
 from shotsmith.api.auth import is_admin, require_owner
 from shotsmith.api.common import (
-    Services, WireModel, base_url, output_size, request_spec, services, submit_job,
+    Services, WireModel, base_url, output_size, registry_key, request_spec, services, submit_job,
 )
 from shotsmith.api.errors import ApiError, openai_responses
 from shotsmith.api.fields import JOB_FIELDS  # the spec fields this contract exposes under the spec's own names
@@ -32,6 +32,7 @@ from shotsmith.api.metrics import render as render_metrics
 from shotsmith.api.schema import request_body
 from shotsmith.jobs import Job
 from shotsmith.models.registry import ENTRIES
+from shotsmith.settings import Settings
 from shotsmith.spec import wire_fields
 
 SOURCE_FIELDS = ("video", "extend_from")  # source clips: a job id or a data:video URL (api/sources.py)
@@ -188,8 +189,11 @@ class ModelInfo(BaseModel):
 # 2. Serving -------------------------------------------------------------------
 
 
-def enhance_prompt(body: dict) -> dict:
+def enhance_prompt(body: dict, settings: Settings) -> dict:
     request = EnhanceRequest.model_validate(body)
+    # only the model's caption window and task are read: a registry name whose weights are not here
+    # is fine; a folder never is (no client string becomes a path)
+    model = registry_key(request.model, settings) if request.model and request.model.strip() else None
     try:
         from shotsmith.prompt import PromptError, enhance_for_model
     except ImportError as exc:
@@ -197,7 +201,7 @@ def enhance_prompt(body: dict) -> dict:
     try:
         result = enhance_for_model(request.text, scene=request.scene, content=request.content,
                                    style=request.style, mode=request.mode, backend=request.backend,
-                                   model=request.model)
+                                   model=model)
     except PromptError as exc:
         raise ApiError("invalid", str(exc), getattr(exc, "field", None)) from None
     if hasattr(result, "model_dump"):
@@ -311,10 +315,11 @@ def list_models(owner: str = Depends(require_owner)) -> list[ModelInfo]:
 
 
 @router.post("/api/v1/enhance", openapi_extra=request_body(EnhanceRequest), responses=openai_responses(415, 503))
-async def enhance(request: Request, owner: str = Depends(require_owner)) -> dict:
+async def enhance(request: Request, owner: str = Depends(require_owner),
+                  svc: Services = Depends(services)) -> dict:
     """The prompt agent: an idea (or scene + content) and a style in, a full cinematic prompt out."""
     body = await read_body(request, max_file_bytes=0)
-    return await run_in_threadpool(enhance_prompt, body)
+    return await run_in_threadpool(enhance_prompt, body, svc.settings)
 
 
 @router.post("/api/v1/jobs", response_model=JobObject, openapi_extra=request_body(JobRequest),

@@ -39,7 +39,10 @@ def enhance_command(
     """Enhance an idea into a formula prompt: camera, lighting, subject, movement, scene, mood."""
     values = {"text": text, "scene": scene, "content": content, "style": style, "mode": mode, "backend": backend,
               "model": model}
-    result = None if local else enhance_on_server(server_url, values)
+    from shotsmith.client import names_a_folder
+
+    # the server takes registry names only: a prompt for a local folder's model is written here
+    result = None if local or names_a_folder(model) else enhance_on_server(server_url, values)
     try:
         result = result or enhance_for_model(text, scene=scene, content=content, style=style, mode=mode,
                                              backend=backend, model=model)
