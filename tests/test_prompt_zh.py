@@ -34,13 +34,24 @@ def test_a_chinese_shapes_idea_becomes_an_english_prompt_the_model_reads(row):
     result = enhance(row["prompt"], token_limit=EMBEDDED_LIMIT)
     assert not CJK.search(result.prompt), result.prompt
     assert result.language == "zh" and result.original.startswith(row["prompt"].rstrip("。"))
-    assert result.translation and result.translation in result.prompt
+    # the embedded model gets the idea in its own training words alone, no filler (docs/prompt-agent.md);
+    # the plain translation is reported beside it
+    assert result.prompt == reading.canonical() and result.translation == reading.english()
     assert result.tokens <= EMBEDDED_LIMIT
     # what the eval reads from the prompt the model gets is what the Chinese asked for
     read_back = slots_from_caption(result.prompt)
     assert read_back["background"] == row["expected"]["background"], result.prompt
     assert [(o["colour"], o["shape"], o["motion"]) for o in read_back["objects"]] == \
         [(o["colour"], o["shape"], o["motion"]) for o in row["expected"]["objects"]], result.prompt
+
+
+def test_words_without_an_offline_translation_are_left_out_for_the_embedded_model_and_said():
+    idea = "一个红色的球在草地上向右滚动，旁边有一只猫"
+    short = enhance(idea, token_limit=EMBEDDED_LIMIT)
+    assert short.prompt == "A red circle moves right on green grass." and short.original.startswith(idea)
+    assert any("'猫'" in note and "left out of the prompt" in note for note in short.notes)
+    # a model with a long window keeps them, after the translation
+    assert "猫" in enhance(idea).prompt
 
 
 def test_the_issue_example_is_translated_and_said():
