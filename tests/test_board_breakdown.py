@@ -29,11 +29,11 @@ def test_the_test_script_breaks_into_five_shots_with_one_continued():
         if "Pip" in shot.text:
             assert f"Pip, {PIP}," in shot.prompt, shot.prompt
     assert "blue square" in shots[3].prompt and PIP not in shots[3].prompt
-    # a continued shot is written as image-to-video: it starts from the previous shot's last frame
-    assert shots[2].prompt.startswith("The scene from the first frame continues")
-    # the embedded text-to-video model reads 48 tokens: the agent sends it an English shot as written
-    # (added sentences lowered its adherence, docs/prompt-agent.md), Pip's description included
+    # the embedded models read 48 tokens: the agent sends them an English shot as written (added
+    # sentences lowered their adherence, docs/prompt-agent.md), Pip's description included; a
+    # continued shot goes to the image-to-video model, which starts from the previous last frame
     assert shots[1].prompt == "Pip, a small red ball, rolls to the left along the sand."
+    assert shots[2].prompt == "Pip, a small red ball, keeps rolling to the left along the sand."
 
 
 def test_screenplay_sluglines_dialogue_and_continuous():

@@ -245,10 +245,11 @@ def enhance(text: str | None = None, *, scene: str | None = None, content: str |
     # 4. Pick the style.
     preset, explicit = _style(style, parsed, notes)
 
-    # 5. A short-window (embedded) model reads an English text-to-video idea best as written, and a
-    # Chinese one in its training words alone: measured on its 60 held-out captions, on 60 fresh
-    # training-style ones and on 45 Chinese ideas (docs/prompt-agent.md).
-    if (mode == "t2v" and backend == "rules" and user and token_limit <= rules.VOCABULARY_TOKEN_LIMIT
+    # 5. A short-window (embedded) model reads an English idea best as written, and a Chinese one in
+    # its training words alone, in both modes: measured on its 60 held-out captions (T2V and I2V), on
+    # 60 fresh training-style ones and on 45 Chinese ideas (docs/prompt-agent.md). An empty
+    # image-to-video text still gets the generic continue-the-first-frame prompt.
+    if (backend == "rules" and user and token_limit <= rules.VOCABULARY_TOKEN_LIMIT
             and (language == "en" or translation is not None)):
         if translation is not None:
             if model_text != translation:  # words the offline reader has no English for
