@@ -67,17 +67,20 @@ CHINESE_KEPT_NOTE = ("text: Chinese, kept as written: the model reads English an
                      "to translate the idea (SHOTSMITH_LLM_BASE_URL and SHOTSMITH_LLM_MODEL, then backend 'llm')")
 
 
-def _translate_shapes(user: str, notes: list[str]) -> tuple[str, str | None, str | None]:
+def _translate_shapes(user: str, notes: list[str], short_window: bool) -> tuple[str, str | None, str | None]:
     """A Chinese shapes-world idea in English: (text for the model, translation, canonical caption).
-    Words outside the shapes vocabulary stay in Chinese after the translation, and a note says so."""
+    Words outside the shapes vocabulary stay in Chinese after the translation (a short-window model
+    gets the canonical caption alone, without them), and a note says so."""
     reading = zh.read(user)
     if not reading.shapes:
         return user, None, None
     english = reading.english()
     if reading.untranslated:
+        where = ("is left out of the prompt (this model reads only English; `original` keeps it; an LLM "
+                 "backend can translate it)" if short_window else
+                 "is kept in Chinese after it (the model reads English; set an LLM backend to translate it)")
         notes.append(f"text: translated the shapes-world words into English; {reading.untranslated!r} has no "
-                     "offline translation and is kept in Chinese after it (the model reads English; set an LLM "
-                     "backend to translate it)")
+                     f"offline translation and {where}")
         return f"{english} {user}", english, reading.canonical()
     notes.append("text: Chinese; translated into English with the shapes-world vocabulary (the model reads English)")
     return english, english, reading.canonical()
@@ -224,7 +227,8 @@ def enhance(text: str | None = None, *, scene: str | None = None, content: str |
     language = "zh" if zh.is_chinese(user) else "en"
     model_text, translation, canonical = user, None, None
     if language == "zh":
-        model_text, translation, canonical = _translate_shapes(user, notes)
+        model_text, translation, canonical = _translate_shapes(
+            user, notes, short_window=token_limit <= rules.VOCABULARY_TOKEN_LIMIT)
     parsed = parse(model_text)
     if language == "en" and not parsed.english and user:
         language = "other"
@@ -252,11 +256,6 @@ def enhance(text: str | None = None, *, scene: str | None = None, content: str |
     if (backend == "rules" and user and token_limit <= rules.VOCABULARY_TOKEN_LIMIT
             and (language == "en" or translation is not None)):
         if translation is not None:
-            if model_text != translation:  # words the offline reader has no English for
-                notes = [n for n in notes if not n.startswith("text: translated the shapes-world words")]
-                notes.append(f"text: translated the shapes-world words into English; {zh.read(user).untranslated!r} "
-                             "has no offline translation and is left out of the prompt (this model reads only "
-                             "English; `original` keeps it; an LLM backend can translate it)")
             # the model's own words for the idea: as good as the plain translation (88.7 against 89.2 %,
             # two seeds) and the eval reads back every slot of it
             words = canonical or translation
