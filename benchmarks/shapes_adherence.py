@@ -51,10 +51,16 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write every row's detection and score here")
     args = ap.parse_args()
 
+    if args.limit is not None and args.limit < 1:
+        ap.error("--limit: must be 1 or more")
+    try:
+        task = resolve(args.model).task
+    except ValueError as exc:  # unknown name, or a folder that is not a model: one line, no traceback
+        ap.error(f"MODEL: {exc}")
     rows = load_prompt_file(HELDOUT) if args.set == "heldout" else fresh_rows()
     rows = rows[: args.limit] if args.limit else rows
     frames = None
-    if resolve(args.model).task == "i2v":
+    if task == "i2v":
         frames = Path(args.json.with_suffix(".frames") if args.json else "/tmp/shapes-adherence-frames")
         frames.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
