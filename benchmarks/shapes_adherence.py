@@ -20,7 +20,6 @@ import random
 import time
 from pathlib import Path
 
-from shotsmith.eval.adherence import slots_from_caption
 from shotsmith.eval.shapes_eval import load_prompt_file, run_shapes_eval
 from shotsmith.models.registry import resolve
 from shotsmith.train import world
@@ -30,12 +29,9 @@ HELDOUT = Path(__file__).resolve().parents[1] / "src/shotsmith/eval/data/heldout
 
 def fresh_rows(count: int = 60, seed: int = 777) -> list[dict]:
     rng, rows = random.Random(seed), []
-    while len(rows) < count:
+    for n in range(count):
         scene = world.random_scene(rng, two_objects_share=0.25, layout="canonical")
-        text = world.caption(scene, rng, wide=True)
-        expected = slots_from_caption(text)
-        if expected:
-            rows.append({"id": f"f{len(rows):02d}", "prompt": text, "expected": expected})
+        rows.append({"id": f"f{n:02d}", "prompt": world.caption(scene, rng, wide=True), "expected": scene.slots()})
     return rows
 
 
@@ -54,14 +50,13 @@ def main() -> None:
     if args.limit is not None and args.limit < 1:
         ap.error("--limit: must be 1 or more")
     try:
-        task = resolve(args.model).task
+        resolve(args.model)
     except ValueError as exc:  # unknown name, or a folder that is not a model: one line, no traceback
         ap.error(f"MODEL: {exc}")
     rows = load_prompt_file(HELDOUT) if args.set == "heldout" else fresh_rows()
     rows = rows[: args.limit] if args.limit else rows
-    frames = None
-    if task == "i2v":
-        frames = Path(args.json.with_suffix(".frames") if args.json else "/tmp/shapes-adherence-frames")
+    frames = args.json.with_suffix(".frames") if args.json else None  # each clip's frames, beside the rows
+    if frames:
         frames.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     result = run_shapes_eval(rows, model=args.model, enhance=args.enhance, seed=args.seed, steps=args.steps,
