@@ -479,3 +479,57 @@ def test_snapshot_phase_is_checked_before_anything_is_read(tmp_path):
         assert result.exit_code == 2, args
         assert message in " ".join(result.output.split())
         assert not (tmp_path / "snap").exists()
+
+
+def test_token_shape_labels_follow_each_object_through_the_clip():
+    from shotsmith.train.shapes import AUX_SHAPES, token_shape_labels
+
+    square = world.ShapeObject(colour="red", shape="square", motion="right", x0=0.2, y0=0.3, size=0.15, travel=0.6)
+    triangle = world.ShapeObject(colour="blue", shape="triangle", motion="still", x0=0.75, y0=0.75, size=0.15)
+    labels = token_shape_labels([world.Scene("grass", [square, triangle]).to_dict()], frames_latent=7, patch=4)
+    grid = labels.view(7, 4, 6)  # latent frames x token rows x token columns (16x16 pixels each)
+    sq, tri = 1 + AUX_SHAPES.index("square"), 1 + AUX_SHAPES.index("triangle")
+    cols = [set(torch.nonzero(grid[k] == sq)[:, 1].tolist()) for k in range(7)]
+    assert min(cols[0]) < 2 and max(cols[-1]) >= 4  # the square's tokens travel right ...
+    assert set(torch.nonzero(grid[0] == sq)[:, 0].tolist()) <= {0, 1, 2}  # ... in its upper lane
+    assert all(bool((grid[k] == tri).any()) for k in range(7))  # the still triangle is there throughout
+    assert torch.equal(grid[0] == tri, grid[-1] == tri)
+    assert (grid == 0).float().mean() > 0.6  # most tokens are background
+
+
+def test_the_shape_reading_loss_trains_exports_a_plain_model_and_resumes(tmp_path):
+    from diffusers import CogVideoXTransformer3DModel
+
+    from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR
+
+    recipe = ShapesRecipe(scenes=8, t2v_steps=3, i2v_steps=0, batch=2, patch_size=4, text_tokens=48, layers=2,
+                          warmup_steps=1, shape_aux_weight=0.05, shape_aux_block=1,
+                          vae_init=str(WEIGHTS_DIR / T2V_NAME))
+    logs: list[str] = []
+    paths = train_shapes(tmp_path, recipe, log=logs.append)
+    state = torch.load(tmp_path / "checkpoints" / "transformer.state.pt")
+    assert state["step"] == 3 and state["aux_head"]["weight"].shape == (3, 128)  # three shapes from 4 heads x 32 channels
+    # the head is not part of the model: plain diffusers loads every exported weight, and only those
+    model = CogVideoXTransformer3DModel.from_pretrained(paths["cogvideox-shapes"] / "transformer")
+    from safetensors import safe_open
+
+    with safe_open(paths["cogvideox-shapes"] / "transformer" / "diffusion_pytorch_model.safetensors", "pt") as f:
+        assert set(f.keys()) == set(model.state_dict())
+    # More steps resume the run, head included.
+    logs.clear()
+    (tmp_path / "checkpoints" / "transformer.done").unlink()
+    train_shapes(tmp_path, ShapesRecipe(**{**recipe.__dict__, "t2v_steps": 5}), log=logs.append)
+    assert any("resumed at step 3" in line for line in logs)
+    assert torch.load(tmp_path / "checkpoints" / "transformer.state.pt")["step"] == 5
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"shape_aux_weight": -0.1}, "shape_aux_weight: -0.1 is below 0"),
+    ({"shape_aux_weight": float("nan")}, "shape_aux_weight: nan is below 0"),
+    ({"shape_aux_block": 4}, "shape_aux_block: 4 is not in 0-3"),
+    ({"shape_aux_block": -1}, "shape_aux_block: -1 is not in 0-3"),
+])
+def test_train_shapes_refuses_bad_shape_reading_options(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train_shapes(tmp_path / "out", ShapesRecipe(layers=4, **kwargs), log=lambda _: None)
+    assert not (tmp_path / "out").exists()

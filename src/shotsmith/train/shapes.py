@@ -85,6 +85,14 @@ class ShapesRecipe:
     # pixel minus the mask eroded by one): where a square's corners and a circle's edge
     # differ. 0 (off) in the shipped recipe.
     edge_weight: float = 0.0
+    # Auxiliary loss (training only, nothing is exported): a linear head reads the shape
+    # of the object under each video token from block `shape_aux_block`'s output, with
+    # cross-entropy against the scene's labels (computed from the scene, not the pixels).
+    # The shipped models draw squares and triangles as round blobs although colour and
+    # motion follow the caption: this asks the tokens under the object to carry the shape
+    # word half-way through the network. 0 (off) in the shipped recipe.
+    shape_aux_weight: float = 0.0
+    shape_aux_block: int = 1
     # Transformer position embeddings: "rotary" (the shipped model) or "sincos" (absolute,
     # CogVideoX-2B's layout). Tried against the shipped model's static objects: sin-cos
     # positions did not make them move (docs/training.md, "Tried in the fourth session").
@@ -162,6 +170,11 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
         raise ValueError(f"object_scale_max: {top} is not in {recipe.object_scale:g}-{hi} (object scale up to 1.5)")
     if not 0 <= recipe.i2v_last_frame_share <= 1:  # also refuses NaN
         raise ValueError(f"i2v_last_frame_share: {recipe.i2v_last_frame_share} is not in 0-1")
+    if not recipe.shape_aux_weight >= 0:  # also refuses NaN
+        raise ValueError(f"shape_aux_weight: {recipe.shape_aux_weight} is below 0")
+    if not 0 <= recipe.shape_aux_block < recipe.layers:
+        raise ValueError(f"shape_aux_block: {recipe.shape_aux_block} is not in 0-{recipe.layers - 1} "
+                         f"(the model has {recipe.layers} blocks)")
 
 
 def check_device(device: str, field: str = "device") -> torch.device:
@@ -424,6 +437,34 @@ def _whitening(embeds: torch.Tensor, dim: int, tokens: int = 64, captions: int =
     return w, -(w @ mean)
 
 
+AUX_SHAPES = ("circle", "square", "triangle")
+
+
+def token_shape_labels(scenes: list[dict], frames_latent: int, patch: int, spatial: int = 4, temporal: int = 4,
+                       height: int = 64, width: int = 96, frames: int = 25) -> torch.Tensor:
+    """(N, frames_latent * rows * cols) int8: per video token (the transformer's order: latent
+    frame, row, column), 1 + the index in AUX_SHAPES of the object whose box covers the token's
+    centre at that latent frame's last video frame (the later object when both do), 0 for
+    background. From the scene records' geometry, so it is exact and needs no rendering."""
+    px = patch * spatial
+    rows, cols = height // px, width // px
+    ys = (np.arange(rows) + 0.5) * px
+    xs = (np.arange(cols) + 0.5) * px
+    out = np.zeros((len(scenes), frames_latent, rows, cols), dtype=np.int8)
+    for n, rec in enumerate(scenes):
+        scene = _scene(rec)
+        for k in range(frames_latent):
+            f = min(k * temporal, frames - 1)
+            for obj in scene.objects:
+                if obj.shape not in AUX_SHAPES:
+                    continue
+                cx, cy, s = world._object_at(obj, f / max(frames - 1, 1))
+                r = 0.9 * s * height
+                inside = (np.abs(ys[:, None] - cy * height) <= r) & (np.abs(xs[None, :] - cx * width) <= r)
+                out[n, k][inside] = 1 + AUX_SHAPES.index(obj.shape)
+    return torch.from_numpy(out.reshape(len(scenes), -1))
+
+
 def _object_mask(x0: torch.Tensor, threshold: float = 0.3) -> torch.Tensor:
     """1 where a latent differs from its frame's background (the per-frame median), else 0."""
     bg = x0.median(dim=-1, keepdim=True).values.median(dim=-2, keepdim=True).values
@@ -472,6 +513,13 @@ def repatch(state: dict, own: dict) -> dict:
     return out
 
 
+def _state(tr, opt, aux_head, elapsed: float, step: int, ema) -> dict:
+    state = {"model": tr.state_dict(), "opt": opt.state_dict(), "elapsed": elapsed, "step": step, "ema": ema}
+    if aux_head is not None:
+        state["aux_head"] = aux_head.state_dict()
+    return state
+
+
 def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: Log, *, name: str, i2v: bool,
                       init=None, minutes: float, steps: int, lr: float):
     """Train (or resume) the T2V or I2V transformer for `steps`, capped at `minutes`."""
@@ -488,10 +536,21 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
                                                               layers=recipe.layers, heads=recipe.heads)).to(dev)
     state_file = ck.path(f"{name}.state.pt")
     elapsed, step = 0.0, 0
-    opt = torch.optim.AdamW(tr.parameters(), lr=lr, weight_decay=0.01)
+    aux_head = aux_labels = None
+    hidden: dict[str, torch.Tensor] = {}
+    if recipe.shape_aux_weight:
+        aux_head = torch.nn.Linear(tr.config.num_attention_heads * tr.config.attention_head_dim,
+                                   len(AUX_SHAPES)).to(dev)
+        aux_labels = token_shape_labels(data["scenes"], data["latents"].shape[1], tr.config.patch_size)
+        tr.transformer_blocks[recipe.shape_aux_block].register_forward_hook(
+            lambda _m, _i, out: hidden.__setitem__("video", out[0]))
+    params = list(tr.parameters()) + (list(aux_head.parameters()) if aux_head is not None else [])
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     if state_file.exists():
         state = torch.load(state_file, map_location=dev)
         tr.load_state_dict(state["model"])
+        if aux_head is not None and "aux_head" in state:
+            aux_head.load_state_dict(state["aux_head"])
         opt.load_state_dict(state["opt"])
         elapsed, step = state["elapsed"], state["step"]
         log(f"{name}: resumed at step {step} ({elapsed:.0f}s done)")
@@ -524,6 +583,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     n_caps = len(data["owners"])
     budget = minutes * 60
     t0, last_save = time.time() - elapsed, time.time()
+    aux_read: list[float] = []  # the head's accuracy on object tokens, logged with the loss
     tr.train()
     while step < steps and time.time() - t0 < budget:
         # Cosine over whichever limit comes first, steps or wall time, so a time-capped
@@ -572,9 +632,17 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
             loss = (weight * (pred - target) ** 2).mean() / weight.mean()
         else:
             loss = F.mse_loss(pred, target)
+        if aux_head is not None:
+            labels = aux_labels[owner].to(dev).long()  # (B, tokens)
+            on_object = (labels > 0) & ~drop.to(dev).view(-1, 1)  # the shape is only knowable from a caption
+            if on_object.any():
+                logits = aux_head(hidden["video"][on_object])
+                aux_loss = F.cross_entropy(logits, labels[on_object] - 1)
+                aux_read.append(float((logits.argmax(-1) == labels[on_object] - 1).float().mean()))
+                loss = loss + recipe.shape_aux_weight * aux_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(tr.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
         if ema is not None:
@@ -584,14 +652,14 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
                     if v.dtype.is_floating_point:
                         ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
         if step % 50 == 0:
-            log(f"{name} step {step}/{steps} loss {loss.item():.4f} ({time.time() - t0:.0f}s)")
+            read = f", shape read {100 * sum(aux_read) / len(aux_read):.0f}%" if aux_read else ""
+            log(f"{name} step {step}/{steps} loss {loss.item():.4f}{read} ({time.time() - t0:.0f}s)")
+            aux_read.clear()
         if time.time() - last_save > 300:
-            ck.save({"model": tr.state_dict(), "opt": opt.state_dict(), "elapsed": time.time() - t0,
-                     "step": step, "ema": ema}, state_file.name)
+            ck.save(_state(tr, opt, aux_head, time.time() - t0, step, ema), state_file.name)
             last_save = time.time()
     if steps:  # the final state too, so a finished phase can be snapshotted or continued
-        ck.save({"model": tr.state_dict(), "opt": opt.state_dict(), "elapsed": time.time() - t0,
-                 "step": step, "ema": ema}, state_file.name)
+        ck.save(_state(tr, opt, aux_head, time.time() - t0, step, ema), state_file.name)
     if ema is not None:  # ship the averaged weights: smoother samples than the last step's
         tr.load_state_dict(ema)
     tr.to("cpu").eval()
