@@ -521,6 +521,13 @@ def test_the_shape_reading_loss_trains_exports_a_plain_model_and_resumes(tmp_pat
     train_shapes(tmp_path, ShapesRecipe(**{**recipe.__dict__, "t2v_steps": 5}), log=logs.append)
     assert any("resumed at step 3" in line for line in logs)
     assert torch.load(tmp_path / "checkpoints" / "transformer.state.pt")["step"] == 5
+    # A run trained without the head can continue with it (the head starts fresh).
+    plain = tmp_path / "plain"
+    train_shapes(plain, ShapesRecipe(**{**recipe.__dict__, "shape_aux_weight": 0.0}), log=lambda _: None)
+    assert "aux_head" not in torch.load(plain / "checkpoints" / "transformer.state.pt")
+    (plain / "checkpoints" / "transformer.done").unlink()
+    train_shapes(plain, ShapesRecipe(**{**recipe.__dict__, "t2v_steps": 5}), log=lambda _: None)
+    assert torch.load(plain / "checkpoints" / "transformer.state.pt")["aux_head"]["weight"].shape == (3, 128)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -174,12 +174,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--captions-per-scene", type=int, default=3)
     ap.add_argument("--eval", type=int, default=16, help="clips per evaluation set")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shape-aux-weight", type=float, default=0.0,
+                    help="training-only loss reading each object token's shape from a middle block")
     args = ap.parse_args(argv)
     recipe = shapes.ShapesRecipe(
         scenes=args.scenes, t2v_steps=args.steps, t2v_minutes=args.minutes, i2v_steps=0, patch_size=args.patch_size,
         text_tokens=args.text_tokens, layout=args.layout, captions=args.captions,
         two_objects_share=args.two_objects_share, object_scale=args.object_scale, layers=args.layers, heads=args.heads, t2v_init=args.t2v_init, lr=args.lr, warmup_steps=args.warmup_steps,
-        captions_per_scene=args.captions_per_scene, seed=args.seed,
+        captions_per_scene=args.captions_per_scene, seed=args.seed, shape_aux_weight=args.shape_aux_weight,
         vae_init=str(emb.WEIGHTS_DIR / emb.T2V_NAME))
     args.out.mkdir(parents=True, exist_ok=True)
     logf = open(args.out / "log.txt", "a")

@@ -549,9 +549,13 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     if state_file.exists():
         state = torch.load(state_file, map_location=dev)
         tr.load_state_dict(state["model"])
+        opt_state = state["opt"]
         if aux_head is not None and "aux_head" in state:
             aux_head.load_state_dict(state["aux_head"])
-        opt.load_state_dict(state["opt"])
+        elif aux_head is not None:  # a run that starts reading shapes part-way: the head's parameters join fresh
+            ids = opt_state["param_groups"][0]["params"]
+            ids += list(range(len(ids), len(params)))
+        opt.load_state_dict(opt_state)
         elapsed, step = state["elapsed"], state["step"]
         log(f"{name}: resumed at step {step} ({elapsed:.0f}s done)")
     elif init is not None:
