@@ -1,5 +1,6 @@
 """The training recipe end to end at toy scale: it resumes, and its folders load in plain diffusers."""
 
+import json
 import random
 
 import numpy as np
@@ -530,11 +531,30 @@ def test_the_shape_reading_loss_trains_exports_a_plain_model_and_resumes(tmp_pat
     assert torch.load(plain / "checkpoints" / "transformer.state.pt")["aux_head"]["weight"].shape == (3, 128)
 
 
+def test_the_head_with_a_background_class_trains_and_refuses_a_run_without_it(tmp_path):
+    from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR
+
+    recipe = ShapesRecipe(scenes=8, t2v_steps=3, i2v_steps=0, batch=2, patch_size=4, text_tokens=48, layers=2,
+                          warmup_steps=1, shape_aux_weight=0.05, shape_aux_background=True,
+                          vae_init=str(WEIGHTS_DIR / T2V_NAME))
+    logs: list[str] = []
+    train_shapes(tmp_path, recipe, log=logs.append)
+    state = torch.load(tmp_path / "checkpoints" / "transformer.state.pt")
+    assert state["aux_head"]["weight"].shape == (4, 128)  # background + three shapes
+    assert json.loads((tmp_path / "cogvideox-shapes" / "shotsmith_recipe.json").read_text())["recipe"]["shape_aux_background"]
+    # Continuing the run without the class would load a head of the wrong size: refused, naming the flag.
+    (tmp_path / "checkpoints" / "transformer.done").unlink()
+    with pytest.raises(ValueError, match="trained with the background class; continue it with --shape-aux-background"):
+        train_shapes(tmp_path, ShapesRecipe(**{**recipe.__dict__, "t2v_steps": 5, "shape_aux_background": False}),
+                     log=lambda _: None)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"shape_aux_weight": -0.1}, "shape_aux_weight: -0.1 is below 0"),
     ({"shape_aux_weight": float("nan")}, "shape_aux_weight: nan is below 0"),
     ({"shape_aux_block": 4}, "shape_aux_block: 4 is not in 0-3"),
     ({"shape_aux_block": -1}, "shape_aux_block: -1 is not in 0-3"),
+    ({"shape_aux_background": True}, "shape_aux_background: needs shape_aux_weight above 0"),
 ])
 def test_train_shapes_refuses_bad_shape_reading_options(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -93,6 +93,11 @@ class ShapesRecipe:
     # word half-way through the network. 0 (off) in the shipped recipe.
     shape_aux_weight: float = 0.0
     shape_aux_block: int = 1
+    # The head also tells background tokens from object tokens (a fourth class, its
+    # cross-entropy averaged apart from the objects' so the many background tokens do not
+    # drown them). With shapes alone the head raised shape but one-object captions came
+    # out as none or two objects; this asks the same block where (and how many) objects are.
+    shape_aux_background: bool = False
     # Transformer position embeddings: "rotary" (the shipped model) or "sincos" (absolute,
     # CogVideoX-2B's layout). Tried against the shipped model's static objects: sin-cos
     # positions did not make them move (docs/training.md, "Tried in the fourth session").
@@ -172,6 +177,8 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
         raise ValueError(f"i2v_last_frame_share: {recipe.i2v_last_frame_share} is not in 0-1")
     if not recipe.shape_aux_weight >= 0:  # also refuses NaN
         raise ValueError(f"shape_aux_weight: {recipe.shape_aux_weight} is below 0")
+    if recipe.shape_aux_background and not recipe.shape_aux_weight:
+        raise ValueError("shape_aux_background: needs shape_aux_weight above 0 (the head it extends)")
     if not 0 <= recipe.shape_aux_block < recipe.layers:
         raise ValueError(f"shape_aux_block: {recipe.shape_aux_block} is not in 0-{recipe.layers - 1} "
                          f"(the model has {recipe.layers} blocks)")
@@ -540,7 +547,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     hidden: dict[str, torch.Tensor] = {}
     if recipe.shape_aux_weight:
         aux_head = torch.nn.Linear(tr.config.num_attention_heads * tr.config.attention_head_dim,
-                                   len(AUX_SHAPES)).to(dev)
+                                   len(AUX_SHAPES) + int(recipe.shape_aux_background)).to(dev)
         aux_labels = token_shape_labels(data["scenes"], data["latents"].shape[1], tr.config.patch_size)
         tr.transformer_blocks[recipe.shape_aux_block].register_forward_hook(
             lambda _m, _i, out: hidden.__setitem__("video", out[0]))
@@ -551,6 +558,11 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         tr.load_state_dict(state["model"])
         opt_state = state["opt"]
         if aux_head is not None and "aux_head" in state:
+            had = "with" if state["aux_head"]["weight"].shape[0] > len(AUX_SHAPES) else "without"
+            if state["aux_head"]["weight"].shape != aux_head.weight.shape:
+                raise ValueError(f"shape_aux_background: the run in {path.parent.parent} was trained {had} the "
+                                 f"background class; continue it {had} --shape-aux-background, or start a new "
+                                 "--out with --t2v-init on its export")
             aux_head.load_state_dict(state["aux_head"])
         elif aux_head is not None:  # a run that starts reading shapes part-way: the head's parameters join fresh
             ids = opt_state["param_groups"][0]["params"]
@@ -638,11 +650,17 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
             loss = F.mse_loss(pred, target)
         if aux_head is not None:
             labels = aux_labels[owner].to(dev).long()  # (B, tokens)
-            on_object = (labels > 0) & ~drop.to(dev).view(-1, 1)  # the shape is only knowable from a caption
+            captioned = ~drop.to(dev).view(-1, 1)  # the shape is only knowable from a caption
+            on_object = (labels > 0) & captioned
+            shift = 0 if recipe.shape_aux_background else 1  # class 0 is background only with the fourth class
             if on_object.any():
                 logits = aux_head(hidden["video"][on_object])
-                aux_loss = F.cross_entropy(logits, labels[on_object] - 1)
-                aux_read.append(float((logits.argmax(-1) == labels[on_object] - 1).float().mean()))
+                aux_loss = F.cross_entropy(logits, labels[on_object] - shift)
+                aux_read.append(float((logits.argmax(-1) == labels[on_object] - shift).float().mean()))
+                on_background = (labels == 0) & captioned
+                if recipe.shape_aux_background and on_background.any():
+                    aux_loss = aux_loss + F.cross_entropy(aux_head(hidden["video"][on_background]),
+                                                          labels[on_background])
                 loss = loss + recipe.shape_aux_weight * aux_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
