@@ -199,9 +199,13 @@ def test_default_generation_runs_the_prompt_agent(client):
     video = client.videos.create_and_poll(prompt=PROMPT, size=FAST_SIZE, seconds="4", poll_interval_ms=250,
                                           extra_body={"steps": 2})
     assert video.status == "completed", video.error
-    # The embedded model gets an English idea as written (docs/prompt-agent.md); a Chinese one is
-    # translated by the agent, which shows that it ran.
+    # The embedded model gets an English idea in its own words as written (docs/prompt-agent.md); one
+    # in other words, or a Chinese one, in its training words, which shows that the agent ran.
     assert video.enhanced_prompt == PROMPT
+    video = client.videos.create_and_poll(prompt="a crimson sphere glides rightward over the lawn", size=FAST_SIZE,
+                                          seconds="4", poll_interval_ms=250, extra_body={"steps": 2})
+    assert video.status == "completed", video.error
+    assert video.enhanced_prompt == "A red circle moves right on green grass."
     idea = "一个红色的球在绿色的草地上向右滚动"
     video = client.videos.create_and_poll(prompt=idea, size=FAST_SIZE, seconds="4", poll_interval_ms=250,
                                           extra_body={"steps": 2})

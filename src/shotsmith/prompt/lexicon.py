@@ -286,8 +286,8 @@ CANON_SHAPES: dict[str, list[str]] = {
     "circle": ["circle", "circles", "ball", "balls", "disc", "discs", "disk", "disks", "dot", "dots",
                "sphere", "spheres", "round dot", "round shape", "circular shape", "ring", "bubble", "coin"],
     "square": ["square", "squares", "box", "boxes", "block", "blocks", "cube", "cubes", "tile",
-               "tiles", "square shape", "brick", "bricks"],
-    "triangle": ["triangle", "triangles", "wedge", "wedges", "triangular shape",
+               "tiles", "square shape", "boxy shape", "brick", "bricks"],
+    "triangle": ["triangle", "triangles", "wedge", "wedges", "triangular shape", "triangular block",
                  "three-sided shape", "arrowhead", "cone"],
 }
 _V = r"(?:s|es|ed|ing)?"
@@ -430,3 +430,28 @@ def shapes_caption(text: str) -> str | None:
     if slots["background"]:
         sentence += f" on {CANON_WORDS['background'][slots['background']]}"
     return sentence[0].upper() + sentence[1:] + "."
+
+
+# Words that say how many objects there are. The slots hold one object per shape noun, so a
+# text that counts ("two red balls", "a pair of cubes") is not restated: its count would be lost.
+COUNT_WORDS = {"two", "three", "four", "five", "several", "many", "pair", "couple", "both", "twin", "twins",
+               "multiple", "some", "few", "2", "3", "4", "5"}
+
+
+def complete_shapes_caption(text: str) -> str | None:
+    """`shapes_caption(text)` only when it says everything the text asks for: every object's colour,
+    shape and motion and the background were read, and no count or plural the slots cannot hold.
+    None otherwise (the text is then best sent as written)."""
+    slots = shapes_slots(text)
+    if slots is None or slots["background"] is None:
+        return None
+    if any(o["colour"] is None or o["motion"] is None for o in slots["objects"]):
+        return None
+    said = set(words(text))
+    plural = {p for phrases in CANON_SHAPES.values() for p in phrases if " " not in p and p.endswith("s")}
+    if said & COUNT_WORDS and len(slots["objects"]) < 2 or said & plural:
+        return None
+    if sum(1 for _, kind, _ in canon_tokens(text) if kind == "shape") > len(slots["objects"]):
+        return None  # a shape named twice for one object, or a third object
+    return shapes_caption(text)
+
