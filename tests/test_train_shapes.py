@@ -560,3 +560,18 @@ def test_train_shapes_refuses_bad_shape_reading_options(tmp_path, kwargs, messag
     with pytest.raises(ValueError, match=message):
         train_shapes(tmp_path / "out", ShapesRecipe(layers=4, **kwargs), log=lambda _: None)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_training_vocabulary_holds_every_word_of_the_training_captions():
+    from shotsmith.prompt import lexicon as lx
+
+    vocab = world.training_vocabulary()
+    rng = random.Random(12345)  # another seed than the vocabulary's own draw
+    seen: set[str] = set()
+    for _ in range(4000):
+        scene = world.random_scene(rng, two_objects_share=0.3, layout="canonical")
+        for text in world.captions_for(scene, rng, wide=True):
+            seen.update(lx.words(text))
+    assert seen <= vocab
+    assert {"crimson", "wedge", "meadow", "rises"} <= vocab  # wide wordings
+    assert not {"scarlet", "orb", "pyramid", "turf"} & vocab  # the held-out examples stay out
