@@ -485,7 +485,7 @@ def test_the_restatement_reads_every_slot(text, restated):
 @pytest.mark.parametrize("text", [
     "a red ball rolls to the right on green grass",  # every word is one the model was trained on
     "A small yellow ball rises on the blue sky",
-    "two red balls roll right on grass",  # a count the slots cannot hold
+    "a blue square falls on sand",
     "a ball moves right through the fog",  # no colour, no background read
     "an orb hovers over the turf",  # words the vocabulary does not know
 ])
@@ -538,6 +538,32 @@ def test_the_restatement_never_invents_a_slot_and_skips_other_prompts():
     assert lx.shapes_caption("a cat sleeps on a sofa in the sun") is None
     result = enhance("a cat sleeps on a sofa in the sun", token_limit=48)
     assert "circle" not in result.prompt and "square" not in result.prompt
+
+
+@pytest.mark.parametrize("text, swapped", [
+    ("a ruby orb plunges toward the heavens", "a red orb moves down toward the sky"),
+    ("two azure spheres drift westward over a pasture", "two blue circles drift left over a grass"),
+    ("navy boxes soar skyward", "blue squares soar up"),
+    ("two red balls roll right on grass", "two red circles roll right on grass"),  # a count: not restated
+])
+def test_words_the_model_does_not_know_are_swapped_for_its_own_where_it_cannot_be_restated(text, swapped):
+    from shotsmith.train.world import training_vocabulary
+
+    assert lx.in_training_words(text, training_vocabulary()) == swapped
+    result = enhance(text, token_limit=48)
+    assert result.prompt == swapped and result.original == text
+    assert any("swapped for its own" in note for note in result.notes)
+    assert enhance(text, mode="i2v", token_limit=48).prompt == text
+
+
+def test_a_swap_keeps_what_it_cannot_say_and_the_words_the_model_knows():
+    from shotsmith.train.world import training_vocabulary
+
+    vocab = training_vocabulary()
+    # "sinking" is not an -s verb: swapping it would break the sentence, so it stays
+    assert lx.in_training_words("A Crimson ball is sinking slowly", vocab) == "A Crimson ball is sinking slowly"
+    assert lx.in_training_words("a red ball rolls right on grass", vocab) == "a red ball rolls right on grass"
+    assert lx.in_training_words("a cat sleeps on a sofa", vocab) == "a cat sleeps on a sofa"
 
 
 def test_a_long_idea_in_other_words_is_said_in_the_models_words_within_its_window():

@@ -177,22 +177,30 @@ SHORT_WINDOW_AS_WRITTEN_NOTE = (
     "words both lowered adherence (docs/prompt-agent.md)")
 
 
-def _restated(text: str) -> str | None:
-    """The embedded models' own training words for `text`, when it uses a word they were never
-    trained on and every slot was read (else None: the text goes as written). Text to video only:
-    on the 60 held-out captions the T2V's restated rows gained ~8 points and the I2V's (which takes
-    colour and shape from the image) lost 3; restating a text already in the training words cost
-    ~1.5 on fresh captions, so those go as written (docs/prompt-agent.md)."""
+def _in_own_words(text: str) -> tuple[str | None, str | None]:
+    """(text for the model, note) when `text` uses words the embedded models were never trained on
+    and the agent knows theirs for them, else (None, None): the text goes as written. Every slot read:
+    the restatement alone; some: those phrases swapped in place. Text to video only: on the 60
+    held-out captions the T2V's restated rows gained ~8 points and the I2V's (which takes colour and
+    shape from the image) lost 3; a text already in the training words goes as written, since
+    restating it only cost (~1.5 points on fresh captions; docs/prompt-agent.md)."""
     from shotsmith.train.world import training_vocabulary
 
-    if not set(lx.words(text)) - training_vocabulary():
-        return None
-    return lx.complete_shapes_caption(text)
+    vocabulary = training_vocabulary()
+    if not set(lx.words(text)) - vocabulary:
+        return None, None
+    restated = lx.complete_shapes_caption(text)
+    if restated is not None:
+        return restated, RESTATED_NOTE
+    swapped = lx.in_training_words(text, vocabulary)
+    return (swapped, SWAPPED_NOTE) if swapped != text else (None, None)
 
 
 RESTATED_NOTE = ("text: has words the model was not trained on, and every object's colour, shape and motion "
                  "and the background were read: the model gets them in its own training words (your text is kept "
                  "as the original)")
+SWAPPED_NOTE = ("text: colour, shape, motion or background words the model was not trained on were swapped for "
+                "its own (your text is kept as the original)")
 
 
 def _as_written(prompt: str, parsed: Parsed, mode: str, token_limit: int, prompt_tokens: int,
@@ -281,10 +289,10 @@ def enhance(text: str | None = None, *, scene: str | None = None, content: str |
                                preset if explicit else None, original=user, notes=notes, translation=translation)
         # a single text exactly as typed (cleaned): no sentence stop added, as the no-enhance path sends it
         written = text_c if text_c and not (content_c or scene_c) else user
-        restated = _restated(written) if mode == "t2v" else None
-        if restated is not None:
-            return _as_written(restated, parsed, mode, token_limit, count_tokens(restated, tokenizer),
-                               preset if explicit else None, original=written, note=RESTATED_NOTE)
+        own_words, note = _in_own_words(written) if mode == "t2v" else (None, None)
+        if own_words is not None:
+            return _as_written(own_words, parsed, mode, token_limit, count_tokens(own_words, tokenizer),
+                               preset if explicit else None, original=written, note=note)
         return _as_written(written, parsed, mode, token_limit, count_tokens(written, tokenizer),
                            preset if explicit else None)
 

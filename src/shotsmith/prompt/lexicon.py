@@ -350,25 +350,26 @@ def _canon_table() -> list[tuple[str, str, re.Pattern]]:
 _CANON_TABLE = _canon_table()
 
 
-def phrase_tokens(text: str, table, rank: dict[str, int]) -> list[tuple[int, str, str]]:
-    """Non-overlapping (start, kind, value) phrases of `table` ((kind, value, regex) rows) in `text`:
-    the longest match wins an overlap, then the kind `rank` puts first, then the earlier one;
-    returned in text order. The shapes-world readers (this module, eval/adherence) share it."""
-    t = text.lower().replace("’", "'")
+def phrase_spans(text: str, table, rank: dict[str, int]) -> list[tuple[int, int, str, str]]:
+    """Non-overlapping (start, end, kind, value) phrases of `table` ((kind, value, regex) rows) in
+    `text`: the longest match wins an overlap, then the kind `rank` puts first, then the earlier
+    one; returned in text order. The shapes-world readers (this module, eval/adherence) share it."""
+    t = text.lower().replace("’", "'")  # same length: the spans index `text` too
     found = []
     for kind, value, rx in table:
         for m in rx.finditer(t):
             found.append((m.start(), m.end(), kind, value))
     found.sort(key=lambda f: (-(f[1] - f[0]), rank[f[2]], f[0]))
-    taken: list[tuple[int, int]] = []
-    tokens = []
+    taken: list[tuple[int, int, str, str]] = []
     for s, e, kind, value in found:
-        if any(s < te and ts < e for ts, te in taken):
-            continue
-        taken.append((s, e))
-        tokens.append((s, kind, value))
-    tokens.sort()
-    return tokens
+        if not any(s < te and ts < e for ts, te, _, _ in taken):
+            taken.append((s, e, kind, value))
+    return sorted(taken)
+
+
+def phrase_tokens(text: str, table, rank: dict[str, int]) -> list[tuple[int, str, str]]:
+    """(start, kind, value) of `phrase_spans`."""
+    return [(s, kind, value) for s, _, kind, value in phrase_spans(text, table, rank)]
 
 
 def canon_tokens(text: str) -> list[tuple[int, str, str]]:
@@ -454,4 +455,46 @@ def complete_shapes_caption(text: str) -> str | None:
     if sum(1 for _, kind, _ in canon_tokens(text) if kind == "shape") > len(slots["objects"]):
         return None  # a shape named twice for one object, or a third object
     return shapes_caption(text)
+
+
+# The bare words `in_training_words` puts in place of a background phrase (the text keeps its own
+# article: "over the heavens" -> "over the sky").
+_BARE_BACKGROUNDS = {"sky": "sky", "grass": "grass", "night": "night", "sand": "sand", "gray studio": "gray studio"}
+_DIRECTION_ONLY = re.compile(r"(?:left|right|west|east|up|down)(?:wards?)?|skyward|(?:to|toward|towards) the (?:left|right)")
+
+
+def _own_words(kind: str, value: str, said: str) -> str | None:
+    """The model's word for one phrase the reader found (`said`, as the user wrote it), or None
+    where a plain swap would break the sentence (a motion verb not in its -s form)."""
+    low = said.lower()
+    if kind == "colour":
+        return value
+    if kind == "shape":
+        phrases = CANON_SHAPES[value]
+        plural = low.endswith("s") and (low[:-1] in phrases or low[:-2] in phrases)
+        return CANON_WORDS["shape"][value] + ("s" if plural else "")
+    if kind == "background":
+        return _BARE_BACKGROUNDS[value]
+    if _DIRECTION_ONLY.fullmatch(low):
+        return {"skyward": "up"}.get(low, value if value in ("left", "right", "up", "down") else None)
+    if re.fullmatch(r"[a-z]+s", low):  # "plunges" -> "moves down", "balloons" -> "grows"
+        return CANON_WORDS["motion"][value]
+    return None
+
+
+def in_training_words(text: str, vocabulary: frozenset[str]) -> str:
+    """`text` with each colour, shape, background and motion phrase that uses a word outside
+    `vocabulary` (the model's training words) swapped for the model's own word for it; everything
+    else, and any phrase the reader does not know, stays as written."""
+    out, last = [], 0
+    for s, e, kind, value in phrase_spans(text, _CANON_TABLE, _KIND_ORDER):
+        said = text[s:e]
+        if set(words(said)) <= vocabulary:
+            continue
+        own = _own_words(kind, value, said)
+        if own is None:
+            continue
+        out += [text[last:s], own]
+        last = e
+    return "".join(out) + text[last:]
 
