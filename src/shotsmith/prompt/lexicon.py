@@ -452,8 +452,19 @@ def complete_shapes_caption(text: str) -> str | None:
     plural = {p for phrases in CANON_SHAPES.values() for p in phrases if " " not in p and p.endswith("s")}
     if said & COUNT_WORDS and len(slots["objects"]) < 2 or said & plural:
         return None
-    if sum(1 for _, kind, _ in canon_tokens(text) if kind == "shape") > len(slots["objects"]):
-        return None  # a shape named twice for one object, or a third object
+    tokens = canon_tokens(text)
+    first_object = next((i for i, (_, kind, _) in enumerate(tokens) if kind in ("colour", "shape")), len(tokens))
+    # "left"/"right" before any object is not a motion ("right away"), and a colour right before a
+    # background is the background's ("a wide green lawn")
+    kinds = [kind for i, (_, kind, value) in enumerate(tokens)
+             if not (kind == "motion" and value in ("left", "right") and i < first_object)
+             and not (kind == "colour" and i + 1 < len(tokens) and tokens[i + 1][1] == "background")]
+    # a run of one kind is one phrase ("carrot orange", "soars upward"); a shape is one per object
+    kinds = [kind for i, kind in enumerate(kinds) if i == 0 or kind == "shape" or kind != kinds[i - 1]]
+    if any(kinds.count(kind) > len(slots["objects"]) for kind in ("shape", "colour", "motion")):
+        # a shape named twice for one object, or an object the reader did not see whole ("a bright
+        # green [unknown shape] rises as a scarlet sphere heads left": two motions, one object read)
+        return None
     return shapes_caption(text)
 
 
@@ -482,19 +493,59 @@ def _own_words(kind: str, value: str, said: str) -> str | None:
     return None
 
 
+# What a swapped phrase makes redundant right after it: "canary yellow" -> "yellow" (not "yellow
+# yellow"), "soars upward" -> "moves up" (not "moves up upward"), "swells up" -> "grows".
+_AFTER_SWAP = {"up": r"up(?:wards?)?|skyward", "down": r"down(?:wards?)?", "left": r"left(?:wards?)?",
+               "right": r"right(?:wards?)?", "grows": r"up|bigger|larger", "shrinks": r"down|away|smaller"}
+_MASS_BACKGROUNDS = {"grass", "sand"}
+
+
+def _swap_span(text: str, start: int, end: int, kind: str, value: str, own: str) -> tuple[int, int]:
+    """The span a swap to `own` replaces: the phrase, plus the words right after it that the swap
+    already says, and for a bare mass noun ("grass", "sand") an "a"/"an" before it."""
+    if kind == "colour":
+        repeat = re.match(rf"[\s-]+{re.escape(own)}\b", text[end:], re.IGNORECASE)
+    elif kind == "motion":
+        repeat = re.match(rf"\s+(?:{_AFTER_SWAP[own.split()[-1]]})\b", text[end:], re.IGNORECASE)
+    else:
+        repeat = None
+    if repeat:
+        end += repeat.end()
+    if kind == "background" and own in _MASS_BACKGROUNDS:
+        article = re.search(r"\ban?\s+$", text[:start], re.IGNORECASE)
+        if article:
+            start = article.start()
+    return start, end
+
+
+def _fix_article(before: str, word: str) -> str:
+    """`before` with a trailing "a"/"an" matched to the `word` now after it."""
+    article = re.search(r"\b(an?)(\s+)$", before, re.IGNORECASE)
+    if not article:
+        return before
+    right = "an" if word[:1].lower() in "aeiou" else "a"
+    if article.group(1)[0].isupper():
+        right = right.capitalize()
+    return before[:article.start(1)] + right + article.group(2)
+
+
 def in_training_words(text: str, vocabulary: frozenset[str]) -> str:
     """`text` with each colour, shape, background and motion phrase that uses a word outside
     `vocabulary` (the model's training words) swapped for the model's own word for it; everything
-    else, and any phrase the reader does not know, stays as written."""
+    else, and any phrase the reader does not know, stays as written. The words around a swap are
+    kept grammatical: no word said twice, "a"/"an" matched, no article before "grass" or "sand"."""
     out, last = [], 0
     for s, e, kind, value in phrase_spans(text, _CANON_TABLE, _KIND_ORDER):
+        if s < last:
+            continue  # already replaced as part of the previous swap
         said = text[s:e]
         if set(words(said)) <= vocabulary:
             continue
         own = _own_words(kind, value, said)
         if own is None:
             continue
-        out += [text[last:s], own]
+        s, e = _swap_span(text, s, e, kind, value, own)
+        out += [_fix_article(text[last:s], own), own]
         last = e
     return "".join(out) + text[last:]
 
