@@ -490,23 +490,40 @@ def _own_words(kind: str, value: str, said: str) -> str | None:
         return {"skyward": "up"}.get(low, value if value in ("left", "right", "up", "down") else None)
     if re.fullmatch(r"[a-z]+s", low):  # "plunges" -> "moves down", "balloons" -> "grows"
         return CANON_WORDS["motion"][value]
+    if re.fullmatch(r"[a-z]+ing", low):  # only with its "is"/"are", which `_swap_span` takes in
+        return CANON_WORDS["motion"][value]
     return None
+
+
+def _plural_verb(phrase: str) -> str:
+    """ "moves down" -> "move down", "stays still" -> "stay still", "grows" -> "grow"."""
+    first, _, rest = phrase.partition(" ")
+    return " ".join(w for w in (first[:-1], rest) if w)
 
 
 # What a swapped phrase makes redundant right after it: "canary yellow" -> "yellow" (not "yellow
 # yellow"), "soars upward" -> "moves up" (not "moves up upward"), "swells up" -> "grows".
 _AFTER_SWAP = {"up": r"up(?:wards?)?|skyward", "down": r"down(?:wards?)?", "left": r"left(?:wards?)?",
-               "right": r"right(?:wards?)?", "grows": r"up|bigger|larger", "shrinks": r"down|away|smaller"}
+               "right": r"right(?:wards?)?", "grow": r"up|bigger|larger", "shrink": r"down|away|smaller"}
 _MASS_BACKGROUNDS = {"grass", "sand"}
 
 
-def _swap_span(text: str, start: int, end: int, kind: str, value: str, own: str) -> tuple[int, int]:
-    """The span a swap to `own` replaces: the phrase, plus the words right after it that the swap
-    already says, and for a bare mass noun ("grass", "sand") an "a"/"an" before it."""
+def _swap_span(text: str, start: int, end: int, kind: str, value: str, own: str) -> tuple[int, int, str] | None:
+    """(start, end, words) of a swap to `own`: the phrase, plus the words right after it that the
+    swap already says, for a bare mass noun ("grass", "sand") an "a"/"an" before it, and for an -ing
+    verb its "is"/"are" ("is sinking" -> "moves down", "are sinking" -> "move down"); None for an
+    -ing verb without one ("a sinking ball" stays)."""
+    if kind == "motion" and text[start:end].lower().endswith("ing"):
+        auxiliary = re.search(r"\b(is|are)\s+$", text[:start], re.IGNORECASE)
+        if auxiliary is None:
+            return None
+        start = auxiliary.start()
+        if auxiliary.group(1).lower() == "are":
+            own = _plural_verb(own)
     if kind == "colour":
         repeat = re.match(rf"[\s-]+{re.escape(own)}\b", text[end:], re.IGNORECASE)
-    elif kind == "motion":
-        repeat = re.match(rf"\s+(?:{_AFTER_SWAP[own.split()[-1]]})\b", text[end:], re.IGNORECASE)
+    elif kind == "motion" and (said_after := _AFTER_SWAP.get(own.split()[-1].removesuffix("s"))):
+        repeat = re.match(rf"\s+(?:{said_after})\b", text[end:], re.IGNORECASE)
     else:
         repeat = None
     if repeat:
@@ -515,7 +532,7 @@ def _swap_span(text: str, start: int, end: int, kind: str, value: str, own: str)
         article = re.search(r"\ban?\s+$", text[:start], re.IGNORECASE)
         if article:
             start = article.start()
-    return start, end
+    return start, end, own
 
 
 def _fix_article(before: str, word: str) -> str:
@@ -544,7 +561,10 @@ def in_training_words(text: str, vocabulary: frozenset[str]) -> str:
         own = _own_words(kind, value, said)
         if own is None:
             continue
-        s, e = _swap_span(text, s, e, kind, value, own)
+        span = _swap_span(text, s, e, kind, value, own)
+        if span is None:
+            continue
+        s, e, own = span
         out += [_fix_article(text[last:s], own), own]
         last = e
     return "".join(out) + text[last:]
