@@ -377,6 +377,11 @@ def canon_tokens(text: str) -> list[tuple[int, str, str]]:
     return phrase_tokens(text, _CANON_TABLE, _KIND_ORDER)
 
 
+def indefinite_article(word: str) -> str:
+    """ "an" before the model's words that start with a vowel ("an orange"), else "a"."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def shapes_slots(text: str) -> dict | None:
     """The shapes-world slots a prompt states, read with the embedded vocabulary above:
     {"background": value|None, "objects": [{"colour", "shape", "motion"}]} or None when
@@ -424,7 +429,7 @@ def shapes_caption(text: str) -> str | None:
     parts = []
     for o in slots["objects"]:
         noun = " ".join(w for w in (o["colour"], CANON_WORDS["shape"][o["shape"]]) if w)
-        article = "an" if noun[0] in "aeiou" else "a"
+        article = indefinite_article(noun)
         motion = CANON_WORDS["motion"].get(o["motion"] or "", "")
         parts.append(f"{article} {noun} {motion}".strip())
     sentence = " and ".join(parts)
@@ -508,7 +513,7 @@ _AFTER_SWAP = {"up": r"up(?:wards?)?|skyward", "down": r"down(?:wards?)?", "left
 _MASS_BACKGROUNDS = {"grass", "sand"}
 
 
-def _swap_span(text: str, start: int, end: int, kind: str, value: str, own: str) -> tuple[int, int, str] | None:
+def _swap_span(text: str, start: int, end: int, kind: str, own: str) -> tuple[int, int, str] | None:
     """(start, end, words) of a swap to `own`: the phrase, plus the words right after it that the
     swap already says, for a bare mass noun ("grass", "sand") an "a"/"an" before it, and for an -ing
     verb its "is"/"are" ("is sinking" -> "moves down", "are sinking" -> "move down"); None for an
@@ -540,7 +545,7 @@ def _fix_article(before: str, word: str) -> str:
     article = re.search(r"\b(an?)(\s+)$", before, re.IGNORECASE)
     if not article:
         return before
-    right = "an" if word[:1].lower() in "aeiou" else "a"
+    right = indefinite_article(word)
     if article.group(1)[0].isupper():
         right = right.capitalize()
     return before[:article.start(1)] + right + article.group(2)
@@ -561,7 +566,7 @@ def in_training_words(text: str, vocabulary: frozenset[str]) -> str:
         own = _own_words(kind, value, said)
         if own is None:
             continue
-        span = _swap_span(text, s, e, kind, value, own)
+        span = _swap_span(text, s, e, kind, own)
         if span is None:
             continue
         s, e, own = span

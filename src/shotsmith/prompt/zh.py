@@ -160,7 +160,7 @@ class ZhReading:
             if o.count == 2:
                 head = f"two {noun}s"
             else:
-                head = f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+                head = f"{lx.indefinite_article(noun)} {noun}"
             parts.append(f"{head} {_motion_words(o, plural=o.count > 1)}".rstrip())
         sentence = " and ".join(parts)
         if self.background_words:
@@ -173,7 +173,7 @@ class ZhReading:
         for o in self.objects:
             noun = " ".join(w for w in (o.colour, lx.CANON_WORDS["shape"][o.shape]) if w)
             motion = lx.CANON_WORDS["motion"].get(o.motion or "", "")
-            parts.append(f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun} {motion}".strip())
+            parts.append(f"{lx.indefinite_article(noun)} {noun} {motion}".strip())
         sentence = " and ".join(parts)
         if self.background:
             sentence += f" on {lx.CANON_WORDS['background'][self.background]}"
