@@ -493,9 +493,9 @@ def _own_words(kind: str, value: str, said: str) -> str | None:
         return _BARE_BACKGROUNDS[value]
     if _DIRECTION_ONLY.fullmatch(low):
         return {"skyward": "up"}.get(low, value if value in ("left", "right", "up", "down") else None)
-    if re.fullmatch(r"[a-z]+s", low):  # "plunges" -> "moves down", "balloons" -> "grows"
-        return CANON_WORDS["motion"][value]
-    if re.fullmatch(r"[a-z]+ing", low):  # only with its "is"/"are", which `_swap_span` takes in
+    # "plunges" -> "moves down", "balloons" -> "grows"; an -ing verb only with its "is"/"are",
+    # which `_swap_span` takes in
+    if re.fullmatch(r"[a-z]+(?:s|ing)", low):
         return CANON_WORDS["motion"][value]
     return None
 
