@@ -549,12 +549,71 @@ def test_the_head_with_a_background_class_trains_and_refuses_a_run_without_it(tm
                      log=lambda _: None)
 
 
+def _patterned_latents(labels: torch.Tensor, frames: int, rows: int, cols: int, patch: int = 4) -> torch.Tensor:
+    """Latents whose every 4x4 patch draws its token's label: nothing, a disc, a full square or
+    a triangle (lower-left half), in channel 0."""
+    yy, xx = torch.meshgrid(torch.arange(patch) - 1.5, torch.arange(patch) - 1.5, indexing="ij")
+    marks = torch.stack([torch.zeros(patch, patch), (yy ** 2 + xx ** 2 <= 2.6).float(),
+                         torch.ones(patch, patch), (yy >= xx).float()])
+    grid = labels.view(-1, frames, rows, cols).long()
+    drawn = marks[grid].permute(0, 1, 2, 4, 3, 5).reshape(-1, frames, rows * patch, cols * patch)
+    out = torch.zeros(len(labels), frames, 2, rows * patch, cols * patch)
+    out[:, :, 0] = drawn
+    return out
+
+
+def test_the_drawn_shape_reader_reads_each_token_in_the_transformers_order():
+    from shotsmith.train.shapes import train_shape_reader
+
+    gen = torch.Generator().manual_seed(0)
+    frames, rows, cols = 3, 4, 6
+    labels = torch.randint(0, 4, (60, frames * rows * cols), generator=gen)
+    latents = _patterned_latents(labels, frames, rows, cols)
+    logs: list[str] = []
+    reader, accuracy = train_shape_reader(latents, labels, 4, seed=0, log=logs.append, steps=150)
+    assert accuracy > 0.9, logs  # on the six clips it did not train on
+    assert any("drawn-shape reader" in line for line in logs)
+    # Frozen: it scores a model's output, it is not trained by it.
+    assert not any(p.requires_grad for p in reader.parameters())
+    # The token order is the transformer's (frame, row, column): moving a shape moves the answer.
+    moved = labels[:1].clone().view(frames, rows, cols).roll(1, dims=2).reshape(1, -1)
+    assert (reader(_patterned_latents(moved, frames, rows, cols)).argmax(-1) == moved).float().mean() > 0.9
+
+
+def test_the_drawn_shape_loss_trains_exports_a_plain_model_and_resumes_with_the_same_reader(tmp_path):
+    from diffusers import CogVideoXTransformer3DModel
+
+    from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR
+
+    recipe = ShapesRecipe(scenes=8, t2v_steps=3, i2v_steps=0, batch=2, patch_size=4, text_tokens=48, layers=2,
+                          warmup_steps=1, draw_aux_weight=0.05, vae_init=str(WEIGHTS_DIR / T2V_NAME))
+    logs: list[str] = []
+    paths = train_shapes(tmp_path, recipe, log=logs.append)
+    assert any(line.startswith("drawn-shape reader:") for line in logs)
+    state = torch.load(tmp_path / "checkpoints" / "transformer.state.pt")
+    assert state["step"] == 3 and "aux_head" not in state  # the reader alone, without the feature head
+    reader = state["draw_reader"]
+    model = CogVideoXTransformer3DModel.from_pretrained(paths["cogvideox-shapes"] / "transformer")
+    assert not any(k.startswith("net.") for k in model.state_dict())  # the reader is not exported
+    assert json.loads((tmp_path / "cogvideox-shapes" / "shotsmith_recipe.json").read_text())["recipe"]["draw_aux_weight"] == 0.05
+    # Resuming loads the saved reader instead of fitting a new one.
+    logs.clear()
+    (tmp_path / "checkpoints" / "transformer.done").unlink()
+    train_shapes(tmp_path, ShapesRecipe(**{**recipe.__dict__, "t2v_steps": 5}), log=logs.append)
+    assert any("resumed at step 3" in line for line in logs)
+    assert not any(line.startswith("drawn-shape reader:") for line in logs)
+    after = torch.load(tmp_path / "checkpoints" / "transformer.state.pt")
+    assert after["step"] == 5 and all(torch.equal(reader[k], after["draw_reader"][k]) for k in reader)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"shape_aux_weight": -0.1}, "shape_aux_weight: -0.1 is below 0"),
     ({"shape_aux_weight": float("nan")}, "shape_aux_weight: nan is below 0"),
     ({"shape_aux_block": 4}, "shape_aux_block: 4 is not in 0-3"),
     ({"shape_aux_block": -1}, "shape_aux_block: -1 is not in 0-3"),
     ({"shape_aux_background": True}, "shape_aux_background: needs shape_aux_weight above 0"),
+    ({"draw_aux_weight": -0.5}, "draw_aux_weight: -0.5 is below 0"),
+    ({"draw_aux_weight": float("nan")}, "draw_aux_weight: nan is below 0"),
 ])
 def test_train_shapes_refuses_bad_shape_reading_options(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -98,6 +98,13 @@ class ShapesRecipe:
     # drown them). With shapes alone the head raised shape but one-object captions came
     # out as none or two objects; this asks the same block where (and how many) objects are.
     shape_aux_background: bool = False
+    # Auxiliary loss on what is drawn (training only): a small frozen reader, trained at the
+    # phase's start on the clean latents, tells per video token which shape (or background)
+    # a latent clip draws there; the transformer's predicted x0 is scored by it with
+    # cross-entropy against the scene's labels. The head above makes the tokens *know* the
+    # shape (97 %) while the clips still show rounded outlines; this asks the output itself
+    # to draw it. 0 (off) in the shipped recipe.
+    draw_aux_weight: float = 0.0
     # Transformer position embeddings: "rotary" (the shipped model) or "sincos" (absolute,
     # CogVideoX-2B's layout). Tried against the shipped model's static objects: sin-cos
     # positions did not make them move (docs/training.md, "Tried in the fourth session").
@@ -179,6 +186,8 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
         raise ValueError(f"shape_aux_weight: {recipe.shape_aux_weight} is below 0")
     if recipe.shape_aux_background and not recipe.shape_aux_weight:
         raise ValueError("shape_aux_background: needs shape_aux_weight above 0 (the head it extends)")
+    if not recipe.draw_aux_weight >= 0:  # also refuses NaN
+        raise ValueError(f"draw_aux_weight: {recipe.draw_aux_weight} is below 0")
     if not 0 <= recipe.shape_aux_block < recipe.layers:
         raise ValueError(f"shape_aux_block: {recipe.shape_aux_block} is not in 0-{recipe.layers - 1} "
                          f"(the model has {recipe.layers} blocks)")
@@ -472,6 +481,64 @@ def token_shape_labels(scenes: list[dict], frames_latent: int, patch: int, spati
     return torch.from_numpy(out.reshape(len(scenes), -1))
 
 
+class LatentShapeReader(torch.nn.Module):
+    """Reads, per video token (the transformer's order), background or which of AUX_SHAPES a
+    latent clip draws there: three 3x3 convolutions over each latent frame (they see a whole
+    object, 4-6 latent pixels wide), then one patch-sized step onto the token grid."""
+
+    def __init__(self, channels: int, patch: int, width: int = 32):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv2d(channels, width, 3, padding=1), torch.nn.SiLU(),
+            torch.nn.Conv2d(width, width, 3, padding=1), torch.nn.SiLU(),
+            torch.nn.Conv2d(width, width, 3, padding=1), torch.nn.SiLU(),
+            torch.nn.Conv2d(width, 1 + len(AUX_SHAPES), patch, stride=patch))
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, F, C, H, W) latents -> (B, F * rows * cols, classes) logits."""
+        b, f = latents.shape[:2]
+        out = self.net(latents.flatten(0, 1))
+        return out.view(b, f, out.shape[1], -1).transpose(2, 3).reshape(b, -1, out.shape[1])
+
+
+def split_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the kept object tokens plus, averaged apart, over the kept background
+    tokens (label 0), so the many background tokens do not drown the shapes."""
+    loss = logits.new_zeros(())
+    for part in (keep & (labels > 0), keep & (labels == 0)):
+        if part.any():
+            loss = loss + F.cross_entropy(logits[part], labels[part])
+    return loss
+
+
+def train_shape_reader(latents: torch.Tensor, labels: torch.Tensor, patch: int, *, seed: int, log: Log,
+                       steps: int = 600, batch: int = 16) -> tuple[LatentShapeReader, float]:
+    """Fit a LatentShapeReader on clean latents (with some added noise, so it reads outlines
+    rather than exact values) and return it frozen with its accuracy on object tokens of the
+    last tenth of the scenes, which it did not train on."""
+    gen = torch.Generator().manual_seed(seed + 11)
+    reader = LatentShapeReader(latents.shape[2], patch)
+    opt = torch.optim.Adam(reader.parameters(), lr=3e-3)
+    n_train = max(1, len(latents) - len(latents) // 10)
+    for _ in range(steps):
+        idx = torch.randint(0, n_train, (batch,), generator=gen)
+        x = latents[idx].float()
+        x = x + 0.3 * torch.rand(batch, 1, 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
+        y = labels[idx].long()
+        loss = split_cross_entropy(reader(x), y, torch.ones_like(y, dtype=torch.bool))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    reader.eval().requires_grad_(False)
+    held = slice(n_train, len(latents)) if n_train < len(latents) else slice(0, len(latents))
+    with torch.no_grad():
+        y = labels[held].long()
+        right = (reader(latents[held].float()).argmax(-1) == y)[y > 0]
+    accuracy = float(right.float().mean()) if right.numel() else float("nan")
+    log(f"drawn-shape reader: {100 * accuracy:.1f}% of object tokens read right on {len(y)} held-out clips")
+    return reader, accuracy
+
+
 def _object_mask(x0: torch.Tensor, threshold: float = 0.3) -> torch.Tensor:
     """1 where a latent differs from its frame's background (the per-frame median), else 0."""
     bg = x0.median(dim=-1, keepdim=True).values.median(dim=-2, keepdim=True).values
@@ -520,10 +587,12 @@ def repatch(state: dict, own: dict) -> dict:
     return out
 
 
-def _state(tr, opt, aux_head, elapsed: float, step: int, ema) -> dict:
+def _state(tr, opt, aux_head, elapsed: float, step: int, ema, reader=None) -> dict:
     state = {"model": tr.state_dict(), "opt": opt.state_dict(), "elapsed": elapsed, "step": step, "ema": ema}
     if aux_head is not None:
         state["aux_head"] = aux_head.state_dict()
+    if reader is not None:
+        state["draw_reader"] = reader.state_dict()
     return state
 
 
@@ -543,6 +612,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
                                                               layers=recipe.layers, heads=recipe.heads)).to(dev)
     state_file = ck.path(f"{name}.state.pt")
     elapsed, step = 0.0, 0
+    reader_ready = False
     aux_head = aux_labels = None
     hidden: dict[str, torch.Tensor] = {}
     if recipe.shape_aux_weight:
@@ -551,6 +621,11 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         aux_labels = token_shape_labels(data["scenes"], data["latents"].shape[1], tr.config.patch_size)
         tr.transformer_blocks[recipe.shape_aux_block].register_forward_hook(
             lambda _m, _i, out: hidden.__setitem__("video", out[0]))
+    reader = None  # the frozen drawn-shape reader (draw_aux_weight)
+    if recipe.draw_aux_weight:
+        if aux_labels is None:
+            aux_labels = token_shape_labels(data["scenes"], data["latents"].shape[1], tr.config.patch_size)
+        reader = LatentShapeReader(data["latents"].shape[2], tr.config.patch_size)
     params = list(tr.parameters()) + (list(aux_head.parameters()) if aux_head is not None else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     if state_file.exists():
@@ -570,6 +645,10 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         opt.load_state_dict(opt_state)
         elapsed, step = state["elapsed"], state["step"]
         log(f"{name}: resumed at step {step} ({elapsed:.0f}s done)")
+        if reader is not None and "draw_reader" in state:  # the same reader as before the interruption
+            reader.load_state_dict(state["draw_reader"])
+            reader.eval().requires_grad_(False)
+            reader_ready = True
     elif init is not None:
         own = tr.state_dict()
         for k, v in repatch(init.state_dict(), own).items():
@@ -584,6 +663,11 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         with torch.no_grad():
             tr.patch_embed.text_proj.weight.copy_(w)
             tr.patch_embed.text_proj.bias.copy_(b)
+    if reader is not None and not reader_ready:
+        # 600 steps fit the reader to a full cache in about a minute; a tiny run needs far fewer
+        reader, _ = train_shape_reader(data["latents"], aux_labels, tr.config.patch_size, seed=recipe.seed, log=log,
+                                       steps=min(600, 4 * len(data["latents"])))
+        reader.to(dev)
     ema = None
     if recipe.ema_decay:
         ema = {k: v.detach().clone() for k, v in tr.state_dict().items()}
@@ -600,6 +684,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     budget = minutes * 60
     t0, last_save = time.time() - elapsed, time.time()
     aux_read: list[float] = []  # the head's accuracy on object tokens, logged with the loss
+    draw_read: list[float] = []  # the reader's accuracy on the drawn object tokens, logged too
     tr.train()
     while step < steps and time.time() - t0 < budget:
         # Cosine over whichever limit comes first, steps or wall time, so a time-capped
@@ -662,6 +747,15 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
                     aux_loss = aux_loss + F.cross_entropy(aux_head(hidden["video"][on_background]),
                                                           labels[on_background])
                 loss = loss + recipe.shape_aux_weight * aux_loss
+        if reader is not None:
+            # Score what the model draws: its x0 estimate from this noisy clip, read token by token.
+            drawn = reader(a.sqrt() * noisy - (1 - a).sqrt() * pred)
+            labels = aux_labels[owner].to(dev).long()
+            captioned = (~drop.to(dev).view(-1, 1)).expand_as(labels)
+            loss = loss + recipe.draw_aux_weight * split_cross_entropy(drawn, labels, captioned)
+            on_object = captioned & (labels > 0)
+            if on_object.any():
+                draw_read.append(float((drawn.argmax(-1) == labels)[on_object].float().mean()))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -675,13 +769,15 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
                         ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
         if step % 50 == 0:
             read = f", shape read {100 * sum(aux_read) / len(aux_read):.0f}%" if aux_read else ""
+            read += f", drawn shape {100 * sum(draw_read) / len(draw_read):.0f}%" if draw_read else ""
             log(f"{name} step {step}/{steps} loss {loss.item():.4f}{read} ({time.time() - t0:.0f}s)")
             aux_read.clear()
+            draw_read.clear()
         if time.time() - last_save > 300:
-            ck.save(_state(tr, opt, aux_head, time.time() - t0, step, ema), state_file.name)
+            ck.save(_state(tr, opt, aux_head, time.time() - t0, step, ema, reader), state_file.name)
             last_save = time.time()
     if steps:  # the final state too, so a finished phase can be snapshotted or continued
-        ck.save(_state(tr, opt, aux_head, time.time() - t0, step, ema), state_file.name)
+        ck.save(_state(tr, opt, aux_head, time.time() - t0, step, ema, reader), state_file.name)
     if ema is not None:  # ship the averaged weights: smoother samples than the last step's
         tr.load_state_dict(ema)
     tr.to("cpu").eval()
