@@ -562,7 +562,8 @@ def _patterned_latents(labels: torch.Tensor, frames: int, rows: int, cols: int, 
     return out
 
 
-def test_the_drawn_shape_reader_reads_each_token_in_the_transformers_order():
+@pytest.mark.parametrize("outline", [False, True])
+def test_the_drawn_shape_reader_reads_each_token_in_the_transformers_order(outline):
     from shotsmith.train.shapes import train_shape_reader
 
     gen = torch.Generator().manual_seed(0)
@@ -570,7 +571,7 @@ def test_the_drawn_shape_reader_reads_each_token_in_the_transformers_order():
     labels = torch.randint(0, 4, (60, frames * rows * cols), generator=gen)
     latents = _patterned_latents(labels, frames, rows, cols)
     logs: list[str] = []
-    reader, accuracy = train_shape_reader(latents, labels, 4, seed=0, log=logs.append, steps=150)
+    reader, accuracy = train_shape_reader(latents, labels, 4, seed=0, log=logs.append, steps=150, outline=outline)
     assert accuracy > 0.9, logs  # on the six clips it did not train on
     assert any("drawn-shape reader" in line for line in logs)
     # Frozen: it scores a model's output, it is not trained by it.
@@ -606,6 +607,40 @@ def test_the_drawn_shape_loss_trains_exports_a_plain_model_and_resumes_with_the_
     assert after["step"] == 5 and all(torch.equal(reader[k], after["draw_reader"][k]) for k in reader)
 
 
+def test_the_outline_reader_sees_only_where_the_clip_differs_from_its_background(tmp_path):
+    from shotsmith.train.shapes import LatentShapeReader, soft_object_mask
+
+    gen = torch.Generator().manual_seed(1)
+    frames, rows, cols = 2, 4, 6
+    labels = torch.randint(1, 4, (4, frames * rows * cols), generator=gen)
+    labels[torch.rand(labels.shape, generator=gen) < 0.8] = 0  # mostly background, as in a clip
+    latents = _patterned_latents(labels, frames, rows, cols)
+    mask = soft_object_mask(latents)
+    assert mask.shape == (4, frames, 1, rows * 4, cols * 4)
+    assert torch.equal(mask > 0.5, latents[:, :, :1] > 0.5)  # the drawn marks, and nothing else
+    reader = LatentShapeReader(2, 4, outline=True)
+    # A change of value that keeps the outline (another colour inside the same marks) reads the same.
+    recoloured = latents.clone()
+    recoloured[:, :, 1] = 0.8 * latents[:, :, 0]
+    assert torch.allclose(reader(latents), reader(recoloured), atol=1e-3)  # the soft edge is saturated
+    # and the loss on it reaches the latents
+    x = latents.clone().requires_grad_(True)
+    reader(x).sum().backward()
+    assert x.grad.abs().sum() > 0
+    # A run trained with the outline reader is not continued with the other one.
+    from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR
+
+    recipe = ShapesRecipe(scenes=8, t2v_steps=2, i2v_steps=0, batch=2, patch_size=4, text_tokens=48, layers=2,
+                          warmup_steps=1, draw_aux_weight=0.05, draw_aux_outline=True,
+                          vae_init=str(WEIGHTS_DIR / T2V_NAME))
+    train_shapes(tmp_path, recipe, log=lambda _: None)
+    assert torch.load(tmp_path / "checkpoints" / "transformer.state.pt")["draw_reader"]["net.0.weight"].shape[1] == 1
+    (tmp_path / "checkpoints" / "transformer.done").unlink()
+    with pytest.raises(ValueError, match="trained with --draw-aux-outline; continue it with the flag"):
+        train_shapes(tmp_path, ShapesRecipe(**{**recipe.__dict__, "t2v_steps": 4, "draw_aux_outline": False}),
+                     log=lambda _: None)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"shape_aux_weight": -0.1}, "shape_aux_weight: -0.1 is below 0"),
     ({"shape_aux_weight": float("nan")}, "shape_aux_weight: nan is below 0"),
@@ -614,6 +649,7 @@ def test_the_drawn_shape_loss_trains_exports_a_plain_model_and_resumes_with_the_
     ({"shape_aux_background": True}, "shape_aux_background: needs shape_aux_weight above 0"),
     ({"draw_aux_weight": -0.5}, "draw_aux_weight: -0.5 is below 0"),
     ({"draw_aux_weight": float("nan")}, "draw_aux_weight: nan is below 0"),
+    ({"draw_aux_outline": True}, "draw_aux_outline: needs draw_aux_weight above 0"),
 ])
 def test_train_shapes_refuses_bad_shape_reading_options(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -502,6 +502,8 @@ def train_shapes_cmd(
                                                           "from object tokens (where the objects are)"),
     draw_aux_weight: float = typer.Option(0.0, min=0.0, help="Weight of the training-only loss that reads the "
                                                              "shape drawn in the predicted clip, per token (0 = none)"),
+    draw_aux_outline: bool = typer.Option(False, help="The --draw-aux-weight reader sees only the drawn outline "
+                                                      "(a soft object mask), not the latents"),
     positions: str = typer.Option("rotary", help="Transformer positions: rotary (as shipped) or sincos (absolute)"),
     t2v_init: Optional[Path] = typer.Option(None, help="Start the T2V phase from this trained model folder"),
     object_weight: float = typer.Option(3.0, min=0.0, help="Extra loss weight on object latents (0 = plain MSE)"),
@@ -544,6 +546,7 @@ def train_shapes_cmd(
                           t_focus_phase=t_focus_phase, edge_weight=edge_weight,
                           shape_aux_weight=shape_aux_weight, shape_aux_block=shape_aux_block,
                           shape_aux_background=shape_aux_background, draw_aux_weight=draw_aux_weight,
+                          draw_aux_outline=draw_aux_outline,
                           positions=positions, seed=seed, threads=threads,
                           t2v_init=str(t2v_init) if t2v_init else None, object_weight=object_weight, snr_shift=snr_shift,
                           device=device, layout=layout, captions=captions, two_objects_share=two_objects_share,

@@ -105,6 +105,11 @@ class ShapesRecipe:
     # shape (97 %) while the clips still show rounded outlines; this asks the output itself
     # to draw it. 0 (off) in the shipped recipe.
     draw_aux_weight: float = 0.0
+    # The reader sees only the outline: a soft mask of where each latent frame differs from
+    # its background, one channel. Reading all latent channels, it was fooled: the model
+    # learned latent patterns it reads as the right shape, while the decoded clip's shapes
+    # got worse (docs/training.md, "Seventeenth session"). A mask has no room to hide them.
+    draw_aux_outline: bool = False
     # Transformer position embeddings: "rotary" (the shipped model) or "sincos" (absolute,
     # CogVideoX-2B's layout). Tried against the shipped model's static objects: sin-cos
     # positions did not make them move (docs/training.md, "Tried in the fourth session").
@@ -188,6 +193,8 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
         raise ValueError("shape_aux_background: needs shape_aux_weight above 0 (the head it extends)")
     if not recipe.draw_aux_weight >= 0:  # also refuses NaN
         raise ValueError(f"draw_aux_weight: {recipe.draw_aux_weight} is below 0")
+    if recipe.draw_aux_outline and not recipe.draw_aux_weight:
+        raise ValueError("draw_aux_outline: needs draw_aux_weight above 0 (the loss it changes)")
     if not 0 <= recipe.shape_aux_block < recipe.layers:
         raise ValueError(f"shape_aux_block: {recipe.shape_aux_block} is not in 0-{recipe.layers - 1} "
                          f"(the model has {recipe.layers} blocks)")
@@ -486,10 +493,11 @@ class LatentShapeReader(torch.nn.Module):
     latent clip draws there: three 3x3 convolutions over each latent frame (they see a whole
     object, 4-6 latent pixels wide), then one patch-sized step onto the token grid."""
 
-    def __init__(self, channels: int, patch: int, width: int = 32):
+    def __init__(self, channels: int, patch: int, width: int = 32, outline: bool = False):
         super().__init__()
+        self.outline = outline  # read the soft object mask (one channel) instead of the latents
         self.net = torch.nn.Sequential(
-            torch.nn.Conv2d(channels, width, 3, padding=1), torch.nn.SiLU(),
+            torch.nn.Conv2d(1 if outline else channels, width, 3, padding=1), torch.nn.SiLU(),
             torch.nn.Conv2d(width, width, 3, padding=1), torch.nn.SiLU(),
             torch.nn.Conv2d(width, width, 3, padding=1), torch.nn.SiLU(),
             torch.nn.Conv2d(width, 1 + len(AUX_SHAPES), patch, stride=patch))
@@ -497,6 +505,8 @@ class LatentShapeReader(torch.nn.Module):
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, F, C, H, W) latents -> (B, F * rows * cols, classes) logits."""
         b, f = latents.shape[:2]
+        if self.outline:
+            latents = soft_object_mask(latents)
         out = self.net(latents.flatten(0, 1))
         return out.view(b, f, out.shape[1], -1).transpose(2, 3).reshape(b, -1, out.shape[1])
 
@@ -512,12 +522,12 @@ def split_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, keep: torch.
 
 
 def train_shape_reader(latents: torch.Tensor, labels: torch.Tensor, patch: int, *, seed: int, log: Log,
-                       steps: int = 600, batch: int = 16) -> tuple[LatentShapeReader, float]:
+                       steps: int = 600, batch: int = 16, outline: bool = False) -> tuple[LatentShapeReader, float]:
     """Fit a LatentShapeReader on clean latents (with some added noise, so it reads outlines
     rather than exact values) and return it frozen with its accuracy on object tokens of the
     last tenth of the scenes, which it did not train on."""
     gen = torch.Generator().manual_seed(seed + 11)
-    reader = LatentShapeReader(latents.shape[2], patch)
+    reader = LatentShapeReader(latents.shape[2], patch, outline=outline)
     opt = torch.optim.Adam(reader.parameters(), lr=3e-3)
     n_train = max(1, len(latents) - len(latents) // 10)
     for _ in range(steps):
@@ -539,10 +549,20 @@ def train_shape_reader(latents: torch.Tensor, labels: torch.Tensor, patch: int, 
     return reader, accuracy
 
 
+def _from_background(x0: torch.Tensor) -> torch.Tensor:
+    """(B, F, 1, H, W): how far each latent pixel is from its frame's background (the per-frame median)."""
+    bg = x0.median(dim=-1, keepdim=True).values.median(dim=-2, keepdim=True).values
+    return (x0 - bg).abs().mean(2, keepdim=True)
+
+
 def _object_mask(x0: torch.Tensor, threshold: float = 0.3) -> torch.Tensor:
     """1 where a latent differs from its frame's background (the per-frame median), else 0."""
-    bg = x0.median(dim=-1, keepdim=True).values.median(dim=-2, keepdim=True).values
-    return ((x0 - bg).abs().mean(2, keepdim=True) > threshold).float()
+    return (_from_background(x0) > threshold).float()
+
+
+def soft_object_mask(x0: torch.Tensor, threshold: float = 0.3, softness: float = 0.05) -> torch.Tensor:
+    """_object_mask with a sigmoid edge, so a loss on it reaches the latents."""
+    return torch.sigmoid((_from_background(x0) - threshold) / softness)
 
 
 def _rim(mask: torch.Tensor) -> torch.Tensor:
@@ -625,7 +645,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     if recipe.draw_aux_weight:
         if aux_labels is None:
             aux_labels = token_shape_labels(data["scenes"], data["latents"].shape[1], tr.config.patch_size)
-        reader = LatentShapeReader(data["latents"].shape[2], tr.config.patch_size)
+        reader = LatentShapeReader(data["latents"].shape[2], tr.config.patch_size, outline=recipe.draw_aux_outline)
     params = list(tr.parameters()) + (list(aux_head.parameters()) if aux_head is not None else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     if state_file.exists():
@@ -646,6 +666,10 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         elapsed, step = state["elapsed"], state["step"]
         log(f"{name}: resumed at step {step} ({elapsed:.0f}s done)")
         if reader is not None and "draw_reader" in state:  # the same reader as before the interruption
+            if state["draw_reader"]["net.0.weight"].shape != reader.net[0].weight.shape:
+                had = "with" if state["draw_reader"]["net.0.weight"].shape[1] == 1 else "without"
+                raise ValueError(f"draw_aux_outline: the run in {path.parent.parent} was trained {had} "
+                                 f"--draw-aux-outline; continue it {had} the flag, or start a new --out")
             reader.load_state_dict(state["draw_reader"])
             reader.eval().requires_grad_(False)
             reader_ready = True
@@ -666,7 +690,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     if reader is not None and not reader_ready:
         # 600 steps fit the reader to a full cache in about a minute; a tiny run needs far fewer
         reader, _ = train_shape_reader(data["latents"], aux_labels, tr.config.patch_size, seed=recipe.seed, log=log,
-                                       steps=min(600, 4 * len(data["latents"])))
+                                       steps=min(600, 4 * len(data["latents"])), outline=recipe.draw_aux_outline)
         reader.to(dev)
     ema = None
     if recipe.ema_decay:
