@@ -106,9 +106,9 @@ class ShapesRecipe:
     # to draw it. 0 (off) in the shipped recipe.
     draw_aux_weight: float = 0.0
     # The reader sees only the outline: a soft mask of where each latent frame differs from
-    # its background, one channel. Reading all latent channels, it was fooled: the model
-    # learned latent patterns it reads as the right shape, while the decoded clip's shapes
-    # got worse (docs/training.md, "Seventeenth session"). A mask has no room to hide them.
+    # its background, one channel. Reading all latent channels it was fooled (its score of the
+    # drawn shape rose while the decoded clips' shapes got worse); on the outline it was fooled
+    # too, less quickly (docs/training.md, "Seventeenth session"). Neither is in a shipped model.
     draw_aux_outline: bool = False
     # Transformer position embeddings: "rotary" (the shipped model) or "sincos" (absolute,
     # CogVideoX-2B's layout). Tried against the shipped model's static objects: sin-cos
