@@ -645,7 +645,8 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     if recipe.draw_aux_weight:
         if aux_labels is None:
             aux_labels = token_shape_labels(data["scenes"], data["latents"].shape[1], tr.config.patch_size)
-        reader = LatentShapeReader(data["latents"].shape[2], tr.config.patch_size, outline=recipe.draw_aux_outline)
+        reader = LatentShapeReader(data["latents"].shape[2], tr.config.patch_size,
+                                   outline=recipe.draw_aux_outline).to(dev)  # a resumed run loads into it
     params = list(tr.parameters()) + (list(aux_head.parameters()) if aux_head is not None else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     if state_file.exists():
