@@ -762,15 +762,16 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
             labels = aux_labels[owner].to(dev).long()  # (B, tokens)
             captioned = ~drop.to(dev).view(-1, 1)  # the shape is only knowable from a caption
             on_object = (labels > 0) & captioned
-            shift = 0 if recipe.shape_aux_background else 1  # class 0 is background only with the fourth class
             if on_object.any():
-                logits = aux_head(hidden["video"][on_object])
-                aux_loss = F.cross_entropy(logits, labels[on_object] - shift)
-                aux_read.append(float((logits.argmax(-1) == labels[on_object] - shift).float().mean()))
-                on_background = (labels == 0) & captioned
-                if recipe.shape_aux_background and on_background.any():
-                    aux_loss = aux_loss + F.cross_entropy(aux_head(hidden["video"][on_background]),
-                                                          labels[on_background])
+                if recipe.shape_aux_background:  # class 0 is the background: objects and it averaged apart
+                    logits = aux_head(hidden["video"])
+                    aux_loss = split_cross_entropy(logits, labels, captioned.expand_as(labels))
+                    read = logits[on_object].argmax(-1) == labels[on_object]
+                else:  # three classes, objects only: the labels shift down by one
+                    logits = aux_head(hidden["video"][on_object])
+                    aux_loss = F.cross_entropy(logits, labels[on_object] - 1)
+                    read = logits.argmax(-1) == labels[on_object] - 1
+                aux_read.append(float(read.float().mean()))
                 loss = loss + recipe.shape_aux_weight * aux_loss
         if reader is not None:
             # Score what the model draws: its x0 estimate from this noisy clip, read token by token.
