@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--guidance", type=float, help="default: the model's own")
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--cache", help="step cache (e.g. none, taylorseer); default: the model's own")
     ap.add_argument("--enhance", action="store_true", help="run the prompt agent first, as generate does")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--json", type=Path, help="write every row's detection and score here")
@@ -60,7 +61,7 @@ def main() -> None:
         frames.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     result = run_shapes_eval(rows, model=args.model, enhance=args.enhance, seed=args.seed, steps=args.steps,
-                             guidance=args.guidance, frames_out=frames)
+                             guidance=args.guidance, frames_out=frames, cache=args.cache)
     if args.json:
         args.json.write_text(json.dumps(result.to_dict(), indent=1))
     summary = {**result.summary, "set": args.set, "seed": args.seed, "seconds": round(time.perf_counter() - start)}

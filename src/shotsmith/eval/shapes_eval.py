@@ -58,7 +58,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def run_shapes_eval(rows: list[dict], model: str | None = None, enhance: bool = False, seed: int = 1000,
                     steps: int | None = None, guidance: float | None = None, engine: Engine | None = None,
                     on_row: Callable[[dict], None] | None = None, frames_out: Path | None = None,
-                    lora: str | None = None, lora_scale: float = 1.0) -> ShapesEvalResult:
+                    lora: str | None = None, lora_scale: float = 1.0,
+                    cache: str | None = None) -> ShapesEvalResult:
     engine = engine or Engine()
     rng = random.Random(seed)
     task = resolve(model).task
@@ -74,7 +75,8 @@ def run_shapes_eval(rows: list[dict], model: str | None = None, enhance: bool = 
 
             Image.fromarray(first).save(image)
         spec = build_spec(prompt=row["prompt"], model=model, seed=seed + i, steps=steps, guidance=guidance,
-                          image=str(image) if image else None, enhance=enhance, lora=lora, lora_scale=lora_scale)
+                          image=str(image) if image else None, enhance=enhance, lora=lora, lora_scale=lora_scale,
+                          cache=cache)
         pipe = engine.pipeline(spec.entry())
         spec, _ = enhance_spec(spec, pipe.tokenizer)
         t = time.perf_counter()
