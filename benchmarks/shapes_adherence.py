@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from shotsmith.eval.shapes_eval import load_prompt_file, run_shapes_eval
-from shotsmith.models.registry import resolve
+from shotsmith.errors import FieldError
+from shotsmith.models.registry import parse_cache, resolve
 from shotsmith.train import world
 
 HELDOUT = Path(__file__).resolve().parents[1] / "src/shotsmith/eval/data/heldout_captions.jsonl"
@@ -54,6 +55,11 @@ def main() -> None:
         resolve(args.model)
     except ValueError as exc:  # unknown name, or a folder that is not a model: one line, no traceback
         ap.error(f"MODEL: {exc}")
+    if args.cache is not None:
+        try:
+            parse_cache(args.cache, field="--cache")
+        except FieldError as exc:
+            ap.error(str(exc))
     rows = load_prompt_file(HELDOUT) if args.set == "heldout" else fresh_rows()
     rows = rows[: args.limit] if args.limit else rows
     frames = args.json.with_suffix(".frames") if args.json else None  # each clip's frames, beside the rows

@@ -196,3 +196,13 @@ def test_gpu_5b_benchmark_code_path_runs_on_cpu_with_a_cut_down_config():
 def test_benchmark_rejects_unknown_sections():
     with pytest.raises(SystemExit):
         _bench().main(["--sections", "overhead,warp"])
+
+
+def test_adherence_benchmark_refuses_an_unknown_cache_before_loading_anything():
+    import subprocess
+
+    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "shapes_adherence.py"), "cogvideox-shapes",
+                          "--cache", "warp-speed", "--limit", "1"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "--cache: 'warp-speed' is not a cache choice" in run.stderr
+    assert "Traceback" not in run.stderr
