@@ -758,28 +758,26 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
             loss = (weight * (pred - target) ** 2).mean() / weight.mean()
         else:
             loss = F.mse_loss(pred, target)
-        if aux_head is not None:
+        if aux_head is not None or reader is not None:
             labels = aux_labels[owner].to(dev).long()  # (B, tokens)
-            captioned = ~drop.to(dev).view(-1, 1)  # the shape is only knowable from a caption
+            # the shape is only knowable from a caption
+            captioned = (~drop.to(dev).view(-1, 1)).expand_as(labels)
             on_object = (labels > 0) & captioned
-            if on_object.any():
-                if recipe.shape_aux_background:  # class 0 is the background: objects and it averaged apart
-                    logits = aux_head(hidden["video"])
-                    aux_loss = split_cross_entropy(logits, labels, captioned.expand_as(labels))
-                    read = logits[on_object].argmax(-1) == labels[on_object]
-                else:  # three classes, objects only: the labels shift down by one
-                    logits = aux_head(hidden["video"][on_object])
-                    aux_loss = F.cross_entropy(logits, labels[on_object] - 1)
-                    read = logits.argmax(-1) == labels[on_object] - 1
-                aux_read.append(float(read.float().mean()))
-                loss = loss + recipe.shape_aux_weight * aux_loss
+        if aux_head is not None and on_object.any():
+            if recipe.shape_aux_background:  # class 0 is the background: objects and it averaged apart
+                logits = aux_head(hidden["video"])
+                aux_loss = split_cross_entropy(logits, labels, captioned)
+                read = logits[on_object].argmax(-1) == labels[on_object]
+            else:  # three classes, objects only: the labels shift down by one
+                logits = aux_head(hidden["video"][on_object])
+                aux_loss = F.cross_entropy(logits, labels[on_object] - 1)
+                read = logits.argmax(-1) == labels[on_object] - 1
+            aux_read.append(float(read.float().mean()))
+            loss = loss + recipe.shape_aux_weight * aux_loss
         if reader is not None:
             # Score what the model draws: its x0 estimate from this noisy clip, read token by token.
             drawn = reader(a.sqrt() * noisy - (1 - a).sqrt() * pred)
-            labels = aux_labels[owner].to(dev).long()
-            captioned = (~drop.to(dev).view(-1, 1)).expand_as(labels)
             loss = loss + recipe.draw_aux_weight * split_cross_entropy(drawn, labels, captioned)
-            on_object = captioned & (labels > 0)
             if on_object.any():
                 draw_read.append(float((drawn.argmax(-1) == labels)[on_object].float().mean()))
         opt.zero_grad(set_to_none=True)
