@@ -30,10 +30,10 @@ def test_the_test_script_breaks_into_five_shots_with_one_continued():
             assert f"Pip, {PIP}," in shot.prompt or "red circle" in shot.prompt, shot.prompt
     assert "blue square" in shots[3].prompt and PIP not in shots[3].prompt
     # the embedded models read 48 tokens: the agent gives the text-to-video model a shot in words it
-    # was not trained on ("Pip", "along") in its training words (docs/prompt-agent.md); a continued
-    # shot goes to the image-to-video model as written, which starts from the previous last frame
+    # was not trained on ("Pip", "along") in its training words (docs/prompt-agent.md), and so does the
+    # image-to-video model for a continued shot (it starts from the previous shot's last frame)
     assert shots[1].prompt == "A red circle moves left on sand."
-    assert shots[2].prompt == "Pip, a small red ball, keeps rolling to the left along the sand."
+    assert shots[2].prompt == "A red circle moves left on sand."
 
 
 def test_screenplay_sluglines_dialogue_and_continuous():

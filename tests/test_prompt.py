@@ -487,7 +487,7 @@ def test_the_restatement_reads_every_slot(text, restated):
     "A small yellow ball rises on the blue sky",
     "a blue square falls on sand",
     "a ball moves right through the fog",  # no colour, no background read
-    "an orb hovers over the turf",  # words the vocabulary does not know
+    "a gizmo hovers over the quagmire",  # words neither the vocabulary nor the dictionary knows
 ])
 def test_a_short_window_gets_an_idea_as_written_unless_it_can_say_it_in_its_own_words(text):
     """The embedded models (48 tokens) scored lower with filler and with a restatement added next to
@@ -513,8 +513,8 @@ def test_an_idea_in_other_words_reaches_the_text_to_video_model_in_its_own(text,
     result = enhance(text, token_limit=48)
     assert result.prompt == restated and result.original == text and result.tokens <= 48
     assert any("its own training words" in note for note in result.notes)
-    # the image-to-video model takes colour and shape from the image: it gets the text as written
-    assert enhance(text, mode="i2v", token_limit=48).prompt == text
+    # the image-to-video model too: with the dictionary it gained ~1 point on three seeds
+    assert enhance(text, mode="i2v", token_limit=48).prompt == restated
 
 
 def test_a_short_window_still_checks_the_style_and_takes_image_to_video_text_as_written():
@@ -541,7 +541,7 @@ def test_the_restatement_never_invents_a_slot_and_skips_other_prompts():
 
 
 @pytest.mark.parametrize("text, swapped", [
-    ("a ruby orb plunges toward the heavens", "a red orb moves down toward the sky"),
+    ("a ruby gizmo plunges toward the heavens", "a red gizmo moves down toward the sky"),
     ("two azure spheres drift westward over a pasture", "two blue circles drift left over grass"),
     ("navy boxes soar skyward", "blue squares soar up"),
     ("two red balls roll right on grass", "two red circles roll right on grass"),  # a count: not restated
@@ -553,7 +553,7 @@ def test_words_the_model_does_not_know_are_swapped_for_its_own_where_it_cannot_b
     result = enhance(text, token_limit=48)
     assert result.prompt == swapped and result.original == text
     assert any("swapped for its own" in note for note in result.notes)
-    assert enhance(text, mode="i2v", token_limit=48).prompt == text
+    assert enhance(text, mode="i2v", token_limit=48).prompt == swapped  # both tasks (docs/prompt-agent.md)
 
 
 def test_a_swap_keeps_what_it_cannot_say_and_the_words_the_model_knows():
@@ -567,17 +567,18 @@ def test_a_swap_keeps_what_it_cannot_say_and_the_words_the_model_knows():
 
 
 @pytest.mark.parametrize("text, swapped", [
-    ("a canary yellow orb hovers", "a yellow orb hovers"),  # not "yellow yellow"
-    ("one sapphire crate soars upward", "one blue crate moves up"),  # not "moves up upward"
-    ("a jade crate plunges down", "a green crate moves down"),
-    ("a plum orb swells up", "a purple orb grows"),
-    ("an amber orb drifts beneath an azure heaven", "an orange orb drifts beneath a blue heaven"),
-    ("A amber crate drifts", "An orange crate drifts"),
-    ("the crate sits on a sandy dune", "the crate sits on sand"),
+    ("a canary yellow gizmo hovers", "a yellow gizmo hovers"),  # not "yellow yellow"
+    ("one sapphire widget soars upward", "one blue widget moves up"),  # not "moves up upward"
+    ("a jade widget plunges down", "a green widget moves down"),
+    ("a plum gizmo swells up", "a purple gizmo grows"),
+    ("an amber gizmo drifts beneath an azure heaven", "an orange gizmo drifts beneath a blue heaven"),
+    ("A amber widget drifts", "An orange widget drifts"),
+    ("the widget sits on a sandy hill", "the widget sits on sand"),
     ("a crimson ball is sinking slowly", "a crimson ball moves down slowly"),  # -ing with its "is"
     ("two navy boxes are plunging", "two blue squares move down"),
     ("the cube is swelling up", "the cube grows"),
-    ("a sinking ruby orb", "a sinking red orb"),  # no "is": the -ing word stays
+    ("a sinking ruby gizmo", "a sinking red gizmo"),  # no "is": the -ing word stays
+    ("two sable dice tumble over the sod", "two black squares tumble over the grass"),  # dictionary words
 ])
 def test_a_swap_keeps_the_sentence_grammatical(text, swapped):
     from shotsmith.train.world import training_vocabulary
@@ -586,10 +587,10 @@ def test_a_swap_keeps_the_sentence_grammatical(text, swapped):
 
 
 @pytest.mark.parametrize("text, swapped", [
-    ("over a grey wall, a amber squared shape slides downward as a scarlet sphere soars upward",
-     "over a grey wall, an orange squared shape slides downward as a scarlet sphere moves up"),
-    ("on a beach, a bright green pyramid soars upward as a crimson sphere heads left",
-     "on a beach, a bright green pyramid moves up as a crimson sphere heads left"),
+    ("over a grey wall, a amber gizmo slides downward as a crimson sphere soars upward",
+     "over a grey wall, an orange gizmo slides downward as a crimson sphere moves up"),
+    ("on a beach, a bright green gizmo soars upward as a crimson sphere heads left",
+     "on a beach, a bright green gizmo moves up as a crimson sphere heads left"),
 ])
 def test_an_object_the_agent_cannot_read_whole_is_not_restated_away(text, swapped):
     """Two motions and one object read means a second object in words the reader does not know:

@@ -372,9 +372,19 @@ def phrase_tokens(text: str, table, rank: dict[str, int]) -> list[tuple[int, str
     return [(s, kind, value) for s, _, kind, value in phrase_spans(text, table, rank)]
 
 
+def canon_spans(text: str, *, dictionary: bool = True) -> list[tuple[int, int, str, str]]:
+    """(start, end, kind, value) of every shapes-world phrase in `text`: the vocabulary above first,
+    then (`dictionary`), for the words it does not know, the WordNet-built dictionary ("crate" ->
+    square)."""
+    from . import dictionary as wordnet_words
+
+    taken = phrase_spans(text, _CANON_TABLE, _KIND_ORDER)
+    return sorted(taken + wordnet_words.word_spans(text, taken)) if dictionary else taken
+
+
 def canon_tokens(text: str) -> list[tuple[int, str, str]]:
-    """(start, kind, value) of every shapes-world phrase in `text`, read with the vocabulary above."""
-    return phrase_tokens(text, _CANON_TABLE, _KIND_ORDER)
+    """(start, kind, value) of every shapes-world phrase in `text` (`canon_spans`)."""
+    return [(s, kind, value) for s, _, kind, value in canon_spans(text)]
 
 
 def indefinite_article(word: str) -> str:
@@ -406,6 +416,7 @@ def shapes_slots(text: str) -> dict | None:
                 early_motion = value
         else:
             backgrounds.append(value)
+            colour = None  # a colour right before a background is the background's ("green turf")
     if not objects or all(o["colour"] is None for o in objects):
         return None
     if early_motion and objects[0]["motion"] is None:
@@ -453,10 +464,14 @@ def complete_shapes_caption(text: str) -> str | None:
         return None
     if any(o["colour"] is None or o["motion"] is None for o in slots["objects"]):
         return None
+    from . import dictionary
+
     said = set(words(text))
     plural = {p for phrases in CANON_SHAPES.values() for p in phrases if " " not in p and p.endswith("s")}
     if said & COUNT_WORDS and len(slots["objects"]) < 2 or said & plural:
         return None
+    if any(kind == "shape" and dictionary.is_plural_noun(text[s:e]) for s, e, kind, _ in canon_spans(text)):
+        return None  # "amber crates": a count the slots cannot hold
     tokens = canon_tokens(text)
     first_object = next((i for i, (_, kind, _) in enumerate(tokens) if kind in ("colour", "shape")), len(tokens))
     # "left"/"right" before any object is not a motion ("right away"), and a colour right before a
@@ -486,8 +501,10 @@ def _own_words(kind: str, value: str, said: str) -> str | None:
     if kind == "colour":
         return value
     if kind == "shape":
+        from . import dictionary
+
         phrases = CANON_SHAPES[value]
-        plural = low.endswith("s") and (low[:-1] in phrases or low[:-2] in phrases)
+        plural = low.endswith("s") and (low[:-1] in phrases or low[:-2] in phrases) or dictionary.is_plural_noun(low)
         return CANON_WORDS["shape"][value] + ("s" if plural else "")
     if kind == "background":
         return _BARE_BACKGROUNDS[value]
@@ -551,13 +568,18 @@ def _fix_article(before: str, word: str) -> str:
     return before[:article.start(1)] + right + article.group(2)
 
 
+_COUNTED = re.compile(r"\b(?:two|three|four|five|several|many|both|2|3|4|5)\s+(?:[\w-]+\s+){0,2}$", re.IGNORECASE)
+
+
 def in_training_words(text: str, vocabulary: frozenset[str]) -> str:
     """`text` with each colour, shape, background and motion phrase that uses a word outside
     `vocabulary` (the model's training words) swapped for the model's own word for it; everything
     else, and any phrase the reader does not know, stays as written. The words around a swap are
     kept grammatical: no word said twice, "a"/"an" matched, no article before "grass" or "sand"."""
     out, last = [], 0
-    for s, e, kind, value in phrase_spans(text, _CANON_TABLE, _KIND_ORDER):
+    # the dictionary's words only in a text about a coloured shape: in any other prompt "flags",
+    # "arrows" or "skyline" are what they say, not the shapes world's square, triangle and sky
+    for s, e, kind, value in canon_spans(text, dictionary=shapes_slots(text) is not None):
         if s < last:
             continue  # already replaced as part of the previous swap
         said = text[s:e]
@@ -566,6 +588,8 @@ def in_training_words(text: str, vocabulary: frozenset[str]) -> str:
         own = _own_words(kind, value, said)
         if own is None:
             continue
+        if kind == "shape" and not own.endswith("s") and _COUNTED.search(text[:s]):
+            own += "s"  # "two sable dice" -> "two black squares" (a plural the noun does not show)
         span = _swap_span(text, s, e, kind, own)
         if span is None:
             continue
