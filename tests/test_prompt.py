@@ -574,6 +574,7 @@ def test_a_swap_keeps_what_it_cannot_say_and_the_words_the_model_knows():
     ("an amber gizmo drifts beneath an azure heaven", "an orange gizmo drifts beneath a blue heaven"),
     ("A amber widget drifts", "An orange widget drifts"),
     ("the widget sits on a sandy hill", "the widget sits on sand"),
+    ("a jade widget rests on a pasture of grass", "a green widget rests on grass"),  # not "grass of grass"
     ("a crimson ball is sinking slowly", "a crimson ball moves down slowly"),  # -ing with its "is"
     ("two navy boxes are plunging", "two blue squares move down"),
     ("the cube is swelling up", "the cube grows"),

@@ -546,6 +546,12 @@ def _swap_span(text: str, start: int, end: int, kind: str, own: str) -> tuple[in
         repeat = re.match(rf"[\s-]+{re.escape(own)}\b", text[end:], re.IGNORECASE)
     elif kind == "motion" and (said_after := _AFTER_SWAP.get(own.split()[-1].removesuffix("s"))):
         repeat = re.match(rf"\s+(?:{said_after})\b", text[end:], re.IGNORECASE)
+    elif kind == "background":
+        # "a field of grass" -> "grass", not "grass of grass"
+        repeat = re.match(r"\s+of\s+(?:the\s+)?([\w-]+(?:\s+[\w-]+)?)", text[end:], re.IGNORECASE)
+        said = [v for _, _, k, v in canon_spans(repeat.group(1)) if k == "background"] if repeat else []
+        if not said or _BARE_BACKGROUNDS[said[0]] != own:
+            repeat = None
     else:
         repeat = None
     if repeat:
