@@ -278,7 +278,8 @@ ENTRIES: dict[str, ModelEntry] = {
         ModelEntry(emb.I2V_NAME, "i2v", "cogvideox", emb.NATIVE_WIDTH, emb.NATIVE_HEIGHT, emb.NATIVE_FRAMES,
                    emb.NATIVE_FPS, dtype="float32", path=str(emb.WEIGHTS_DIR / emb.I2V_NAME), max_frames=49,
                    # guidance: held-out adherence (seeds 1000 / 2000) of the I2V shipped before at 1 / 2:
-                   # 89.7 / 86.3 and 90.3 / 90.5 %; this one at 2: 92.7 / 92.0 % (eighteenth session)
+                   # 89.7 / 86.3 and 90.3 / 90.5 %; the eighteenth session's at 2: 92.7 / 92.0 %. Above 2
+                   # it gains nothing (docs/training.md, eighteenth session).
                    steps=20, guidance=2.0, embedded=True, first_frame_lock=True, last_frame=True,
                    text_limit=emb.folder_text_limit(emb.WEIGHTS_DIR / emb.I2V_NAME),
                    last_frame_condition=emb.folder_last_frame_condition(emb.WEIGHTS_DIR / emb.I2V_NAME),
