@@ -63,7 +63,6 @@ COLOUR_NOUN_FILES = {"noun.attribute"}
 MOTION_FILES = {"verb.motion", "verb.change"}
 BACKGROUND_FILES = {"noun.object", "noun.location"}
 SENSES = 2  # a noun is read by its first senses only: later ones are rare uses
-GENUS_TOKENS = None  # a noun: its whole definition (the examples after it are not read)
 VERB_TOKENS = 3  # a verb's within its first words ("travel up", "become smaller")
 HYPERNYM_DEPTH = 2
 
@@ -72,7 +71,6 @@ _TOKEN = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
 @dataclass
 class Synset:
-    pos: str
     lexname: str
     members: list[str]
     hypernyms: list[str] = field(default_factory=list)  # "pos:offset"
@@ -94,18 +92,18 @@ class WordNet:
             if len(parts) >= 2:
                 lexnames[parts[0]] = parts[1]
         synsets: dict[str, Synset] = {}
-        senses: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        senses: dict[tuple[str, str], list[str]] = {}
         for name, pos in (("noun", "n"), ("verb", "v"), ("adj", "a")):
             paths = sorted(folder.glob(f"data.{name}*"))  # data.noun or data.noun1 + data.noun2
             for path in paths:
                 for line in path.read_text(encoding="latin-1").splitlines():
                     if not line or line.startswith(" "):
                         continue  # the licence header
-                    syn, order = _parse_line(line, pos, lexnames)
+                    syn = _parse_line(line, lexnames)
                     key = f"{pos}:{line[:8]}"
                     synsets[key] = syn
-                    for rank, lemma in order:
-                        senses.setdefault((lemma, pos), []).append((rank, key))
+                    for lemma in syn.members:
+                        senses.setdefault((lemma, pos), []).append(key)
         # a synset's own line does not say which sense number it is for each lemma: the
         # index files do; read them where present, else keep the data files' order
         for name, pos in (("noun", "n"), ("verb", "v"), ("adj", "a")):
@@ -118,8 +116,7 @@ class WordNet:
                 parts = line.split()
                 lemma, count = parts[0], int(parts[2])
                 offsets = parts[-count:]
-                senses[(lemma, pos)] = [(i, f"{pos}:{o}") for i, o in enumerate(offsets)]
-        ordered = {k: [key for _, key in sorted(v)] for k, v in senses.items()}
+                senses[(lemma, pos)] = [f"{pos}:{o}" for o in offsets]
         tags: dict[tuple[str, str], int] = {}
         if (folder / "index.sense").is_file():  # "crate%1:06:00:: 03127925 1 1": lemma%pos..., count last
             for line in (folder / "index.sense").read_text(encoding="latin-1").splitlines():
@@ -128,7 +125,7 @@ class WordNet:
                 pos = {"1": "n", "2": "v", "3": "a", "5": "a"}.get(code[:1])
                 if pos:
                     tags[(lemma, pos)] = tags.get((lemma, pos), 0) + int(count)
-        return cls(synsets, ordered, tags)
+        return cls(synsets, senses, tags)
 
     def mostly(self, lemma: str, pos: str) -> bool:
         """Whether `lemma` is not used far more often as another part of speech ("turn" is a
@@ -150,11 +147,10 @@ class WordNet:
         return out
 
 
-def _parse_line(line: str, pos: str, lexnames: dict[str, str]) -> tuple[Synset, list[tuple[int, str]]]:
+def _parse_line(line: str, lexnames: dict[str, str]) -> Synset:
     body, _, gloss = line.partition(" | ")
     parts = body.split()
     lexname = lexnames.get(parts[1], "")
-    ss_type = parts[2]
     count = int(parts[3], 16)
     members = [parts[4 + 2 * i] for i in range(count)]
     members = [m.lower() if m.islower() else "^" + m.lower() for m in members]  # ^: a proper name
@@ -170,9 +166,8 @@ def _parse_line(line: str, pos: str, lexnames: dict[str, str]) -> tuple[Synset, 
         elif symbol == "&":
             similar.append(f"{ppos}:{offset}")
     definition = re.split(r';\s*"|^"|\s"', gloss.strip(), maxsplit=1)[0]
-    syn = Synset(pos="a" if ss_type in ("a", "s") else pos, lexname=lexname, members=members,
-                 hypernyms=hypernyms, similar=similar, definition=definition.lower())
-    return syn, [(0, m) for m in members]
+    return Synset(lexname=lexname, members=members, hypernyms=hypernyms, similar=similar,
+                  definition=definition.lower())
 
 
 def _tokens(text: str, first: int | None = None) -> set[str]:
@@ -184,6 +179,11 @@ def _tokens(text: str, first: int | None = None) -> set[str]:
     return out
 
 
+def _synonym_words(syn: Synset, lemma: str) -> set[str]:
+    """The words of the synset's other members ("red" for "scarlet")."""
+    return {w for m in syn.members if m != lemma for w in _tokens(m.lstrip("^"))}
+
+
 def _one(evidence: set[str], cues: dict[str, set[str]]) -> str | None:
     """The one value whose cues the evidence names; None for none or several."""
     hits = [value for value, words in cues.items() if evidence & words]
@@ -191,17 +191,17 @@ def _one(evidence: set[str], cues: dict[str, set[str]]) -> str | None:
 
 
 def _first_hit(wn: WordNet, lemma: str, pos: str, files: set[str], cues: dict[str, set[str]], *,
-               senses: int = SENSES, first_words: int = GENUS_TOKENS, members: bool = True,
+               senses: int = SENSES, first_words: int | None = None, members: bool = True,
                hypernyms: bool = True) -> str | None:
-    """The value named by the first of the lemma's first senses that names one: early in its
-    definition, else by a synonym, else by a hypernym."""
+    """The value named by the first of the lemma's first senses that names one: in its definition
+    (its first `first_words` words; None: all of it), else by a synonym, else by a hypernym."""
     for key in wn.senses.get((lemma, pos), [])[:senses]:
         syn = wn.synsets.get(key)
         if syn is None or syn.lexname not in files:
             continue
         said = _one(_tokens(syn.definition, first_words), cues)
         if said is None and members:
-            said = _one({w for m in syn.members if m != lemma for w in _tokens(m.lstrip("^"))}, cues)
+            said = _one(_synonym_words(syn, lemma), cues)
         if said is None and hypernyms:
             said = _one(wn.hypernym_words(key), cues)
         if said is not None:
@@ -223,14 +223,13 @@ def _colour(wn: WordNet, lemma: str, pos: str) -> str | None:
                             or any({"chromatic", "achromatic"} & set(h.members) for h in heads))
             if syn.lexname != "adj.all" or not about_colour:
                 continue
-            return (_one({w for m in syn.members if m != lemma for w in _tokens(m.lstrip("^"))}, COLOUR_CUES)
-                    or _one(_tokens(syn.definition), COLOUR_CUES))
+            return _one(_synonym_words(syn, lemma), COLOUR_CUES) or _one(_tokens(syn.definition), COLOUR_CUES)
         return None
     for key in wn.senses.get((lemma, "n"), [])[:1]:
         syn = wn.synsets[key]
         if syn.lexname in COLOUR_NOUN_FILES and wn.hypernym_words(key, 3) & _COLOUR_WORDS:
             return (_one(wn.hypernym_words(key, 1), COLOUR_CUES)
-                    or _one({w for m in syn.members if m != lemma for w in _tokens(m.lstrip("^"))}, COLOUR_CUES)
+                    or _one(_synonym_words(syn, lemma), COLOUR_CUES)
                     or _one(_tokens(syn.definition), COLOUR_CUES))
     return None
 

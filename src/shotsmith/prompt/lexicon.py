@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 
+from . import dictionary as wordnet_words
+
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
@@ -376,8 +378,6 @@ def canon_spans(text: str, *, dictionary: bool = True) -> list[tuple[int, int, s
     """(start, end, kind, value) of every shapes-world phrase in `text`: the vocabulary above first,
     then (`dictionary`), for the words it does not know, the WordNet-built dictionary ("crate" ->
     square)."""
-    from . import dictionary as wordnet_words
-
     taken = phrase_spans(text, _CANON_TABLE, _KIND_ORDER)
     return sorted(taken + wordnet_words.word_spans(text, taken)) if dictionary else taken
 
@@ -464,15 +464,14 @@ def complete_shapes_caption(text: str) -> str | None:
         return None
     if any(o["colour"] is None or o["motion"] is None for o in slots["objects"]):
         return None
-    from . import dictionary
-
     said = set(words(text))
     plural = {p for phrases in CANON_SHAPES.values() for p in phrases if " " not in p and p.endswith("s")}
     if said & COUNT_WORDS and len(slots["objects"]) < 2 or said & plural:
         return None
-    if any(kind == "shape" and dictionary.is_plural_noun(text[s:e]) for s, e, kind, _ in canon_spans(text)):
+    spans = canon_spans(text)
+    if any(kind == "shape" and wordnet_words.is_plural_noun(text[s:e]) for s, e, kind, _ in spans):
         return None  # "amber crates": a count the slots cannot hold
-    tokens = canon_tokens(text)
+    tokens = [(s, kind, value) for s, _, kind, value in spans]
     first_object = next((i for i, (_, kind, _) in enumerate(tokens) if kind in ("colour", "shape")), len(tokens))
     # "left"/"right" before any object is not a motion ("right away"), and a colour right before a
     # background is the background's ("a wide green lawn")
@@ -501,10 +500,9 @@ def _own_words(kind: str, value: str, said: str) -> str | None:
     if kind == "colour":
         return value
     if kind == "shape":
-        from . import dictionary
-
         phrases = CANON_SHAPES[value]
-        plural = low.endswith("s") and (low[:-1] in phrases or low[:-2] in phrases) or dictionary.is_plural_noun(low)
+        plural = (low.endswith("s") and (low[:-1] in phrases or low[:-2] in phrases)
+                  or wordnet_words.is_plural_noun(low))
         return CANON_WORDS["shape"][value] + ("s" if plural else "")
     if kind == "background":
         return _BARE_BACKGROUNDS[value]
