@@ -214,6 +214,70 @@ def test_wide_captions_say_what_the_scene_holds():
     assert len(wordings) > 500  # few alike
 
 
+def _lora_heldout_words() -> set[str]:
+    """The LoRA benchmark's held-out wording (benchmarks/lora_demo.py), outside the training vocabulary."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lora_demo.py"
+    spec = importlib.util.spec_from_file_location("lora_demo_words", path)
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    words = set()
+    for template, colour_phrase, *_ in demo.NOVEL_HELDOUT:
+        words |= set(world._WORD.findall(template.lower())) | set(world._WORD.findall(colour_phrase.lower()))
+    for phrases in demo.NOVEL_COLOUR_PHRASES.values():
+        words |= {w for p in phrases for w in world._WORD.findall(p.lower())}
+    return words - world.training_vocabulary()
+
+
+def test_broad_captions_are_wider_and_never_hold_a_held_out_word():
+    banned = world.held_out_words()
+    assert {"scarlet", "orb", "pyramid", "dunes", "dune"} <= banned  # the named ones, and a singular
+    assert not banned & world.training_vocabulary()  # words the models already read stay usable
+    lora = _lora_heldout_words()
+    assert "sapphire" in lora and "we" in lora  # the benchmark's colour phrases and sentence shapes are read
+    rng = random.Random(7)
+    seen: set[str] = set()
+    for _ in range(2000):
+        scene = world.random_scene(rng, two_objects_share=0.5, layout="canonical")
+        for text in world.captions_for(scene, rng, broad=True):
+            words = set(world._WORD.findall(text.lower()))
+            assert not words & banned, text
+            assert not words & lora, text
+            seen |= words
+    new = seen - world.training_vocabulary()
+    assert len(new) > 120  # the broad lists reach the captions ...
+    assert {"red", "circle", "grass", "rises"} <= seen  # ... and the wide words still do
+
+
+def test_each_broad_phrase_names_one_value_only():
+    families = (world.BROAD_COLOUR_WORDS, world.BROAD_SHAPE_WORDS, world.BROAD_MOTION_WORDS,
+                world.BROAD_BACKGROUND_WORDS)
+    wide = (world.COLOUR_WORDS, world.SHAPE_WORDS, world.MOTION_WORDS, world.BACKGROUND_WORDS)
+    for broad, own in zip(families, wide):
+        assert broad.keys() == own.keys()
+        for value, phrases in broad.items():
+            assert len(phrases) == len(set(phrases)), value
+            others = {p for lists in (broad, own) for v, ps in lists.items() if v != value for p in ps}
+            assert not set(phrases) & others, value
+            assert world.broad_words(phrases), value  # the held-out filter leaves each value some words
+
+
+def test_broad_recipe_builds_captions_from_the_broad_wording(tmp_path):
+    from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR
+
+    recipe = ShapesRecipe(scenes=8, t2v_steps=1, i2v_steps=0, batch=2, patch_size=4, text_tokens=48,
+                          layout="canonical", captions="broad", two_objects_share=0.5, warmup_steps=1,
+                          layers=2, heads=2, vae_init=str(WEIGHTS_DIR / T2V_NAME))
+    train_shapes(tmp_path, recipe, log=lambda _: None)
+    data = torch.load(tmp_path / "checkpoints" / "data.pt")
+    assert len(data["captions"]) == 32
+    words = {w for text in data["captions"] for w in world._WORD.findall(text.lower())}
+    assert words - world.training_vocabulary()  # broad words made it into the cache
+    assert not words & world.held_out_words()
+
+
 def test_v2_recipe_patch_4_and_48_text_tokens_loads_in_plain_diffusers_and_sets_the_text_limit(tmp_path):
     from diffusers import CogVideoXPipeline
 
@@ -253,7 +317,7 @@ def test_train_shapes_refuses_bad_v2_options_before_anything_runs(tmp_path):
     for args, message in ((["--patch-size", "3"], "--patch-size: 3 is not one of 2, 4"),
                           (["--text-tokens", "500"], "--text-tokens: 500 is not in 8-226"),
                           (["--layout", "grid"], "--layout: 'grid' is not one of random, canonical"),
-                          (["--captions", "long"], "--captions: 'long' is not one of base, wide")):
+                          (["--captions", "long"], "--captions: 'long' is not one of base, wide, broad")):
         result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"), *args])
         assert result.exit_code == 2, args
         assert message in result.output

@@ -513,7 +513,8 @@ def train_shapes_cmd(
     device: str = typer.Option("cpu", help="Where to train: cpu, cuda or cuda:N"),
     layout: str = typer.Option("random", help="Start positions: random, or canonical (set by the motion, "
                                               "separate lanes for two objects)"),
-    captions: str = typer.Option("base", help="Caption wording: base (the first models') or wide"),
+    captions: str = typer.Option("base", help="Caption wording: base (the first models'), wide, or broad "
+                                                 "(wide plus further synonyms and sentence shapes)"),
     two_objects_share: float = typer.Option(0.25, min=0.0, max=1.0, help="Share of scenes with two objects"),
     object_scale: float = typer.Option(1.0, help="Objects' sizes times this (1-1.5; larger objects span more "
                                                  "tokens at patch 4)"),

@@ -128,7 +128,8 @@ class ShapesRecipe:
     device: str = "cpu"
     # v2 world and design (docs/training.md, "Sixth session"; shared/docs/MODEL_PROBES.md):
     # "canonical" starts each object where its motion says (+-4 px, separate lanes for two
-    # objects) instead of anywhere; "wide" captions use the wider wording of world.py.
+    # objects) instead of anywhere; "wide" captions use the wider wording of world.py, "broad"
+    # ones that and, half the time, world.py's broad lists (words for `--no-enhance`).
     layout: str = "random"
     captions: str = "base"
     two_objects_share: float = 0.25
@@ -156,7 +157,7 @@ class ShapesRecipe:
 
 
 PATCH_SIZES = (2, 4)
-CAPTION_VOCABULARIES = ("base", "wide")
+CAPTION_VOCABULARIES = ("base", "wide", "broad")
 
 
 def check_recipe(recipe: "ShapesRecipe") -> None:
@@ -374,7 +375,7 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
         for j, s in enumerate(batch):
             cs = world.captions_for(s, rng, plain=recipe.captions_per_scene // 2,
                                     cinematic=recipe.captions_per_scene - recipe.captions_per_scene // 2,
-                                    wide=recipe.captions == "wide")
+                                    wide=recipe.captions == "wide", broad=recipe.captions == "broad")
             caps += cs
             texts += cs
             owners += [i + j] * len(cs)

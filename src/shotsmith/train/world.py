@@ -10,9 +10,11 @@ shared/docs/SHAPES_WORLD.md.
 from __future__ import annotations
 
 import functools
+import json
 import random
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -119,6 +121,75 @@ MOOD_FILLER = [
     "Flat 2D animation, simple shapes.", "High quality, smooth and clear.", "A playful, friendly feel.",
     "Crisp edges, flat colours, clean design.", "Smooth motion and a calm tone.",
 ]
+
+
+# "broad" wording: the wide lists above, and half the time a word from these further lists,
+# written for `--no-enhance` (a user's own words reach the model as typed). Any phrase with
+# a word of the held-out captions that the wide wording does not already use is dropped when
+# the lists are read (`broad_words`), so the held-out set stays unseen however these were
+# written; a test keeps the LoRA benchmark's held-out wording out of them too.
+BROAD_COLOUR_WORDS = {
+    "red": ["vermilion", "cardinal red", "blood red", "cranberry red", "brick red",
+            "strawberry red", "poppy red", "reddish", "lipstick red", "fire-engine red"],
+    "orange": ["amber", "marigold", "burnt orange", "copper orange", "orangish", "saffron",
+               "papaya orange", "flame orange", "traffic-cone orange", "peach orange", "mango orange"],
+    "yellow": ["gold", "canary yellow", "daffodil yellow", "butter yellow", "sunflower yellow",
+               "honey yellow", "yellowish", "corn yellow", "straw yellow", "dandelion yellow", "lemon"],
+    "green": ["olive green", "forest green", "mint green", "kelly green", "grass green", "pea green",
+              "moss green", "greenish", "sage green", "apple green", "jungle green"],
+    "blue": ["azure", "sky blue", "sapphire", "indigo", "denim blue", "baby blue",
+             "bluish", "cornflower blue", "steel blue", "electric blue"],
+    "purple": ["lavender", "plum", "amethyst", "orchid", "eggplant purple", "purplish",
+               "royal purple", "mulberry purple", "heather purple", "grape", "aubergine"],
+    "white": ["ivory", "cream white", "bone white", "frost white", "ghost white", "whitish",
+              "silver white", "paper white", "porcelain white", "cotton white"],
+    "black": ["charcoal black", "onyx", "obsidian black", "raven black", "midnight black",
+              "soot black", "blackish", "licorice black", "ink black", "tar black", "jet"],
+}
+BROAD_SHAPE_WORDS = {
+    "circle": ["disk", "bubble", "marble", "bead", "coin shape", "globe", "pellet", "round token",
+               "circular shape", "round piece", "button", "ball shape", "round blob", "puck"],
+    "square": ["brick", "box shape", "die", "block shape", "square tile", "four-sided shape", "slab",
+               "checker", "boxy block", "square panel", "square patch", "quad", "cubic block", "chunk"],
+    "triangle": ["triangular piece", "cone shape", "delta", "wedge shape", "pointed shape",
+                 "three-cornered shape", "triangular tile", "tent shape", "arrow shape", "slice",
+                 "triangular form", "spike", "peak", "pennant"],
+}
+BROAD_MOTION_WORDS = {
+    "left": ["drifts left", "glides to the left", "scoots left", "moves leftwards", "sweeps left",
+             "travels leftward", "wanders left", "slides toward the left edge", "coasts left",
+             "crosses to the left", "moves from right to left", "makes its way left"],
+    "right": ["drifts right", "glides to the right", "scoots right", "moves rightwards", "sweeps right",
+              "travels rightward", "wanders right", "slides toward the right edge", "coasts right",
+              "crosses to the right", "moves from left to right", "makes its way right"],
+    "up": ["rises up", "drifts upward", "glides up", "lifts off", "floats toward the top", "soars up",
+           "climbs", "moves toward the top", "travels upward", "rises slowly", "heads up", "goes upward"],
+    "down": ["descends", "drifts down", "glides down", "sinks", "falls down", "drops toward the bottom",
+             "plunges", "moves toward the bottom", "travels downward", "heads down", "comes down", "dips down"],
+    "still": ["stays motionless", "holds still", "remains in place", "does not budge", "stands still",
+              "stays where it is", "keeps still", "stays fixed", "sits there", "holds its position",
+              "stays stationary", "never moves"],
+    "grows": ["swells", "enlarges", "balloons", "gets larger and larger", "grows bigger and bigger",
+              "scales up", "widens", "increases in size", "puffs up", "becomes huge", "blows up"],
+    "shrinks": ["gets smaller and smaller", "deflates", "scales down", "reduces in size", "diminishes",
+                "shrivels", "narrows", "becomes small", "decreases in size", "shrinks to a dot",
+                "gets little", "withers"],
+}
+BROAD_BACKGROUND_WORDS = {
+    "sky": ["an azure sky", "a cloudless sky", "the open sky", "blue skies", "a daylight sky", "the heavens",
+            "a summer sky", "a bright blue sky", "the air"],
+    "grass": ["a meadow", "a green field", "a lawn of grass", "the pasture", "a grassy meadow", "a park lawn",
+              "a green lawn", "a field", "a grassy hill", "fresh grass"],
+    "night": ["a starless night", "the dark", "a night-time sky", "a black night", "a midnight sky",
+              "the dark of night", "a deep night", "nighttime", "evening darkness", "a moonless night"],
+    "sand": ["a sandy shore", "the beach sand", "a desert", "yellow sand", "the seashore", 
+             "a stretch of sand", "the sandy ground", "the shore", "a sandy plain"],
+    "gray studio": ["a grey wall", "a neutral backdrop", "a plain studio", "a seamless gray backdrop",
+                    "a studio backdrop", "a blank gray background", "an ash-gray backdrop", "a slate backdrop",
+                    "a simple grey set", "a bare studio"],
+}
+BROAD_SIZE_WORDS = ["miniature ", "compact ", "huge ", "mid-sized ", "smallish ", "oversized "]
+BROAD_SHARE = 0.5  # share of word draws that come from the broad lists
 
 
 # Novel vocabulary the embedded model was never trained on, for LoRA fine-tuning
@@ -385,8 +456,47 @@ def _words(words: list[str], wide: bool, base: int = BASE_WORDS) -> list[str]:
     return words if wide else words[:base]
 
 
+HELDOUT_CAPTIONS = Path(__file__).parents[1] / "eval" / "data" / "heldout_captions.jsonl"
+# The held-out words docs/training.md names (some are not in the file's captions).
+NAMED_HELDOUT_WORDS = ("scarlet", "orb", "crate", "pyramid", "ascends", "dwindles", "turf", "dunes")
+
+
+@functools.cache
+def held_out_words() -> frozenset[str]:
+    """Words of the held-out captions (and their plural or singular) that the wide wording does
+    not use: no broad caption may contain one."""
+    words = set(NAMED_HELDOUT_WORDS)
+    if HELDOUT_CAPTIONS.is_file():
+        for line in HELDOUT_CAPTIONS.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                words.update(_WORD.findall(json.loads(line)["prompt"].lower()))
+    forms = words | {w + "s" for w in words} | {w[:-1] for w in words if w.endswith("s")}
+    return frozenset(forms - training_vocabulary())
+
+
+def broad_words(words: list[str]) -> list[str]:
+    """`words` without the phrases that hold a held-out word."""
+    banned = held_out_words()
+    return [w for w in words if not set(_WORD.findall(w.lower())) & banned]
+
+
+def _draw(rng: random.Random, words: list[str], broad: list[str] | None) -> str:
+    """A word from `words`, or (broad wording, BROAD_SHARE of the time) from `broad`."""
+    if broad is not None and rng.random() < BROAD_SHARE:
+        allowed = broad_words(broad)
+        if allowed:
+            return rng.choice(allowed)
+    return rng.choice(words)
+
+
 def _object_phrase(obj: ShapeObject, rng: random.Random, with_size: bool = True,
-                   wide: bool = False) -> tuple[str, str]:
+                   wide: bool = False, broad: bool = False) -> tuple[str, str]:
+    if broad:  # the wide lists, and half the time the broad ones
+        size = (_draw(rng, SIZE_WORDS, BROAD_SIZE_WORDS)
+                if with_size and obj.motion not in ("grows", "shrinks") else "")
+        noun = (f"{size}{_draw(rng, COLOUR_WORDS[obj.colour], BROAD_COLOUR_WORDS[obj.colour])} "
+                f"{_draw(rng, SHAPE_WORDS[obj.shape], BROAD_SHAPE_WORDS[obj.shape])}")
+        return noun, _draw(rng, MOTION_WORDS[obj.motion], BROAD_MOTION_WORDS[obj.motion])
     size = rng.choice(_words(SIZE_WORDS, wide, 6)) if with_size and obj.motion not in ("grows", "shrinks") else ""
     colour_words = COLOUR_WORDS.get(obj.colour) or NOVEL_COLOUR_WORDS[obj.colour]
     shape_words = SHAPE_WORDS.get(obj.shape) or NOVEL_SHAPE_WORDS[obj.shape]
@@ -398,12 +508,17 @@ def _article(phrase: str) -> str:
     return "an" if phrase[0] in "aeiou" else "a"
 
 
-def caption(scene: Scene, rng: random.Random, wide: bool = False) -> str:
-    """One plain caption in a random word order (`wide`: the v2 world's wider wording)."""
-    bg = rng.choice(_words(BACKGROUND_WORDS[scene.background], wide))
+def caption(scene: Scene, rng: random.Random, wide: bool = False, broad: bool = False) -> str:
+    """One plain caption in a random word order (`wide`: the v2 world's wider wording; `broad`:
+    that and, half the time, the broad lists and sentence shapes)."""
+    wide = wide or broad
+    if broad:
+        bg = _draw(rng, BACKGROUND_WORDS[scene.background], BROAD_BACKGROUND_WORDS[scene.background])
+    else:
+        bg = rng.choice(_words(BACKGROUND_WORDS[scene.background], wide))
     parts = []
     for obj in scene.objects:
-        noun, verb = _object_phrase(obj, rng, wide=wide)
+        noun, verb = _object_phrase(obj, rng, wide=wide, broad=broad)
         parts.append((noun, verb))
     if len(parts) == 1:
         (noun, verb), = parts
@@ -429,6 +544,16 @@ def caption(scene: Scene, rng: random.Random, wide: bool = False) -> str:
                 f"watch {a} {noun} as it {verb} on {bg}",
                 f"{a} {noun} on {bg}; it {verb}",
             ]
+        broad_templates = [
+            f"{a} {noun} is shown on {bg}, and it {verb}",
+            f"here {a} {noun} {verb} against {bg}",
+            f"short clip: {a} {noun} {verb} over {bg}",
+            f"{noun} {verb}, {bg}",
+            f"scene of {bg}: {a} {noun} {verb}",
+            f"{a} {noun} {verb}. the background is {bg}",
+            f"{bg}, where {a} {noun} {verb}",
+            f"in this shot {a} {noun} {verb} on {bg}",
+        ]
     else:
         (n1, v1), (n2, v2) = parts
         a1, a2 = _article(n1), _article(n2)
@@ -447,13 +572,23 @@ def caption(scene: Scene, rng: random.Random, wide: bool = False) -> str:
                 f"{bg} with {a1} {n1} that {v1} and {a2} {n2} that {v2}",
                 f"a pair of shapes on {bg}: {a1} {n1} {v1}, {a2} {n2} {v2}",
             ]
+        broad_templates = [
+            f"two shapes on {bg}, {a1} {n1} that {v1} and {a2} {n2} that {v2}",
+            f"{a1} {n1} {v1}. meanwhile {a2} {n2} {v2}. the background is {bg}",
+            f"{bg}; {a1} {n1} {v1} and next to it {a2} {n2} {v2}",
+            f"{a1} {n1} {v1} and {a2} {n2} {v2}, both on {bg}",
+            f"this clip shows {a1} {n1} that {v1} and {a2} {n2} that {v2} on {bg}",
+        ]
+    if broad and rng.random() < BROAD_SHARE:
+        templates = broad_words(broad_templates) or templates
     text = rng.choice(templates)
     return text[0].upper() + text[1:]
 
 
-def cinematic_caption(scene: Scene, rng: random.Random, wide: bool = False) -> str:
+def cinematic_caption(scene: Scene, rng: random.Random, wide: bool = False, broad: bool = False) -> str:
     """A caption wrapped in the kind of filler that the prompt agent adds."""
-    core = caption(scene, rng, wide=wide)
+    core = caption(scene, rng, wide=wide, broad=broad)
+    wide = wide or broad
     camera = rng.choice(_words(CAMERA_FILLER, wide, 6))
     light = rng.choice(_words(LIGHT_FILLER, wide, 5))
     mood = rng.choice(_words(MOOD_FILLER, wide, 6))
@@ -465,9 +600,10 @@ def cinematic_caption(scene: Scene, rng: random.Random, wide: bool = False) -> s
     return " ".join(pieces)
 
 
-def captions_for(scene: Scene, rng: random.Random, plain: int = 2, cinematic: int = 2, wide: bool = False) -> list[str]:
-    return ([caption(scene, rng, wide=wide) for _ in range(plain)]
-            + [cinematic_caption(scene, rng, wide=wide) for _ in range(cinematic)])
+def captions_for(scene: Scene, rng: random.Random, plain: int = 2, cinematic: int = 2, wide: bool = False,
+                 broad: bool = False) -> list[str]:
+    return ([caption(scene, rng, wide=wide, broad=broad) for _ in range(plain)]
+            + [cinematic_caption(scene, rng, wide=wide, broad=broad) for _ in range(cinematic)])
 
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
