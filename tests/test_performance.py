@@ -206,3 +206,22 @@ def test_adherence_benchmark_refuses_an_unknown_cache_before_loading_anything():
     assert run.returncode == 2
     assert "--cache: 'warp-speed' is not a cache choice" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_text_probe_fits_a_linear_reader_and_writes_its_table(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import text_probe
+
+    # the reader itself: two separable classes are read back exactly
+    x = np.concatenate([np.random.default_rng(0).normal(-2, 1, (40, 5)), np.random.default_rng(1).normal(2, 1, (40, 5))])
+    predict = text_probe.fit_linear(x, ["a"] * 40 + ["b"] * 40)
+    assert predict(np.array([[-3.0] * 5, [3.0] * 5])) == ["a", "b"]
+    # two-object captions have no per-object label (the probe reads those slots on one-object rows)
+    two = {"background": "sky", "count": 2, "objects": [{"colour": "red", "shape": "circle", "motion": "up"}] * 2}
+    assert text_probe.labels(two) == {"colour": None, "shape": None, "motion": None, "background": "sky", "count": 2}
+    out = tmp_path / "probe.md"
+    assert text_probe.main(["--captions", "wide", "--scenes", "20", "--out", str(out)]) == 0
+    table = out.read_text()
+    assert "| wide |" in table and "60 held-out captions" in table
+    scores = [float(v) for v in table.split("| wide |")[1].split("\n")[0].strip(" |").split(" | ")]
+    assert len(scores) == 6 and all(0 <= s <= 100 for s in scores)
