@@ -208,6 +208,7 @@ def test_adherence_benchmark_refuses_an_unknown_cache_before_loading_anything():
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.slow  # loads MiniLM and embeds ~140 captions: ~14 s
 def test_text_probe_fits_a_linear_reader_and_writes_its_table(tmp_path):
     sys.path.insert(0, str(REPO / "benchmarks"))
     import text_probe
