@@ -198,7 +198,8 @@ def pick_every_shot(page: Page, server, board_id: str, which: int) -> dict[str, 
         takes = page.locator("#takes-grid .take")
         expect(takes).to_have_count(K)
         page.wait_for_function(f"() => {{ const v = [...document.querySelectorAll('#takes-grid video')];"
-                               f" return v.length === {K} && v.every(x => x.readyState >= 1 && x.videoWidth === {WIDTH}); }}")
+                               f" return v.length === {K} && v.every(x => x.readyState >= 1 && x.videoWidth === {WIDTH}); }}",
+                               timeout=RENDER_TIMEOUT_MS)  # the worker may be rendering the next shot meanwhile
         seeds = [int(takes.nth(j).get_attribute("data-seed")) for j in range(K)]
         assert seeds[1] == seeds[0] + 1  # the shot's seed, then the next: a re-make gives the same takes
         take = takes.nth(which)
