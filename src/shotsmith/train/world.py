@@ -182,7 +182,7 @@ BROAD_BACKGROUND_WORDS = {
               "a green lawn", "a field", "a grassy hill", "fresh grass"],
     "night": ["a starless night", "the dark", "a night-time sky", "a black night", "a midnight sky",
               "the dark of night", "a deep night", "nighttime", "evening darkness", "a moonless night"],
-    "sand": ["a sandy shore", "the beach sand", "a desert", "yellow sand", "the seashore", 
+    "sand": ["a sandy shore", "the beach sand", "a desert", "yellow sand", "the seashore",
              "a stretch of sand", "the sandy ground", "the shore", "a sandy plain"],
     "gray studio": ["a grey wall", "a neutral backdrop", "a plain studio", "a seamless gray backdrop",
                     "a studio backdrop", "a blank gray background", "an ash-gray backdrop", "a slate backdrop",
@@ -480,10 +480,16 @@ def broad_words(words: list[str]) -> list[str]:
     return [w for w in words if not set(_WORD.findall(w.lower())) & banned]
 
 
+@functools.cache
+def _allowed(phrases: tuple[str, ...]) -> tuple[str, ...]:
+    """`broad_words` of a fixed list, read once (it is drawn from for every caption)."""
+    return tuple(broad_words(list(phrases)))
+
+
 def _draw(rng: random.Random, words: list[str], broad: list[str] | None) -> str:
     """A word from `words`, or (broad wording, BROAD_SHARE of the time) from `broad`."""
     if broad is not None and rng.random() < BROAD_SHARE:
-        allowed = broad_words(broad)
+        allowed = _allowed(tuple(broad))
         if allowed:
             return rng.choice(allowed)
     return rng.choice(words)
