@@ -9,6 +9,10 @@ through the same features, so a slot the probe cannot read from the held-out wor
 model will not follow as written either.
 
     python benchmarks/text_probe.py --captions wide broad --out benchmarks/results/text_probe.md
+
+With `--compare` (shapes_adherence.py `--json` files of a `--no-enhance` run) it also counts, per
+slot, how many of the generator's misses fall on held-out captions that the probe of the last
+wording misreads too: where the two agree, the words (not the generator) are the limit.
 """
 
 from __future__ import annotations
@@ -71,6 +75,32 @@ def fit_linear(x: np.ndarray, y: list[str], steps: int = 300, decay: float = 1e-
     return predict
 
 
+def generator_misses(paths: list[Path]) -> list[tuple[str, str]]:
+    """(caption id, slot) for every slot a shapes_adherence --json run got wrong, over all the files."""
+    misses = []
+    for path in paths:
+        for row in json.loads(path.read_text(encoding="utf-8"))["rows"]:
+            for slot, right in row["adherence"]["correct"].items():
+                if not right:
+                    misses.append((row["id"], slot))
+    return misses
+
+
+def agreement_table(misses: list[tuple[str, str]], probe_read: dict[str, set[str]],
+                    probe_wrong: dict[str, set[str]], runs: int) -> str:
+    """Per slot: the generator's misses on captions the probe reads (one-object captions for the
+    per-object slots), and how many of them are on captions the probe misreads as well."""
+    lines = [f"| slot | captions the probe misreads | generator misses ({runs} runs) | of them on those captions |",
+             "|---|---|---|---|"]
+    for slot in SLOTS:
+        mine = [cid for cid, s in misses if s == slot and cid in probe_read.get(slot, set())]
+        shared = sum(1 for cid in mine if cid in probe_wrong.get(slot, set()))
+        share = f"{100 * shared / len(mine):.0f} %" if mine else "-"
+        read, wrong = len(probe_read.get(slot, ())), len(probe_wrong.get(slot, ()))
+        lines.append(f"| {slot} | {wrong} of {read} | {len(mine)} | {shared} ({share}) |")
+    return "\n".join(lines)
+
+
 def training_set(wording: str, scenes: int, seed: int) -> tuple[list[str], list[dict]]:
     rng = random.Random(seed)
     texts, rows = [], []
@@ -88,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenes", type=int, default=1500, help="training scenes per wording (4 captions each)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="write the table (markdown) here too")
+    ap.add_argument("--compare", type=Path, nargs="*", default=[],
+                    help="shapes_adherence.py --json files of --no-enhance runs to set against the probe's misreads")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     tokenizer, encoder = emb.load_text_encoder()
@@ -95,19 +127,27 @@ def main(argv: list[str] | None = None) -> int:
     held_x = features([h["prompt"] for h in held], tokenizer, encoder)
     held_y = [labels(h["expected"]) for h in held]
     lines = ["| training wording | " + " | ".join(SLOTS) + " | mean |", "|---" * (len(SLOTS) + 2) + "|"]
+    probe_read: dict[str, set[str]] = {}
+    probe_wrong: dict[str, set[str]] = {}
     for wording in args.captions:
         texts, rows = training_set(wording, args.scenes, args.seed)
         x = features(texts, tokenizer, encoder)
-        scores = []
+        scores, probe_read, probe_wrong = [], {}, {}
         for slot in SLOTS:
             keep = [i for i, r in enumerate(rows) if r[slot] is not None]
             predict = fit_linear(x[keep], [str(rows[i][slot]) for i in keep])
             test = [i for i, r in enumerate(held_y) if r[slot] is not None]
             pred = predict(held_x[test])
             scores.append(100 * float(np.mean([p == str(held_y[i][slot]) for p, i in zip(pred, test)])))
+            probe_read[slot] = {held[i]["id"] for i in test}
+            probe_wrong[slot] = {held[i]["id"] for p, i in zip(pred, test) if p != str(held_y[i][slot])}
         lines.append(f"| {wording} | " + " | ".join(f"{s:.0f}" for s in scores) + f" | {np.mean(scores):.1f} |")
         print(lines[-1], flush=True)
     table = "\n".join(lines)
+    if args.compare:
+        names = ", ".join(path.name for path in args.compare)
+        table += (f"\n\nThe generator's misses ({names}) against the probe of the {args.captions[-1]} wording:\n\n"
+                  + agreement_table(generator_misses(args.compare), probe_read, probe_wrong, len(args.compare)))
     print(table)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

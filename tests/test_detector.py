@@ -82,6 +82,7 @@ def _assert_at_least(agg: dict, pct: float) -> None:
 # ------------------------------------------------------------------ accuracy
 
 
+@pytest.mark.slow  # 300 renders: ~17 s; the degraded and upscaled checks below stay in the fast run
 def test_clean_renders_accuracy():
     scenes = _scenes(300)
     assert sum(len(s.objects) == 2 for s in scenes) >= 60  # two-object scenes are covered

@@ -146,6 +146,7 @@ print(json.dumps({"claimed": claimed, "errors": errors}), flush=True)
 """
 
 
+@pytest.mark.slow  # a load check, 3-4 s per database
 def test_racing_claimers_take_each_job_exactly_once(store, tmp_path):
     processes, threads, jobs = 4, 3, 160
     ids = [job_id(n) for n in range(jobs)]

@@ -253,6 +253,7 @@ def test_recover_requeues_interrupted_jobs_and_gives_up_after_max_attempts(tmp_p
     store.close()
 
 
+@pytest.mark.slow  # two servers and their workers: ~7 s
 def test_servers_sharing_a_database_keep_each_others_running_jobs(tmp_path):
     """Two servers on one database (PostgreSQL with --db; one SQLite file here): a restart
     takes back its own interrupted job at once, leaves the job the other live server runs

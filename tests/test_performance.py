@@ -1,5 +1,6 @@
 """Runtime options (cache, compile, threads, dtype, offload) and the hot-path changes, on tiny models."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -226,3 +227,23 @@ def test_text_probe_fits_a_linear_reader_and_writes_its_table(tmp_path):
     assert "| wide |" in table and "60 held-out captions" in table
     scores = [float(v) for v in table.split("| wide |")[1].split("\n")[0].strip(" |").split(" | ")]
     assert len(scores) == 6 and all(0 <= s <= 100 for s in scores)
+
+
+def test_text_probe_sets_the_generators_misses_against_its_own_misreads(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import text_probe
+
+    def row(cid, wrong):
+        return {"id": cid, "adherence": {"correct": {s: s not in wrong for s in text_probe.SLOTS}}}
+
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"rows": [row("h01", {"colour"}), row("h02", {"colour", "shape"}), row("h30", {"colour"})]}))
+    misses = text_probe.generator_misses([run, run])
+    assert misses.count(("h02", "shape")) == 2 and len(misses) == 8
+    # h30 is a two-object caption the probe does not read per object: its colour miss is left out
+    read = {s: {"h01", "h02"} for s in text_probe.SLOTS}
+    wrong = {"colour": {"h02"}, "shape": set()}
+    table = text_probe.agreement_table(misses, read, wrong, runs=2)
+    assert "| colour | 1 of 2 | 4 | 2 (50 %) |" in table
+    assert "| shape | 0 of 2 | 2 | 0 (0 %) |" in table
+    assert "| motion | 0 of 2 | 0 | 0 (-) |" in table

@@ -55,6 +55,7 @@ def test_recipe_writes_loadable_t2v_and_i2v_folders_and_resumes(tmp_path):
         assert torch.equal(a, b)
 
 
+@pytest.mark.slow  # a second recipe variant: ~9 s
 def test_recipe_with_absolute_positions_and_another_snr_shift_runs_in_plain_diffusers(tmp_path):
     from diffusers import CogVideoXPipeline
 
@@ -83,6 +84,7 @@ def test_train_shapes_refuses_an_unknown_position_layout(tmp_path):
     assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.slow  # two short trainings: ~6 s
 def test_t2v_phase_can_start_from_a_trained_model_with_other_positions(tmp_path):
     from diffusers import CogVideoXTransformer3DModel
 
@@ -646,6 +648,7 @@ def test_the_drawn_shape_reader_reads_each_token_in_the_transformers_order(outli
     assert (reader(_patterned_latents(moved, frames, rows, cols)).argmax(-1) == moved).float().mean() > 0.9
 
 
+@pytest.mark.slow  # a design that did not ship: ~4 s
 def test_the_drawn_shape_loss_trains_exports_a_plain_model_and_resumes_with_the_same_reader(tmp_path):
     from diffusers import CogVideoXTransformer3DModel
 
@@ -672,6 +675,7 @@ def test_the_drawn_shape_loss_trains_exports_a_plain_model_and_resumes_with_the_
     assert after["step"] == 5 and all(torch.equal(reader[k], after["draw_reader"][k]) for k in reader)
 
 
+@pytest.mark.slow  # a design that did not ship: ~4 s
 def test_the_outline_reader_sees_only_where_the_clip_differs_from_its_background(tmp_path):
     from shotsmith.train.shapes import LatentShapeReader, soft_object_mask
 
