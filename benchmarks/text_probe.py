@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare", type=Path, nargs="*", default=[],
                     help="shapes_adherence.py --json files of --no-enhance runs to set against the probe's misreads")
     args = ap.parse_args(argv)
+    for path in args.compare:  # checked before the encoder loads: a wrong file costs a second, not a minute
+        try:
+            generator_misses([path])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            ap.error(f"--compare: {path} is not a shapes_adherence.py --json file ({type(exc).__name__}: {exc})")
     torch.set_num_threads(1)
     tokenizer, encoder = emb.load_text_encoder()
     held = [json.loads(line) for line in world.HELDOUT_CAPTIONS.read_text().splitlines() if line.strip()]

@@ -247,3 +247,9 @@ def test_text_probe_sets_the_generators_misses_against_its_own_misreads(tmp_path
     assert "| colour | 1 of 2 | 4 | 2 (50 %) |" in table
     assert "| shape | 0 of 2 | 2 | 0 (0 %) |" in table
     assert "| motion | 0 of 2 | 0 | 0 (-) |" in table
+    # a file that is not an adherence run is refused by name before the encoder loads
+    (tmp_path / "other.json").write_text('{"rows": 3}')
+    for bad in (tmp_path / "missing.json", tmp_path / "other.json"):
+        with pytest.raises(SystemExit) as stop:
+            text_probe.main(["--compare", str(bad)])
+        assert stop.value.code == 2
