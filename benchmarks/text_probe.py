@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenes", type=int, default=1500, help="training scenes per wording (4 captions each)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="write the table (markdown) here too")
+    ap.add_argument("--encoder", type=Path,
+                    help="another text encoder to probe instead of the shipped MiniLM: a local transformers folder "
+                         "(e.g. a sentence-transformers model saved on disk)")
     ap.add_argument("--compare", type=Path, nargs="*", default=[],
                     help="shapes_adherence.py --json files of --no-enhance runs to set against the probe's misreads")
     args = ap.parse_args(argv)
@@ -127,7 +130,14 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             ap.error(f"--compare: {path} is not a shapes_adherence.py --json file ({type(exc).__name__}: {exc})")
     torch.set_num_threads(1)
-    tokenizer, encoder = emb.load_text_encoder()
+    if args.encoder is None:
+        tokenizer, encoder = emb.load_text_encoder()
+    elif not (args.encoder / "config.json").is_file():
+        ap.error(f"--encoder: {args.encoder} is not a transformers model folder (no config.json)")
+    else:
+        from transformers import AutoModel, AutoTokenizer
+
+        tokenizer, encoder = AutoTokenizer.from_pretrained(args.encoder), AutoModel.from_pretrained(args.encoder).eval()
     held = [json.loads(line) for line in world.HELDOUT_CAPTIONS.read_text().splitlines() if line.strip()]
     held_x = features([h["prompt"] for h in held], tokenizer, encoder)
     held_y = [labels(h["expected"]) for h in held]
@@ -156,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(f"Linear probe of MiniLM mean features, {args.scenes} scenes x 4 captions per wording, "
+        name = "MiniLM" if args.encoder is None else args.encoder.name
+        args.out.write_text(f"Linear probe of {name} mean features, {args.scenes} scenes x 4 captions per wording, "
                             f"read on the {len(held)} held-out captions (per-object slots: one-object captions "
                             f"only)\n\n{table}\n", encoding="utf-8")
     return 0

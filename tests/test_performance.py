@@ -247,9 +247,11 @@ def test_text_probe_sets_the_generators_misses_against_its_own_misreads(tmp_path
     assert "| colour | 1 of 2 | 4 | 2 (50 %) |" in table
     assert "| shape | 0 of 2 | 2 | 0 (0 %) |" in table
     assert "| motion | 0 of 2 | 0 | 0 (-) |" in table
-    # a file that is not an adherence run is refused by name before the encoder loads
+    # a file that is not an adherence run, or a folder that is not a model, is refused by name
+    # before any encoder loads
     (tmp_path / "other.json").write_text('{"rows": 3}')
-    for bad in (tmp_path / "missing.json", tmp_path / "other.json"):
+    for flag, bad in (("--compare", tmp_path / "missing.json"), ("--compare", tmp_path / "other.json"),
+                      ("--encoder", tmp_path)):
         with pytest.raises(SystemExit) as stop:
-            text_probe.main(["--compare", str(bad)])
+            text_probe.main([flag, str(bad)])
         assert stop.value.code == 2

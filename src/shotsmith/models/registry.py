@@ -281,7 +281,7 @@ ENTRIES: dict[str, ModelEntry] = {
                    # guidance: held-out adherence (seeds 1000 / 2000) of the I2V shipped before at 1 / 2:
                    # 89.7 / 86.3 and 90.3 / 90.5 %; the eighteenth session's at 2: 92.7 / 92.0 %. Above 2
                    # it gains nothing (docs/training.md, eighteenth session). The twentieth session's at 2,
-                   # with the agent: 96.2 / 95.3 / 96.0 %.
+                   # with the agent: 96.2 / 95.3 / 96.0 %; the twenty-first's: 96.8 / 95.8 / 95.7 %.
                    steps=20, guidance=2.0, embedded=True, first_frame_lock=True, last_frame=True,
                    text_limit=emb.folder_text_limit(emb.WEIGHTS_DIR / emb.I2V_NAME),
                    last_frame_condition=emb.folder_last_frame_condition(emb.WEIGHTS_DIR / emb.I2V_NAME),
