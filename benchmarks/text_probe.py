@@ -142,12 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     held_x = features([h["prompt"] for h in held], tokenizer, encoder)
     held_y = [labels(h["expected"]) for h in held]
     lines = ["| training wording | " + " | ".join(SLOTS) + " | mean |", "|---" * (len(SLOTS) + 2) + "|"]
-    probe_read: dict[str, set[str]] = {}
-    probe_wrong: dict[str, set[str]] = {}
-    for wording in args.captions:
+    for wording in args.captions:  # --compare reads the last wording's misreads
         texts, rows = training_set(wording, args.scenes, args.seed)
         x = features(texts, tokenizer, encoder)
-        scores, probe_read, probe_wrong = [], {}, {}
+        scores: list[float] = []
+        probe_read: dict[str, set[str]] = {}
+        probe_wrong: dict[str, set[str]] = {}
         for slot in SLOTS:
             keep = [i for i, r in enumerate(rows) if r[slot] is not None]
             predict = fit_linear(x[keep], [str(rows[i][slot]) for i in keep])
