@@ -739,3 +739,56 @@ def test_the_training_vocabulary_holds_every_word_of_the_training_captions():
     assert seen <= vocab
     assert {"crimson", "wedge", "meadow", "rises"} <= vocab  # wide wordings
     assert not {"scarlet", "orb", "pyramid", "turf"} & vocab  # the held-out examples stay out
+
+
+def test_fresh_captions_describe_the_cached_scene_change_each_step_and_repeat_after_a_resume():
+    from shotsmith.models.embedded import load_text_encoder
+    from shotsmith.train.shapes import FreshCaptions
+
+    rng = random.Random(3)
+    scenes = [world.random_scene(rng, 0.0, layout="canonical") for _ in range(6)]
+    recipe = ShapesRecipe(captions="broad", text_tokens=48, fresh_caption_share=1.0, seed=7)
+    fresh = FreshCaptions(recipe, [s.to_dict() for s in scenes], 0, "cpu")
+    owner = torch.tensor([0, 1, 2, 3, 4, 5])
+    picked, caps = fresh.captions(owner, step=11)
+    assert picked == [0, 1, 2, 3, 4, 5]
+    for scene, text in zip(scenes, caps):  # each names its own scene's colour, in one of the wording's words
+        colour = scene.objects[0].colour
+        words = world.COLOUR_WORDS[colour] + world.broad_words(world.BROAD_COLOUR_WORDS[colour])
+        assert any(w in text.lower() for w in words), (colour, text)
+    assert fresh.captions(owner, step=12)[1] != caps  # another step, other wordings
+    assert fresh.captions(owner, step=11)[1] == caps  # the same step again (a resumed run) writes the same
+    # What the transformer reads is those captions through the text encoder, as the cache encodes them.
+    cached = torch.zeros(6, 48, 384)
+    text = fresh(cached, owner, step=11)
+    assert torch.count_nonzero(cached) == 0  # the cache's tensor is left as it was
+    tokenizer, encoder = load_text_encoder()
+    tok = tokenizer(caps[:1], padding="max_length", max_length=48, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        want = encoder(tok.input_ids)[0].half().float()
+    assert torch.allclose(text[:1], want, atol=1e-3)
+    # A share of 0.5 leaves about half of a batch's captions as cached.
+    half = FreshCaptions(ShapesRecipe(**{**recipe.__dict__, "fresh_caption_share": 0.5}),
+                         [s.to_dict() for s in scenes], 0, "cpu")
+    counts = [len(half.captions(owner, step)[0]) for step in range(200)]
+    assert 0.4 < sum(counts) / (6 * 200) < 0.6
+
+
+def test_a_run_with_fresh_captions_trains_records_the_share_and_refuses_one_outside_0_1(tmp_path):
+    from typer.testing import CliRunner
+
+    from shotsmith.cli import app
+    from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR
+
+    recipe = ShapesRecipe(scenes=8, t2v_steps=2, i2v_steps=0, batch=2, patch_size=4, text_tokens=48, layers=2,
+                          warmup_steps=1, fresh_caption_share=1.0, vae_init=str(WEIGHTS_DIR / T2V_NAME))
+    paths = train_shapes(tmp_path / "run", recipe, log=lambda _: None)
+    folder = paths["cogvideox-shapes"]
+    assert json.loads((folder / "shotsmith_recipe.json").read_text())["recipe"]["fresh_caption_share"] == 1.0
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="fresh_caption_share: .* is not in 0-1"):
+            train_shapes(tmp_path / "out", ShapesRecipe(fresh_caption_share=bad), log=lambda _: None)
+    result = CliRunner().invoke(app, ["train", "shapes", "--out", str(tmp_path / "out"),
+                                      "--fresh-caption-share", "1.5"])
+    assert result.exit_code == 2 and "--fresh-caption-share: 1.5 is not in 0-1" in result.output
+    assert not (tmp_path / "out").exists()  # refused before anything is written

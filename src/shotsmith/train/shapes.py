@@ -154,6 +154,13 @@ class ShapesRecipe:
     vae_init: str | None = None
     # Wall-clock cap of the first T2V phase in minutes (default: minutes x t2v_share).
     t2v_minutes: float | None = None
+    # Share (0-1) of each batch's captions written anew for their scene at that step and
+    # encoded then, instead of taken from the cache's fixed four per scene. The cache holds
+    # 4 x `scenes` captions, which a long run sees many times over; a model that has
+    # memorised them reads wording it never met (`--no-enhance`) worse than a linear probe
+    # of the same text features does (docs/training.md, twenty-first session). Costs one
+    # text-encoder pass over the fresh captions per step. 0: the cache only.
+    fresh_caption_share: float = 0.0
 
 
 PATCH_SIZES = (2, 4)
@@ -186,6 +193,8 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
     top = recipe.object_scale_max
     if top is not None and not recipe.object_scale <= top <= hi:
         raise ValueError(f"object_scale_max: {top} is not in {recipe.object_scale:g}-{hi} (object scale up to 1.5)")
+    if not 0 <= recipe.fresh_caption_share <= 1:  # also refuses NaN
+        raise ValueError(f"fresh_caption_share: {recipe.fresh_caption_share} is not in 0-1")
     if not 0 <= recipe.i2v_last_frame_share <= 1:  # also refuses NaN
         raise ValueError(f"i2v_last_frame_share: {recipe.i2v_last_frame_share} is not in 0-1")
     if not recipe.shape_aux_weight >= 0:  # also refuses NaN
@@ -398,6 +407,46 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
     ck.mark("data")
     log(f"data done: {len(scenes)} scenes, {len(owners)} captions ({time.time() - start:.0f}s)")
     return data
+
+
+class FreshCaptions:
+    """New captions for cached scenes, encoded as the cache's were (the same text encoder,
+    padding and caption window), for `fresh_caption_share`.
+
+    Each step's draws come from a generator seeded by the step, so a resumed run writes the
+    same captions it would have written without the interruption."""
+
+    def __init__(self, recipe: ShapesRecipe, scenes: list[dict], offset: int, device):
+        from diffusers import CogVideoXPipeline
+
+        tokenizer, text_encoder = emb.load_text_encoder()
+        self.pipe = CogVideoXPipeline(tokenizer=tokenizer, text_encoder=text_encoder.to(device), vae=None,
+                                      transformer=None, scheduler=None)
+        self.recipe, self.scenes, self.offset, self.device = recipe, scenes, offset, device
+
+    def captions(self, owner: torch.Tensor, step: int) -> tuple[list[int], list[str]]:
+        """The batch positions that get a new caption at `step`, and those captions."""
+        recipe = self.recipe
+        rng = random.Random((recipe.seed + 1) * 1_000_003 + self.offset + step)
+        picked = [i for i in range(len(owner)) if rng.random() < recipe.fresh_caption_share]
+        wide, broad = recipe.captions == "wide", recipe.captions == "broad"
+        caps = []
+        for i in picked:  # plain and cinematic captions half and half, as in the cache
+            scene = _scene(self.scenes[int(owner[i])])
+            write = world.caption if rng.random() < 0.5 else world.cinematic_caption
+            caps.append(write(scene, rng, wide=wide, broad=broad))
+        return picked, caps
+
+    @torch.no_grad()
+    def __call__(self, text: torch.Tensor, owner: torch.Tensor, step: int) -> torch.Tensor:
+        picked, caps = self.captions(owner, step)
+        if not picked:
+            return text
+        fresh, _ = self.pipe.encode_prompt(caps, do_classifier_free_guidance=False,
+                                           max_sequence_length=self.recipe.text_tokens, device=self.device)
+        text = text.clone()
+        text[picked] = fresh.half().to(text.device, text.dtype)  # rounded as the cache's are
+        return text
 
 
 def _scene_scale(recipe: ShapesRecipe, rng: random.Random) -> float:
@@ -707,6 +756,9 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     # A later phase over the same data draws other batches and noise than the first one.
     gen = torch.Generator().manual_seed(recipe.seed + step + (100_000 if name.endswith("_more") else 0))
     n_caps = len(data["owners"])
+    fresh = None
+    if recipe.fresh_caption_share:
+        fresh = FreshCaptions(recipe, data["scenes"], 100_000 * ((2 if i2v else 0) + name.endswith("_more")), dev)
     budget = minutes * 60
     t0, last_save = time.time() - elapsed, time.time()
     aux_read: list[float] = []  # the head's accuracy on object tokens, logged with the loss
@@ -723,6 +775,8 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         owner = data["owners"][idx]
         x0 = data["latents"][owner].float()
         text = data["embeds"][idx].float()
+        if fresh is not None:
+            text = fresh(text, owner, step)
         drop = torch.rand(recipe.batch, generator=gen) < recipe.empty_caption_rate
         text[drop] = data["empty"].float()
         t = torch.randint(0, 1000, (recipe.batch,), generator=gen)
