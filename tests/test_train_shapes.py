@@ -792,3 +792,29 @@ def test_a_run_with_fresh_captions_trains_records_the_share_and_refuses_one_outs
                                       "--fresh-caption-share", "1.5"])
     assert result.exit_code == 2 and "--fresh-caption-share: 1.5 is not in 0-1" in result.output
     assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_i2v_shape_swap_captions_name_another_shape_than_the_clip_and_leave_t2v_captions_alone():
+    import re
+
+    from shotsmith.train.shapes import FreshCaptions, check_recipe
+
+    rng = random.Random(5)
+    scenes = []
+    while len(scenes) < 8:  # one circle each, so any circle word in a caption names the clip's own shape
+        scene = world.random_scene(rng, 0.0, layout="canonical")
+        if scene.objects[0].shape == "circle":
+            scenes.append(scene.to_dict())
+    circle_words = re.compile(r"\b(circle|ball|disc|dot|sphere|round)\b")
+    recipe = ShapesRecipe(captions="wide", text_tokens=48, fresh_caption_share=1.0, i2v_shape_swap_share=1.0)
+    owner = torch.arange(8)
+    swapped = FreshCaptions(recipe, scenes, 0, "cpu", shape_swap=1.0)
+    plain = FreshCaptions(recipe, scenes, 0, "cpu")  # what a T2V phase gets from the same recipe
+    for step in range(5):
+        assert not any(circle_words.search(c) for c in swapped.captions(owner, step)[1])
+        assert all(circle_words.search(c) for c in plain.captions(owner, step)[1])
+    assert swapped.scenes[0]["objects"][0]["shape"] == "circle"  # the cache itself is untouched
+    for kwargs, message in [({"i2v_shape_swap_share": 1.5, "fresh_caption_share": 0.5}, "is not in 0-1"),
+                            ({"i2v_shape_swap_share": 0.5}, "needs fresh_caption_share above 0")]:
+        with pytest.raises(ValueError, match=f"i2v_shape_swap_share: .*{message}"):
+            check_recipe(ShapesRecipe(**kwargs))

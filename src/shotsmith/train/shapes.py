@@ -161,6 +161,12 @@ class ShapesRecipe:
     # of the same text features does (docs/training.md, twenty-first session). Costs one
     # text-encoder pass over the fresh captions per step. 0: the cache only.
     fresh_caption_share: float = 0.0
+    # I2V phases only: share (0-1) of those fresh captions that name another shape than the
+    # clip (and so its first frame) shows. The I2V has the shape in its first frame, yet a
+    # shape word it never trained on ("pyramid", "crate") pulls the drawing to another shape
+    # as the clip goes on (docs/training.md, twenty-second session); captions that disagree
+    # with the frame teach it that the frame decides the shape. Needs fresh_caption_share.
+    i2v_shape_swap_share: float = 0.0
 
 
 PATCH_SIZES = (2, 4)
@@ -195,6 +201,10 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
         raise ValueError(f"object_scale_max: {top} is not in {recipe.object_scale:g}-{hi} (object scale up to 1.5)")
     if not 0 <= recipe.fresh_caption_share <= 1:  # also refuses NaN
         raise ValueError(f"fresh_caption_share: {recipe.fresh_caption_share} is not in 0-1")
+    if not 0 <= recipe.i2v_shape_swap_share <= 1:  # also refuses NaN
+        raise ValueError(f"i2v_shape_swap_share: {recipe.i2v_shape_swap_share} is not in 0-1")
+    if recipe.i2v_shape_swap_share and not recipe.fresh_caption_share:
+        raise ValueError("i2v_shape_swap_share: needs fresh_caption_share above 0 (the captions it rewrites)")
     if not 0 <= recipe.i2v_last_frame_share <= 1:  # also refuses NaN
         raise ValueError(f"i2v_last_frame_share: {recipe.i2v_last_frame_share} is not in 0-1")
     if not recipe.shape_aux_weight >= 0:  # also refuses NaN
@@ -416,13 +426,14 @@ class FreshCaptions:
     Each step's draws come from a generator seeded by the step, so a resumed run writes the
     same captions it would have written without the interruption."""
 
-    def __init__(self, recipe: ShapesRecipe, scenes: list[dict], offset: int, device):
+    def __init__(self, recipe: ShapesRecipe, scenes: list[dict], offset: int, device, shape_swap: float = 0.0):
         from diffusers import CogVideoXPipeline
 
         tokenizer, text_encoder = emb.load_text_encoder()
         self.pipe = CogVideoXPipeline(tokenizer=tokenizer, text_encoder=text_encoder.to(device), vae=None,
                                       transformer=None, scheduler=None)
         self.recipe, self.scenes, self.offset, self.device = recipe, scenes, offset, device
+        self.shape_swap = shape_swap  # share of the new captions that name other shapes (I2V)
 
     def captions(self, owner: torch.Tensor, step: int) -> tuple[list[int], list[str]]:
         """The batch positions that get a new caption at `step`, and those captions."""
@@ -433,6 +444,9 @@ class FreshCaptions:
         caps = []
         for i in picked:  # plain and cinematic captions half and half, as in the cache
             scene = _scene(self.scenes[int(owner[i])])
+            if self.shape_swap and rng.random() < self.shape_swap:  # drawn only then: T2V captions unchanged
+                for obj in scene.objects:
+                    obj.shape = rng.choice([s for s in world.SHAPES if s != obj.shape])
             write = world.caption if rng.random() < 0.5 else world.cinematic_caption
             caps.append(write(scene, rng, wide=wide, broad=broad))
         return picked, caps
@@ -758,7 +772,8 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     n_caps = len(data["owners"])
     fresh = None
     if recipe.fresh_caption_share:
-        fresh = FreshCaptions(recipe, data["scenes"], 100_000 * ((2 if i2v else 0) + name.endswith("_more")), dev)
+        fresh = FreshCaptions(recipe, data["scenes"], 100_000 * ((2 if i2v else 0) + name.endswith("_more")), dev,
+                              shape_swap=recipe.i2v_shape_swap_share if i2v else 0.0)
     budget = minutes * 60
     t0, last_save = time.time() - elapsed, time.time()
     aux_read: list[float] = []  # the head's accuracy on object tokens, logged with the loss
