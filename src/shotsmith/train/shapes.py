@@ -159,13 +159,17 @@ class ShapesRecipe:
     # 4 x `scenes` captions, which a long run sees many times over; a model that has
     # memorised them reads wording it never met (`--no-enhance`) worse than a linear probe
     # of the same text features does (docs/training.md, twenty-first session). Costs one
-    # text-encoder pass over the fresh captions per step. 0: the cache only.
+    # text-encoder pass over the fresh captions per step. 0: the cache only. Tried on v8 at 0.5
+    # (twenty-second session): as written unchanged, half a point better with the agent; not
+    # in a shipped model yet.
     fresh_caption_share: float = 0.0
     # I2V phases only: share (0-1) of those fresh captions that name another shape than the
     # clip (and so its first frame) shows. The I2V has the shape in its first frame, yet a
     # shape word it never trained on ("pyramid", "crate") pulls the drawing to another shape
     # as the clip goes on (docs/training.md, twenty-second session); captions that disagree
     # with the frame teach it that the frame decides the shape. Needs fresh_caption_share.
+    # Tried at 0.5 of 0.5 (twenty-second session): shape got worse on both paths, the misses
+    # still outlines rounded through the clip; not in a shipped model.
     i2v_shape_swap_share: float = 0.0
 
 
