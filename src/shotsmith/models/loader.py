@@ -49,7 +49,7 @@ def load_pipeline(entry: ModelEntry, device: str | None = None):
             name = emb.folder_text_encoder(folder)
             try:
                 kwargs["text_encoder"] = emb.load_text_encoder_model(name)
-            except FileNotFoundError as exc:  # the encoder's package is not installed
+            except (FileNotFoundError, ValueError) as exc:  # its package is not installed, or unknown
                 raise ModelUnavailable(f"model: {entry.name} reads the {name} text encoder: {exc}") from None
         source = str(folder)
     elif entry.hub_id:
