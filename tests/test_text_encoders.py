@@ -115,7 +115,7 @@ def test_the_shipped_model_moved_to_mpnet_reads_its_words_from_the_first_step(tm
 
     from shotsmith.models.loader import load_pipeline
     from shotsmith.models.registry import resolve
-    from shotsmith.train.shapes import ShapesRecipe, train_shapes
+    from shotsmith.train.shapes import ShapesRecipe, export_snapshot, train_shapes
 
     shipped = emb.WEIGHTS_DIR / emb.T2V_NAME
     recipe = ShapesRecipe(scenes=48, t2v_steps=1, i2v_steps=0, batch=2, patch_size=4, text_tokens=48, layers=4,
@@ -143,3 +143,8 @@ def test_the_shipped_model_moved_to_mpnet_reads_its_words_from_the_first_step(tm
     video = pipe(caption, height=64, width=96, num_frames=9, num_inference_steps=2, max_sequence_length=48,
                  output_type="np").frames[0]
     assert video.shape == (9, 64, 96, 3)
+    # A snapshot of the run is built the same width and holds the same weights.
+    snap = export_snapshot(tmp_path / "run", recipe, tmp_path / "snap", log=lambda _: None)
+    again = CogVideoXTransformer3DModel.from_pretrained(snap / "transformer").float()
+    assert again.config.text_embed_dim == 768
+    assert torch.equal(again.patch_embed.text_proj.weight, moved.patch_embed.text_proj.weight)

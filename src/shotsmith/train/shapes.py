@@ -535,6 +535,13 @@ def _whitening(embeds: torch.Tensor, dim: int, tokens: int = 64, captions: int =
     return w, -(w @ mean)
 
 
+def recipe_transformer_config(recipe: ShapesRecipe, i2v: bool) -> dict:
+    """The transformer config a recipe trains (and its snapshots export)."""
+    return emb.transformer_config(i2v=i2v, positions=recipe.positions, patch_size=recipe.patch_size,
+                                  text_tokens=recipe.text_tokens, layers=recipe.layers, heads=recipe.heads,
+                                  text_dim=emb.TEXT_ENCODERS[recipe.text_encoder].width)
+
+
 @torch.no_grad()
 def bridge_text_projection(init, recipe: ShapesRecipe, data: dict, log: Log, captions: int = 2048,
                            ridge: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -742,12 +749,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         return CogVideoXTransformer3DModel.from_pretrained(path)
     torch.manual_seed(recipe.seed + (7 if i2v else 3))
     dev = torch.device(recipe.device)
-    tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v, positions=recipe.positions,
-                                                              patch_size=recipe.patch_size,
-                                                              text_tokens=recipe.text_tokens,
-                                                              layers=recipe.layers, heads=recipe.heads,
-                                                              text_dim=emb.TEXT_ENCODERS[recipe.text_encoder].width)
-                                  ).to(dev)
+    tr = CogVideoXTransformer3DModel(**recipe_transformer_config(recipe, i2v)).to(dev)
     state_file = ck.path(f"{name}.state.pt")
     elapsed, step = 0.0, 0
     reader_ready = False
@@ -1002,10 +1004,7 @@ def export_snapshot(out: Path, recipe: ShapesRecipe, dest: Path, name: str = "tr
     ck = _Checkpoints(out)
     i2v = "i2v" in name
     state = torch.load(ck.path(f"{name}.state.pt"), map_location="cpu")
-    tr = CogVideoXTransformer3DModel(**emb.transformer_config(i2v=i2v, positions=recipe.positions,
-                                                              patch_size=recipe.patch_size,
-                                                              text_tokens=recipe.text_tokens,
-                                                              layers=recipe.layers, heads=recipe.heads))
+    tr = CogVideoXTransformer3DModel(**recipe_transformer_config(recipe, i2v))
     tr.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
     tr.eval()
     vae = _load_vae(recipe.vae_init) if recipe.vae_init else _load_vae(ck.path("vae_refined"))
