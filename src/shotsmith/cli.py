@@ -536,8 +536,8 @@ def train_shapes_cmd(
                                                         "four per scene)"),
     i2v_shape_swap_share: float = typer.Option(0.0, help="I2V: share (0-1) of the fresh captions that name another "
                                                          "shape than the first frame shows (the frame decides)"),
-    text_encoder: str = typer.Option("minilm", help="Sentence encoder the model reads: minilm (384 wide, shipped) "
-                                                     "or mpnet (768 wide; needs shotsmith[mpnet])"),
+    text_encoder: str = typer.Option("minilm", help="Sentence encoder the model reads: minilm (384 wide, the I2V's) "
+                                                     "or mpnet (768 wide, the T2V's)"),
     snapshot: Optional[Path] = typer.Option(None, help="Export the T2V phase's averaged weights saved so far "
                                                        "(its 5-minute checkpoint) to this folder, and stop"),
     snapshot_phase: str = typer.Option("t2v", help="The phase --snapshot exports: t2v, t2v-more, i2v or i2v-more"),
