@@ -348,7 +348,8 @@ def test_a_warm_start_maps_the_shipped_patch_4_weights_to_patch_2_and_keeps_the_
     other = CogVideoXTransformer3DModel(**emb.transformer_config(patch_size=2 if p == 4 else 4,
                                                                  text_tokens=shipped.config.max_text_seq_length,
                                                                  layers=shipped.config.num_layers,
-                                                                 heads=shipped.config.num_attention_heads))
+                                                                 heads=shipped.config.num_attention_heads,
+                                                                 text_dim=shipped.config.text_embed_dim))
     state = repatch(shipped.state_dict(), other.state_dict())
     other.load_state_dict(state)
     # A flat latent gives the same token at either patch size, and a flat output stays flat.
