@@ -88,12 +88,13 @@ def test_train_shapes_refuses_an_unknown_position_layout(tmp_path):
 def test_t2v_phase_can_start_from_a_trained_model_with_other_positions(tmp_path):
     from diffusers import CogVideoXTransformer3DModel
 
-    from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR
+    from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR, folder_text_encoder
 
     shipped = CogVideoXTransformer3DModel.from_pretrained(WEIGHTS_DIR / T2V_NAME / "transformer")
     # the shipped model's own patch and caption window (4 and 48 since the v2 model)
     recipe = ShapesRecipe(scenes=8, vae_steps=2, decoder_steps=2, t2v_steps=0, i2v_steps=0, batch=2,
                           positions="sincos", t2v_init=str(WEIGHTS_DIR / T2V_NAME),
+                          text_encoder=folder_text_encoder(WEIGHTS_DIR / T2V_NAME),  # no bridge: its own
                           patch_size=shipped.config.patch_size, text_tokens=shipped.config.max_text_seq_length,
                           layers=shipped.config.num_layers, heads=shipped.config.num_attention_heads)
     paths = train_shapes(tmp_path, recipe, log=lambda _: None)
