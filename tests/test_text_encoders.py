@@ -150,3 +150,13 @@ def test_the_shipped_model_moved_to_the_other_encoder_reads_its_words_from_the_f
     again = CogVideoXTransformer3DModel.from_pretrained(snap / "transformer").float()
     assert again.config.text_embed_dim == emb.TEXT_ENCODERS[other].width
     assert torch.equal(again.patch_embed.text_proj.weight, moved.patch_embed.text_proj.weight)
+
+
+def test_a_warm_start_reads_its_init_s_encoder_unless_told_otherwise():
+    from shotsmith.train.shapes import init_text_encoder
+
+    t2v, i2v = emb.WEIGHTS_DIR / emb.T2V_NAME, emb.WEIGHTS_DIR / emb.I2V_NAME
+    assert init_text_encoder(None) == "minilm"
+    assert init_text_encoder(t2v) == emb.folder_text_encoder(t2v) == "mpnet"  # v9
+    assert init_text_encoder(t2v / "transformer") == "mpnet"  # the transformer folder alone works too
+    assert init_text_encoder(i2v) == "minilm"

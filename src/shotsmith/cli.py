@@ -536,8 +536,9 @@ def train_shapes_cmd(
                                                         "four per scene)"),
     i2v_shape_swap_share: float = typer.Option(0.0, help="I2V: share (0-1) of the fresh captions that name another "
                                                          "shape than the first frame shows (the frame decides)"),
-    text_encoder: str = typer.Option("minilm", help="Sentence encoder the model reads: minilm (384 wide, the I2V's) "
-                                                     "or mpnet (768 wide, the T2V's)"),
+    text_encoder: Optional[str] = typer.Option(None, help="Sentence encoder the model reads: minilm (384 wide, the "
+                                                          "I2V's) or mpnet (768 wide, the T2V's); default: the "
+                                                          "--t2v-init folder's own, else minilm"),
     snapshot: Optional[Path] = typer.Option(None, help="Export the T2V phase's averaged weights saved so far "
                                                        "(its 5-minute checkpoint) to this folder, and stop"),
     snapshot_phase: str = typer.Option("t2v", help="The phase --snapshot exports: t2v, t2v-more, i2v or i2v-more"),
@@ -546,7 +547,7 @@ def train_shapes_cmd(
     quiet_libraries()
     from shotsmith.models.embedded import check_positions
     from shotsmith.train.shapes import (SNAPSHOT_PHASES, ShapesRecipe, check_device, check_recipe, export_snapshot,
-                                        train_shapes, transformer_folder)
+                                        init_text_encoder, train_shapes, transformer_folder)
 
     recipe = ShapesRecipe(minutes=minutes, scenes=scenes, vae_steps=vae_steps, t2v_steps=t2v_steps,
                           i2v_steps=i2v_steps, t2v_more_steps=t2v_more_steps, i2v_more_steps=i2v_more_steps,
@@ -561,7 +562,7 @@ def train_shapes_cmd(
                           object_scale=object_scale, object_scale_max=object_scale_max, layers=layers, heads=heads, patch_size=patch_size, text_tokens=text_tokens, lr=lr, warmup_steps=warmup_steps,
                           vae_init=str(vae_init) if vae_init else None, t2v_minutes=t2v_minutes,
                           fresh_caption_share=fresh_caption_share, i2v_shape_swap_share=i2v_shape_swap_share,
-                          text_encoder=text_encoder)
+                          text_encoder=text_encoder or init_text_encoder(t2v_init))
     try:
         check_positions(positions, field="--positions")
         check_device(device, field="--device")

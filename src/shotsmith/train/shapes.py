@@ -172,8 +172,9 @@ class ShapesRecipe:
     # still outlines rounded through the clip; not in a shipped model.
     i2v_shape_swap_share: float = 0.0
     # The sentence encoder the transformer reads (embedded.TEXT_ENCODERS): "minilm" (384 wide,
-    # the shipped models) or "mpnet" (all-mpnet-base-v2, 768 wide; it reads held-out wording
-    # better on the linear probe, docs/training.md). Exported into shotsmith_recipe.json, from
+    # the shipped I2V) or "mpnet" (all-mpnet-base-v2, 768 wide, the shipped T2V since v9; it reads
+    # held-out wording better, docs/training.md). `train shapes` defaults it to the t2v_init's
+    # own (`init_text_encoder`). Exported into shotsmith_recipe.json, from
     # which the loader picks the encoder. A `t2v_init` trained on another encoder gets a text
     # projection fitted by least squares to give, from this encoder, what its own gave.
     text_encoder: str = "minilm"
@@ -1011,6 +1012,18 @@ def export_snapshot(out: Path, recipe: ShapesRecipe, dest: Path, name: str = "tr
     log(f"snapshot of {name} at step {state['step']} ({state['elapsed']:.0f}s)")
     paths = export(dest, vae, None if i2v else tr, tr if i2v else None, recipe, log)
     return paths[emb.I2V_NAME if i2v else emb.T2V_NAME]
+
+
+def init_text_encoder(t2v_init: str | Path | None) -> str:
+    """The text encoder a run reads when none is named: its `t2v_init`'s own (a pipeline folder
+    or its transformer folder), so that a warm start is not moved to another encoder by surprise;
+    "minilm" without one."""
+    if t2v_init is None:
+        return "minilm"
+    folder = Path(t2v_init)
+    if not (folder / "shotsmith_recipe.json").is_file() and (folder.parent / "shotsmith_recipe.json").is_file():
+        folder = folder.parent  # the transformer folder inside a pipeline folder
+    return emb.folder_text_encoder(folder)
 
 
 def transformer_folder(folder: str | Path, field: str = "t2v_init") -> Path:
