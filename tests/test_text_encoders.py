@@ -157,6 +157,6 @@ def test_a_warm_start_reads_its_init_s_encoder_unless_told_otherwise():
 
     t2v, i2v = emb.WEIGHTS_DIR / emb.T2V_NAME, emb.WEIGHTS_DIR / emb.I2V_NAME
     assert init_text_encoder(None) == "minilm"
-    assert init_text_encoder(t2v) == emb.folder_text_encoder(t2v) == "mpnet"  # v9
+    assert init_text_encoder(t2v) == emb.folder_text_encoder(t2v) == "mpnet"  # the T2V since v9
     assert init_text_encoder(t2v / "transformer") == "mpnet"  # the transformer folder alone works too
     assert init_text_encoder(i2v) == "minilm"
