@@ -438,7 +438,8 @@ def test_i2v_last_frame_share_trains_on_the_latent_the_engine_gives_for_a_last_i
     assert not any("last-frame latents done" in line for line in logs)
 
 
-@pytest.mark.parametrize("field", ["i2v_last_frame_share", "fresh_caption_share", "i2v_shape_swap_share"])
+@pytest.mark.parametrize("field", ["i2v_last_frame_share", "fresh_caption_share", "i2v_shape_swap_share",
+                                   "text_token_drop"])
 def test_train_shapes_refuses_a_share_outside_0_1(tmp_path, field):
     from typer.testing import CliRunner
 
@@ -785,6 +786,36 @@ def test_a_run_with_fresh_captions_trains_and_records_the_share(tmp_path):
     paths = train_shapes(tmp_path / "run", recipe, log=lambda _: None)
     folder = paths["cogvideox-shapes"]
     assert json.loads((folder / "shotsmith_recipe.json").read_text())["recipe"]["fresh_caption_share"] == 1.0
+
+
+def test_text_regularisers_noise_by_channel_spread_and_drop_tokens_to_the_empty_caption():
+    from shotsmith.train.shapes import check_recipe, perturb_text
+
+    text = torch.randn(64, 48, 16) * torch.linspace(0.1, 2.0, 16)  # channels of different spread
+    empty = torch.full((48, 16), 7.0)
+    spread = text.std(dim=(0, 1))
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(perturb_text(text, ShapesRecipe(), spread, empty, gen), text)  # off: untouched
+    noisy = perturb_text(text, ShapesRecipe(text_noise=0.5), spread, empty, gen)
+    ratio = (noisy - text).std(dim=(0, 1)) / spread
+    assert torch.allclose(ratio, torch.full((16,), 0.5), atol=0.05)  # each channel by its own spread
+    dropped = perturb_text(text, ShapesRecipe(text_token_drop=0.3), spread, empty, gen)
+    gone = (dropped == 7.0).all(-1)
+    assert 0.25 < gone.float().mean() < 0.35
+    assert torch.equal(dropped[~gone], text[~gone])  # the other tokens are kept exactly
+    for bad in (-1.0, 5.0, float("nan")):
+        with pytest.raises(ValueError, match="text_noise: .* is not in 0-4"):
+            check_recipe(ShapesRecipe(text_noise=bad))
+
+
+def test_a_run_with_text_regularisers_trains_and_records_them(tmp_path):
+    from shotsmith.models.embedded import T2V_NAME, WEIGHTS_DIR
+
+    recipe = ShapesRecipe(scenes=8, t2v_steps=2, i2v_steps=0, batch=2, patch_size=4, text_tokens=48, layers=2,
+                          warmup_steps=1, text_noise=0.5, text_token_drop=0.1, vae_init=str(WEIGHTS_DIR / T2V_NAME))
+    paths = train_shapes(tmp_path / "run", recipe, log=lambda _: None)
+    saved = json.loads((paths["cogvideox-shapes"] / "shotsmith_recipe.json").read_text())["recipe"]
+    assert (saved["text_noise"], saved["text_token_drop"]) == (0.5, 0.1)
 
 
 def test_i2v_shape_swap_captions_name_another_shape_than_the_clip_and_leave_t2v_captions_alone():

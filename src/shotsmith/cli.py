@@ -536,6 +536,10 @@ def train_shapes_cmd(
                                                         "four per scene)"),
     i2v_shape_swap_share: float = typer.Option(0.0, help="I2V: share (0-1) of the fresh captions that name another "
                                                          "shape than the first frame shows (the frame decides)"),
+    text_noise: float = typer.Option(0.0, help="Gaussian noise on the caption features in training, times each "
+                                               "channel's spread (0-4; 0 = none): for wording never trained on"),
+    text_token_drop: float = typer.Option(0.0, help="Share (0-1) of caption tokens replaced by the empty "
+                                                    "caption's in training (0 = none)"),
     text_encoder: Optional[str] = typer.Option(None, help="Sentence encoder the model reads: minilm (384 wide, the "
                                                           "I2V's) or mpnet (768 wide, the T2V's); default: the "
                                                           "--t2v-init folder's own, else minilm"),
@@ -562,6 +566,7 @@ def train_shapes_cmd(
                           object_scale=object_scale, object_scale_max=object_scale_max, layers=layers, heads=heads, patch_size=patch_size, text_tokens=text_tokens, lr=lr, warmup_steps=warmup_steps,
                           vae_init=str(vae_init) if vae_init else None, t2v_minutes=t2v_minutes,
                           fresh_caption_share=fresh_caption_share, i2v_shape_swap_share=i2v_shape_swap_share,
+                          text_noise=text_noise, text_token_drop=text_token_drop,
                           text_encoder=text_encoder or init_text_encoder(t2v_init))
     try:
         check_positions(positions, field="--positions")

@@ -171,6 +171,15 @@ class ShapesRecipe:
     # Tried at 0.5 of 0.5 (twenty-second session): shape got worse on both paths, the misses
     # still outlines rounded through the clip; not in a shipped model.
     i2v_shape_swap_share: float = 0.0
+    # Text-side regularisers for wording the model never trained on (`--no-enhance`): a word
+    # it never met gives caption features near, not on, those of the words it knows.
+    # text_noise: Gaussian noise on each caption's features, as a multiple of each channel's
+    # spread over the cache. text_token_drop: share (0-1) of caption tokens whose features are
+    # replaced by the empty caption's at that position, so a colour or shape is read from
+    # whichever tokens carry it. 0: off (every model before v11). Both are drawn from the
+    # step's generator only when on, so recipes without them keep their batches.
+    text_noise: float = 0.0
+    text_token_drop: float = 0.0
     # The sentence encoder the transformer reads (embedded.TEXT_ENCODERS): "minilm" (384 wide,
     # the shipped I2V) or "mpnet" (all-mpnet-base-v2, 768 wide, the shipped T2V since v9; it reads
     # held-out wording better, docs/training.md). `train shapes` defaults it to the t2v_init's
@@ -215,6 +224,10 @@ def check_recipe(recipe: "ShapesRecipe") -> None:
         raise ValueError(f"fresh_caption_share: {recipe.fresh_caption_share} is not in 0-1")
     if not 0 <= recipe.i2v_shape_swap_share <= 1:  # also refuses NaN
         raise ValueError(f"i2v_shape_swap_share: {recipe.i2v_shape_swap_share} is not in 0-1")
+    if not 0 <= recipe.text_noise <= 4:  # also refuses NaN
+        raise ValueError(f"text_noise: {recipe.text_noise} is not in 0-4")
+    if not 0 <= recipe.text_token_drop < 1:
+        raise ValueError(f"text_token_drop: {recipe.text_token_drop} is not in 0-1 (1 excluded)")
     if recipe.i2v_shape_swap_share and not recipe.fresh_caption_share:
         raise ValueError("i2v_shape_swap_share: needs fresh_caption_share above 0 (the captions it rewrites)")
     if not 0 <= recipe.i2v_last_frame_share <= 1:  # also refuses NaN
@@ -740,6 +753,19 @@ def _state(tr, opt, aux_head, elapsed: float, step: int, ema, reader=None) -> di
     return state
 
 
+def perturb_text(text: torch.Tensor, recipe: ShapesRecipe, spread: torch.Tensor | None, empty: torch.Tensor,
+                 gen: torch.Generator) -> torch.Tensor:
+    """A batch of caption features (B, tokens, width) with the recipe's text regularisers
+    applied: noise of `text_noise` x `spread` per channel, then `text_token_drop` of the tokens
+    set to the empty caption's (`empty`, tokens x width). Unchanged when both are off."""
+    if recipe.text_noise and spread is not None:
+        text = text + recipe.text_noise * spread * torch.randn(text.shape, generator=gen)
+    if recipe.text_token_drop:
+        gone = torch.rand(text.shape[:2], generator=gen) < recipe.text_token_drop
+        text = torch.where(gone[..., None], empty.float().expand_as(text), text)
+    return text
+
+
 def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: Log, *, name: str, i2v: bool,
                       init=None, minutes: float, steps: int, lr: float):
     """Train (or resume) the T2V or I2V transformer for `steps`, capped at `minutes`."""
@@ -835,6 +861,9 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
     if recipe.fresh_caption_share:
         fresh = FreshCaptions(recipe, data["scenes"], 100_000 * ((2 if i2v else 0) + name.endswith("_more")), dev,
                               shape_swap=recipe.i2v_shape_swap_share if i2v else 0.0)
+    text_spread = None
+    if recipe.text_noise:  # each channel's spread over (up to) the first 2,000 cached captions
+        text_spread = data["embeds"][:2000].float().std(dim=(0, 1))
     budget = minutes * 60
     t0, last_save = time.time() - elapsed, time.time()
     aux_read: list[float] = []  # the head's accuracy on object tokens, logged with the loss
@@ -853,6 +882,7 @@ def train_transformer(recipe: ShapesRecipe, data: dict, ck: _Checkpoints, log: L
         text = data["embeds"][idx].float()
         if fresh is not None:
             text = fresh(text, owner, step)
+        text = perturb_text(text, recipe, text_spread, data["empty"], gen)
         drop = torch.rand(recipe.batch, generator=gen) < recipe.empty_caption_rate
         text[drop] = data["empty"].float()
         t = torch.randint(0, 1000, (recipe.batch,), generator=gen)
