@@ -255,3 +255,37 @@ def test_text_probe_sets_the_generators_misses_against_its_own_misreads(tmp_path
         with pytest.raises(SystemExit) as stop:
             text_probe.main([flag, str(bad)])
         assert stop.value.code == 2
+
+
+def test_colour_words_lists_every_held_out_colour_phrase_and_splits_runs_by_the_encoders_reading(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import collections
+
+    import colour_words
+
+    from shotsmith.train import world
+
+    # every object of every held-out caption has its colour phrase in the list, meaning that colour
+    held = [json.loads(line) for line in world.HELDOUT_CAPTIONS.read_text().splitlines() if line.strip()]
+    for caption in held:
+        named = [c for p, c in colour_words.COLOUR_PHRASES.items() if p in caption["prompt"].lower()]
+        assert set(named) == {o["colour"] for o in caption["expected"]["objects"]}, caption["id"]
+    # a wrong colour or a tie is a misreading; a clear right one is not
+    assert colour_words.misread("sapphire", collections.Counter(red=4, blue=2))
+    assert colour_words.misread("amber", collections.Counter(orange=3, blue=3))
+    assert not colour_words.misread("amber", collections.Counter(orange=4, red=2))
+
+    def row(prompt, overall, colour):
+        slots = {s: 1.0 for s in colour_words.SLOTS} | {"colour": colour}
+        return {"prompt": prompt, "adherence": {"slots": slots, "overall": overall}}
+
+    run = tmp_path / "run_seed1.json"
+    run.write_text(json.dumps({"rows": [row("a sapphire crate", 0.6, 0.0), row("a deep blue orb", 1.0, 1.0),
+                                        row("the Amber orb", 0.8, 0.0), row("a leaf green tile", 0.8, 0.0)]}))
+    table = colour_words.split_table([run], {"sapphire", "amber"})
+    assert "| run_seed1.json | 80.0 | 50.0 / 100.0 / 100.0 / 100.0 / 100.0 | 90.0 (2) | 70.0 (2) |" in table
+    (tmp_path / "other.json").write_text('{"rows": []}')
+    for bad in (tmp_path / "missing.json", tmp_path / "other.json"):
+        with pytest.raises(SystemExit) as stop:
+            colour_words.main(["--split", str(bad)])
+        assert stop.value.code == 2
