@@ -28,6 +28,9 @@ import torch
 from shotsmith.models import embedded as emb
 from shotsmith.train import world
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, also when imported
+from text_probe import features  # noqa: E402
+
 SLOTS = ("colour", "shape", "motion", "background", "count")
 # The colour phrases of the held-out captions (eval/data/heldout_captions.jsonl) and the world
 # colour each one means there. Evaluation only: training never reads this list.
@@ -42,11 +45,7 @@ FRAMES = ("a {} {}", "one {} {} moves")
 
 def pooled(texts: list[str], tokenizer, encoder) -> torch.Tensor:
     """Unit-length mean token features (the sentence embedding the encoder was trained to give)."""
-    batch = tokenizer(texts, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        hidden = encoder(**batch).last_hidden_state
-    mask = batch["attention_mask"].unsqueeze(-1).float()
-    return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+    return torch.nn.functional.normalize(torch.from_numpy(features(texts, tokenizer, encoder)), dim=-1)
 
 
 def encoder_reading(phrase: str, tokenizer, encoder) -> collections.Counter:
@@ -61,11 +60,15 @@ def encoder_reading(phrase: str, tokenizer, encoder) -> collections.Counter:
     return votes
 
 
+def reading(votes: collections.Counter) -> str:
+    """The colour named most often, or "tie" when two are named equally often."""
+    ranked = votes.most_common()
+    return "tie" if len(ranked) > 1 and ranked[1][1] == ranked[0][1] else ranked[0][0]
+
+
 def misread(phrase: str, votes: collections.Counter) -> bool:
     """Read as another colour, or the right colour only tied with another."""
-    ranked = votes.most_common()
-    tied = len(ranked) > 1 and ranked[1][1] == ranked[0][1]
-    return ranked[0][0] != COLOUR_PHRASES[phrase] or tied
+    return reading(votes) != COLOUR_PHRASES[phrase]
 
 
 def slot_scores(rows: list[dict]) -> dict[str, float]:
@@ -111,10 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         votes = encoder_reading(phrase, tokenizer, encoder)
         if misread(phrase, votes):
             bad.add(phrase)
-        ranked = votes.most_common()
-        reading = ranked[0][0] if not (len(ranked) > 1 and ranked[1][1] == ranked[0][1]) else "tie"
-        lines.append(f"| {phrase} | {colour} | {reading}{' (miss)' if phrase in bad else ''} | "
-                     + ", ".join(f"{c} {n}" for c, n in ranked) + " |")
+        lines.append(f"| {phrase} | {colour} | {reading(votes)}{' (miss)' if phrase in bad else ''} | "
+                     + ", ".join(f"{c} {n}" for c, n in votes.most_common()) + " |")
     table = "\n".join(lines)
     if args.split:
         table += ("\n\nAs-written scores split by that reading (a caption is misread when it holds a "

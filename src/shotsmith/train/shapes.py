@@ -176,7 +176,7 @@ class ShapesRecipe:
     # text_noise: Gaussian noise on each caption's features, as a multiple of each channel's
     # spread over the cache. text_token_drop: share (0-1) of caption tokens whose features are
     # replaced by the empty caption's at that position, so a colour or shape is read from
-    # whichever tokens carry it. 0: off (every model before v11). Both are drawn from the
+    # whichever tokens carry it. 0: off (every shipped model). Both are drawn from the
     # step's generator only when on, so recipes without them keep their batches.
     text_noise: float = 0.0
     text_token_drop: float = 0.0
